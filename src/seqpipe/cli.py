@@ -1,0 +1,101 @@
+"""`seqpipe` command line: preprocess, fit, baselines, evaluate, generate, predict, summary.
+
+Every stage takes an experiment YAML (pipelines/<domain>/<experiment>.yaml), an optional
+``--profile`` (e.g. ``fast`` for CI) and ``--set key=value`` overrides, which is how dvc.yaml
+passes params.yaml values in. Errors a user can fix print as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from seqpipe.errors import SeqpipeError
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="experiment YAML, e.g. pipelines/text/lstm.yaml")
+    p.add_argument("--profile", default="default", help="a profile from the config's `profiles` (e.g. fast)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set model.init_args.hidden_size=512 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seqpipe", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("preprocess", help="raw source -> prepared store (data/prepared/<name>)")
+    _config_args(p)
+    p = sub.add_parser("fit", help="train an experiment, log to MLflow, write models/<name>/")
+    _config_args(p)
+    p.add_argument("--resume", help="checkpoint to resume training from (e.g. models/<name>/last.ckpt)")
+    p = sub.add_parser("baselines", help="fit the domain's baselines on train, score them on test")
+    _config_args(p)
+    p = sub.add_parser("evaluate", help="test metrics for model and baselines -> metrics/<name>.json")
+    _config_args(p)
+    p = sub.add_parser("summary", help="markdown table over metrics/*.json -> metrics/summary.md")
+    p.add_argument("--metrics-dir", default="metrics")
+
+    p = sub.add_parser("generate", help="sample text from a next-token checkpoint")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--prompt", default="\n")
+    p.add_argument("--length", type=int, default=300)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--allow-unk", action="store_true", help="map prompt characters outside the vocabulary to <unk>")
+
+    p = sub.add_parser("predict", help="predict from a checkpoint: audio files -> labels, CSV -> forecasts, ...")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("inputs", nargs="+", help="input files (WAV/FLAC/OGG, CSV, FASTA, ...)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except SeqpipeError as e:
+        print(f"seqpipe: error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from seqpipe import stages
+    from seqpipe.config import load_config
+
+    if args.command == "summary":
+        print(stages.summary(Path(args.metrics_dir)), end="")
+        return 0
+    if args.command == "generate":
+        from seqpipe.data.text import Vocabulary
+        from seqpipe.generate import generate
+
+        model = stages.load_model(args.ckpt)
+        vocab = Vocabulary.from_meta({"text": _data_info(model, "text")})
+        print(generate(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed, args.allow_unk))
+        return 0
+    if args.command == "predict":
+        from seqpipe.predict import predict
+
+        predict(args.ckpt, args.inputs)
+        return 0
+    cfg = load_config(args.config, args.overrides, args.profile)
+    {"preprocess": stages.preprocess, "baselines": stages.baselines, "evaluate": stages.evaluate}.get(
+        args.command, lambda c: stages.fit(c, resume=args.resume)
+    )(cfg)
+    return 0
+
+
+def _data_info(model, domain: str) -> dict:
+    """The dataset facts saved in the checkpoint (vocabulary, class names, scaling)."""
+    info = model.hparams.get("data_info") or {}
+    if info.get("domain") != domain:
+        raise SeqpipeError(f"checkpoint is not a {domain} model (domain={info.get('domain')!r})",
+                           fix=f"pass a checkpoint trained on {domain} data")
+    return info
+
+
+if __name__ == "__main__":
+    sys.exit(main())

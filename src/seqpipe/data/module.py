@@ -1,0 +1,125 @@
+"""SequenceDataModule: the LightningDataModule every domain shares.
+
+A domain subclass supplies two things: ``build_store()`` (raw source -> prepared store, run once
+in ``prepare_data``) and ``make_dataset(split)`` (samples by index arithmetic over the store).
+Everything else -- opening the memory-mapped store per process, loaders, the DataSpec -- is here.
+
+DDP: ``prepare_data`` runs on one process per node; ``setup`` opens the store (a memory map, not a
+copy) in every process; Lightning swaps in a DistributedSampler so each rank gets distinct samples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from seqpipe.data.spec import DataSpec
+from seqpipe.data.store import PreparedStore
+from seqpipe.errors import SeqpipeError
+
+
+class SequenceDataModule(L.LightningDataModule):
+    """Base datamodule over a prepared store.
+
+    Args:
+        prepared_dir: where the prepared store lives (built there by ``prepare_data`` if missing).
+        batch_size: samples per batch, per device (the global batch is this x devices x nodes).
+        num_workers: DataLoader worker processes (0 = load in the training process).
+        seed: seeds the split assignment and any sampling done at preprocess time.
+        rebuild: rebuild the store even if one exists (the preprocess stage sets this).
+    """
+
+    def __init__(
+        self,
+        prepared_dir: str | Path,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        seed: int = 0,
+        rebuild: bool = False,
+    ):
+        super().__init__()
+        if batch_size < 1:
+            raise SeqpipeError(f"batch_size must be >= 1, got {batch_size}", fix="set data.batch_size")
+        self.prepared_dir = Path(prepared_dir)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.rebuild = rebuild
+        self.store: PreparedStore | None = None
+        self.datasets: dict[str, Dataset] = {}
+
+    # -- domain hooks -------------------------------------------------------------------------
+    def build_store(self) -> None:
+        """Read the raw source, validate, encode, and write ``self.prepared_dir`` atomically."""
+        raise SeqpipeError(f"{type(self).__name__} must define this hook", fix="subclass SequenceDataModule and implement it")
+
+    def make_dataset(self, split: str) -> Dataset:
+        raise SeqpipeError(f"{type(self).__name__} must define this hook", fix="subclass SequenceDataModule and implement it")
+
+    def collate(self, samples: list[Any]) -> Any:
+        return torch.utils.data.default_collate(samples)
+
+    def data_info(self) -> dict[str, Any]:
+        """Small dataset facts a model keeps in its checkpoint for predict/generate (vocab, classes, scaling)."""
+        meta = self.meta
+        return {"domain": meta["domain"], **meta.get(meta["domain"], {})}
+
+    def data_spec(self) -> DataSpec:
+        return DataSpec.from_dict(self.store.meta["spec"])
+
+    # -- Lightning hooks ----------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        if self.rebuild or not (self.prepared_dir / "meta.json").exists():
+            self.build_store()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.store is None:
+            self.store = PreparedStore.open(self.prepared_dir)
+        for split in ("train", "val", "test"):
+            if split not in self.datasets:
+                self.datasets[split] = self.make_dataset(split)
+
+    @property
+    def spec(self) -> DataSpec:
+        if self.store is None:
+            self.prepare_data()
+            self.setup()
+        return self.data_spec()
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        if self.store is None:
+            self.prepare_data()
+            self.setup()
+        return self.store.meta
+
+    def _loader(self, split: str, shuffle: bool, collate: Callable | None = None) -> DataLoader:
+        ds = self.datasets[split]
+        if len(ds) == 0:
+            raise SeqpipeError(
+                f"the {split} split has no samples",
+                where=self.prepared_dir,
+                fix="use a larger corpus, a shorter window, or different split fractions",
+            )
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            collate_fn=collate or self.collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

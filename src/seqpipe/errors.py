@@ -1,0 +1,21 @@
+"""One exception type for everything a user can get wrong, with the place and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SeqpipeError(ValueError):
+    """A user-facing error that names what is wrong, where, and what to do about it.
+
+    ``where`` is a file, a record id, a row or a character; ``fix`` is one sentence a user can act on.
+    """
+
+    def __init__(self, problem: str, *, where: str | Path | None = None, fix: str | None = None):
+        self.problem = problem
+        self.where = str(where) if where is not None else None
+        self.fix = fix
+        parts = [f"{self.where}: {problem}" if self.where else problem]
+        if fix:
+            parts.append(f"Fix: {fix}")
+        super().__init__(" ".join(parts))

@@ -1,0 +1,5 @@
+"""Models: composed from front end -> fused recurrent core -> head, each built from a DataSpec."""
+
+from seqpipe.models.recurrent import RecurrentModel
+
+__all__ = ["RecurrentModel"]

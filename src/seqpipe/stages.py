@@ -1,0 +1,262 @@
+"""The pipeline stages that `dvc repro` runs: preprocess -> fit -> baselines -> evaluate -> summary.
+
+Each stage reads an experiment config (seqpipe.config) and writes only its declared outputs,
+atomically: models/<name>/ is trained in a temporary directory and swapped in when complete;
+metrics files are written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqpipe import tracking
+from seqpipe.config import import_class, instantiate
+from seqpipe.errors import SeqpipeError
+from seqpipe.evaluation import domain_module
+
+MODELS = Path("models")
+METRICS = Path("metrics")
+REPORTS = Path("reports")
+
+
+def configure_threads() -> None:
+    """One process per core pair: shared 2-core machines punish spin-waiting OpenMP threads."""
+    n = os.environ.get("SEQPIPE_THREADS")
+    if n:
+        torch.set_num_threads(int(n))
+
+
+def make_datamodule(cfg: dict[str, Any], **extra: Any) -> Any:
+    return instantiate(cfg["data"], **extra)
+
+
+def preprocess(cfg: dict[str, Any]) -> Path:
+    """Raw source -> prepared store (always rebuilt: the DVC stage runs only when inputs changed)."""
+    dm = make_datamodule(cfg, rebuild=True)
+    t = time.time()
+    dm.prepare_data()
+    dm.rebuild = False
+    dm.setup()
+    meta = dm.store.meta
+    print(f"[seqpipe] prepared {dm.prepared_dir} in {time.time() - t:.1f}s: {meta['records']} records, "
+          f"fingerprint {meta['fingerprint']}")
+    for key in ("skipped", "repairs"):
+        if meta.get(key):
+            print(f"[seqpipe] {key}: {json.dumps(meta[key])[:2000]}")
+    return dm.prepared_dir
+
+
+def _trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
+    kw = dict(cfg.get("trainer") or {})
+    kw.setdefault("gradient_clip_val", 1.0)  # clipping by norm is on by default
+    kw.setdefault("gradient_clip_algorithm", "norm")
+    kw.setdefault("enable_progress_bar", True)
+    kw.setdefault("log_every_n_steps", 10)
+    kw.setdefault("accelerator", "auto")
+    kw.setdefault("devices", "auto" if kw.get("accelerator") != "cpu" else 1)
+    if kw.get("devices") not in (1, "1", "auto", None) or int(kw.get("num_nodes", 1)) > 1:
+        kw.setdefault("strategy", "ddp")
+    if kw.get("precision") in (None, "auto"):
+        kw["precision"] = "bf16-mixed" if torch.cuda.is_available() else "32-true"
+    return kw
+
+
+def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
+    """Train one experiment; log to MLflow; publish models/<name>/ (best.ckpt, last.ckpt, run.json)."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    from seqpipe.callbacks import GradientThroughTime
+
+    configure_threads()
+    name = cfg["name"]
+    seed = int(cfg.get("seed", 0))
+    L.seed_everything(seed, workers=True, verbose=False)
+    dm = make_datamodule(cfg)
+    spec = dm.spec
+    model = instantiate(cfg["model"], spec=spec.to_dict(), data_info=dm.data_info())
+    final_dir = MODELS / name
+    work_dir = MODELS / f".{name}.tmp"
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+
+    tracking.ensure_experiment(cfg["domain"])
+    logger = MLFlowLogger(
+        experiment_name=tracking.experiment_name(cfg["domain"]),
+        run_name=name,
+        tracking_uri=tracking.tracking_uri(),
+        tags=tracking.run_tags(cfg, "train", dm.meta["fingerprint"]),
+        artifact_location=tracking.artifact_location(),
+    )
+    fit_cfg = cfg.get("fit") or {}
+    monitor = fit_cfg.get("monitor", "val_loss")
+    callbacks = [
+        ModelCheckpoint(dirpath=work_dir, filename="best", monitor=monitor, mode=fit_cfg.get("mode", "min"),
+                        save_last=True, save_top_k=1),
+        LearningRateMonitor(logging_interval="step"),
+        GradientThroughTime(every_n_steps=int(fit_cfg.get("grad_every_n_steps", 100)), out_dir=work_dir),
+    ]
+    if fit_cfg.get("early_stopping_patience"):
+        callbacks.append(EarlyStopping(monitor=monitor, mode=fit_cfg.get("mode", "min"),
+                                       patience=int(fit_cfg["early_stopping_patience"])))
+    trainer = L.Trainer(logger=logger, callbacks=callbacks, default_root_dir=str(work_dir), **_trainer_kwargs(cfg))
+    logger.log_hyperparams({"config": cfg.get("config_path"), "seed": seed, "data": json.dumps(cfg["data"]),
+                            "spec": json.dumps(spec.to_dict())})
+    t0 = time.time()
+    trainer.fit(model, datamodule=dm, ckpt_path=resume)
+    train_seconds = time.time() - t0
+    if not trainer.is_global_zero:
+        return final_dir
+    best = work_dir / "best.ckpt"
+    if not best.exists():
+        raise SeqpipeError("training produced no checkpoint (no validation run?)", where=work_dir,
+                           fix="make sure trainer settings allow at least one validation pass")
+    run = {
+        "experiment": name,
+        "mlflow_run_id": logger.run_id,
+        "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "best_ckpt": str(final_dir / "best.ckpt"),
+        "best_score": float(callbacks[0].best_model_score) if callbacks[0].best_model_score is not None else None,
+        "global_steps": trainer.global_step,
+        "epochs": trainer.current_epoch,
+        "train_seconds": round(train_seconds, 1),
+        "data_fingerprint": dm.meta["fingerprint"],
+        "hardware": tracking.hardware(),
+    }
+    (work_dir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    client = logger.experiment
+    client.log_metric(logger.run_id, "train_seconds", train_seconds)
+    client.log_artifact(logger.run_id, str(best), artifact_path="checkpoints")
+    _log_pytorch_model(logger.run_id, import_class(run["model_class"]).load_from_checkpoint(best, map_location="cpu"), dm)
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    os.replace(work_dir, final_dir)
+    print(f"[seqpipe] {name}: {trainer.global_step} steps in {train_seconds:.0f}s, best {monitor}="
+          f"{run['best_score']}, run {logger.run_id}")
+    return final_dir
+
+
+def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any) -> None:
+    """mlflow.pytorch model with an input example, so `mlflow.pytorch.load_model(runs:/...)` predicts."""
+    import mlflow
+
+    from seqpipe.models.core import OutputOnly
+
+    batch = next(iter(dm.val_dataloader()))
+    example = batch["inputs"][:2].numpy()
+    wrapped = OutputOnly(model.eval())
+    mlflow.set_tracking_uri(tracking.tracking_uri())
+    with mlflow.start_run(run_id=run_id):
+        mlflow.pytorch.log_model(wrapped, name="model", input_example=example, serialization_format="pickle")
+
+
+def baseline_path(cfg: dict[str, Any]) -> Path:
+    key = (cfg.get("evaluate") or {}).get("baseline_key", cfg["domain"])
+    return REPORTS / "baselines" / f"{key}.json"
+
+
+def baselines(cfg: dict[str, Any]) -> Path:
+    """Fit the domain's baselines once per dataset/task; evaluate stages read the result."""
+    configure_threads()
+    dm = make_datamodule(cfg)
+    t = time.time()
+    result = domain_module(cfg["domain"]).baselines(dm, cfg)
+    result["data_fingerprint"] = dm.meta["fingerprint"]
+    result["seconds"] = round(time.time() - t, 1)
+    path = baseline_path(cfg)
+    tracking.atomic_write_text(path, json.dumps(result, indent=2, default=float) + "\n")
+    print(f"[seqpipe] baselines -> {path} ({result['seconds']}s)")
+    return path
+
+
+def load_model(ckpt: str | Path) -> torch.nn.Module:
+    """Load a seqpipe checkpoint whatever its model class (recorded in run.json or the checkpoint)."""
+    ckpt = Path(ckpt)
+    if not ckpt.exists():
+        raise SeqpipeError("checkpoint not found", where=ckpt, fix="train first (`dvc repro` or `seqpipe fit`)")
+    run_file = ckpt.parent / "run.json"
+    if run_file.exists():
+        cls = import_class(json.loads(run_file.read_text())["model_class"])
+    else:
+        from seqpipe.models import RecurrentModel as cls
+    return cls.load_from_checkpoint(ckpt, map_location="cpu")
+
+
+def evaluate(cfg: dict[str, Any]) -> Path:
+    """Test metrics for model and baselines -> metrics/<name>.json and the same MLflow run."""
+    configure_threads()
+    name = cfg["name"]
+    run = json.loads((MODELS / name / "run.json").read_text())
+    model = load_model(MODELS / name / "best.ckpt")
+    dm = make_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("test")
+    if dm.meta["fingerprint"] != run["data_fingerprint"]:
+        raise SeqpipeError("the model was trained on other data than is prepared now", where=MODELS / name,
+                           fix="rerun `dvc repro` so the train stage sees the new data")
+    bpath = baseline_path(cfg)
+    if bpath.exists() and json.loads(bpath.read_text()).get("data_fingerprint") == dm.meta["fingerprint"]:
+        base = json.loads(bpath.read_text())
+    else:
+        base = domain_module(cfg["domain"]).baselines(dm, cfg)
+    out_dir = REPORTS / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = domain_module(cfg["domain"]).evaluate(model, dm, cfg, base, out_dir)
+    doc = tracking.write_metrics(
+        METRICS / f"{name}.json",
+        experiment=name,
+        domain=cfg["domain"],
+        task=result.task,
+        primary_metric=result.primary_metric,
+        direction=result.direction,
+        model=result.model,
+        baselines=result.baselines,
+        mlflow_run_id=run["mlflow_run_id"],
+        data_fingerprint=dm.meta["fingerprint"],
+        extra={"train_seconds": run["train_seconds"], "global_steps": run["global_steps"], **result.extra},
+    )
+    _log_evaluation(run["mlflow_run_id"], doc, result.artifacts)
+    print(json.dumps({k: doc[k] for k in ("experiment", "primary_metric", "model", "baselines")}, indent=1))
+    return METRICS / f"{name}.json"
+
+
+def _log_evaluation(run_id: str, doc: dict[str, Any], artifacts: list[Path]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking.tracking_uri())
+    for k, v in doc["model"].items():
+        client.log_metric(run_id, k, v)
+    for b, m in doc["baselines"].items():
+        for k, v in m.items():
+            client.log_metric(run_id, f"baseline_{b}_{k}", v)
+    client.set_tag(run_id, "dvc_stage_evaluate", "evaluate")
+    for a in artifacts:
+        client.log_artifact(run_id, str(a), artifact_path="evaluation")
+
+
+def summary(metrics_dir: Path = METRICS, out: Path | None = None) -> str:
+    """One markdown row an experiment: primary metric, best baseline, the margin."""
+    rows = ["| experiment | domain | metric | model | best baseline | baseline | margin | model better |",
+            "|---|---|---|---|---|---|---|---|"]
+    for f in sorted(metrics_dir.glob("*.json")):
+        d = json.loads(f.read_text())
+        if "primary_metric" not in d:
+            continue
+        pm, mv = d["primary_metric"], d["model"][d["primary_metric"]]
+        bb = d.get("best_baseline")
+        bv = d["baselines"][bb][pm] if bb else float("nan")
+        margin = (bv - mv) if d["direction"] == "lower" else (mv - bv)
+        better = "yes" if margin > 0 else "no"
+        rows.append(f"| {d['experiment']} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
+                    f"{bb} | {bv:.4f} | {margin:+.4f} | {better} |")
+    text = "\n".join(rows) + "\n"
+    tracking.atomic_write_text(out or metrics_dir / "summary.md", text)
+    return text

@@ -37,12 +37,12 @@ def hidden_gradient_norms(model: Any, batch: dict[str, torch.Tensor], max_sample
     model.train()
     with torch.enable_grad():
         x = model.front(inputs)
-        state, hs, out = None, [], None
+        state, hs = None, []
         for t in range(x.shape[1]):
-            out, state = model.core.rnn(x[:, t : t + 1], state)
+            _, state = model.core.rnn(x[:, t : t + 1], state)
             h = state[0] if isinstance(state, tuple) else state
             hs.append(h)
-        last = out[:, -1]
+        last = hs[-1][-1]  # top layer h_T (same values as out[:, -1], but on the state path)
         target = model.spec.target
         if target == "next_token":
             loss = F.cross_entropy(model.head(last), targets[:, inputs.shape[1] - 1])

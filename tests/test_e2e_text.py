@@ -1,0 +1,77 @@
+"""preprocess -> fit -> baselines -> evaluate -> generate through the CLI, in a temporary directory."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from seqpipe.cli import main
+
+
+@pytest.fixture
+def text_config(in_tmp):
+    rng = np.random.default_rng(0)
+    words = ["romeo", "juliet", "thou", "art", "fair", "night", "love", "the", "o", "and"]
+    (in_tmp / "corpus.txt").write_text(" ".join(rng.choice(words, 6000)) + "\n")
+    cfg = {
+        "name": "tiny-lstm",
+        "domain": "text",
+        "data": {"class_path": "seqpipe.data.TextDataModule",
+                 "init_args": {"source": "corpus.txt", "prepared_dir": "data/prepared/tiny", "seq_len": 32,
+                               "batch_size": 16, "tbptt": True}},
+        "model": {"class_path": "seqpipe.models.RecurrentModel",
+                  "init_args": {"cell": "lstm", "hidden_size": 32, "num_layers": 1, "embedding_dim": 16,
+                                "lr": 0.01, "tbptt": True}},
+        "trainer": {"max_steps": 30, "val_check_interval": 10, "limit_val_batches": 2, "enable_progress_bar": False,
+                    "accelerator": "cpu"},
+        "fit": {"grad_every_n_steps": 10},
+        "evaluate": {"ngram_max_order": 4, "lanes": 4, "sample_length": 50},
+    }
+    (in_tmp / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    return in_tmp
+
+
+def test_text_pipeline_end_to_end(text_config, capsys):
+    tmp = text_config
+    assert main(["preprocess", "--config", "tiny.yaml"]) == 0
+    assert main(["fit", "--config", "tiny.yaml"]) == 0
+    run = json.loads((tmp / "models/tiny-lstm/run.json").read_text())
+    assert run["global_steps"] == 30 and (tmp / "models/tiny-lstm/best.ckpt").exists()
+    curves = (tmp / "models/tiny-lstm/grad_through_time.csv").read_text().splitlines()
+    assert curves[0] == "step,t,grad_norm" and len(curves) == 1 + 4 * 32  # steps 1, 10, 20, 30; T = 32 each
+
+    assert main(["baselines", "--config", "tiny.yaml"]) == 0
+    assert main(["evaluate", "--config", "tiny.yaml"]) == 0
+    m = json.loads((tmp / "metrics/tiny-lstm.json").read_text())
+    assert m["primary_metric"] == "test_bpc" and m["direction"] == "lower"
+    assert m["mlflow_run_id"] == run["mlflow_run_id"]
+    assert 0 < m["model"]["test_bpc"] < np.log2(20)  # better than uniform over the vocabulary
+    assert m["best_baseline"].startswith("kn")
+    # a 10-word random corpus: the n-gram must be near the entropy of a uniform word choice
+    assert m["baselines"][m["best_baseline"]]["test_bpc"] < 2.0
+
+    capsys.readouterr()
+    assert main(["generate", "--ckpt", "models/tiny-lstm/best.ckpt", "--prompt", "romeo", "--length", "30",
+                 "--seed", "1"]) == 0
+    first = capsys.readouterr().out
+    main(["generate", "--ckpt", "models/tiny-lstm/best.ckpt", "--prompt", "romeo", "--length", "30", "--seed", "1"])
+    assert capsys.readouterr().out == first and first.startswith("romeo") and len(first.strip()) >= 30
+    assert main(["generate", "--ckpt", "models/tiny-lstm/best.ckpt", "--prompt", "ROMEO!"]) == 2
+    assert "'!'" in capsys.readouterr().err
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlruns/mlflow.db'}")
+    r = mlflow.get_run(run["mlflow_run_id"])
+    assert r.info.run_name == "tiny-lstm"
+    assert {"train_loss", "val_loss", "val_bpc", "test_bpc", "grad_h_log10_ratio"} <= set(r.data.metrics)
+    assert r.data.tags["data_fingerprint"] == m["data_fingerprint"]
+    model = mlflow.pytorch.load_model(f"runs:/{run['mlflow_run_id']}/model")
+    import torch
+
+    assert model(torch.zeros(1, 5, dtype=torch.long)).shape == (1, 5, r.data.params and json.loads(
+        r.data.params["spec"])["vocab_size"])
+
+    assert main(["summary"]) == 0
+    assert "tiny-lstm" in (tmp / "metrics/summary.md").read_text()

@@ -24,7 +24,7 @@ import yaml
 
 from seqpipe.errors import SeqpipeError
 
-REQUIRED = ("name", "domain", "data", "model")
+REQUIRED = ("name", "domain", "data")  # fit also needs "model"
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None, profile: str | None = None) -> dict[str, Any]:

@@ -78,6 +78,8 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
 
     configure_threads()
     name = cfg["name"]
+    if "model" not in cfg:
+        raise SeqpipeError("config has no `model` section", where=cfg.get("config_path"), fix="add model.class_path")
     seed = int(cfg.get("seed", 0))
     L.seed_everything(seed, workers=True, verbose=False)
     dm = make_datamodule(cfg)

@@ -79,9 +79,8 @@ class SequenceDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.store is None:
             self.store = PreparedStore.open(self.prepared_dir)
-        for split in ("train", "val", "test"):
-            if split not in self.datasets:
-                self.datasets[split] = self.make_dataset(split)
+        # rebuilt on every setup: cheap index arithmetic, and the trainer (world size) may have changed
+        self.datasets = {split: self.make_dataset(split) for split in ("train", "val", "test")}
 
     @property
     def spec(self) -> DataSpec:

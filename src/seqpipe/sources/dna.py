@@ -1,0 +1,367 @@
+"""DNA sources: FASTA / FASTA.gz, CSV / TSV and folder-per-class layouts -> labeled, encoded records.
+
+Readers yield ``DnaRecord(id, sequence_bytes, label, split, where)``; ``encode`` turns the bases into
+one byte a base (the codes below); ``read_dna`` validates the whole set (ids, labels, lengths) with
+the rules in ``DnaRules`` and returns encoded records plus a report of what was repaired or skipped.
+
+Codes (one uint8 a base)::
+
+    0 = padding (never stored, only in batches)   1 = A   2 = C   3 = G   4 = T   5 = N
+
+Input rules (``DnaRules``, ``strict`` picks error vs. repair where both make sense):
+
+- case-insensitive; whitespace inside sequence lines is ignored.
+- IUPAC ambiguity codes (R Y S W K M B D H V) -> N; in strict mode an error naming record and position.
+- U -> T when ``convert_u`` (RNA input); otherwise U is an invalid character.
+- any other character (digits, '-', '*', 'X', ...) is always an error naming record and 1-based position.
+- empty sequence: strict -> error; else the record is skipped (reported).
+- longer than ``max_len``: strict -> error; else center-cropped to ``max_len`` (reported).
+- duplicate ids: always an error (labels and splits would be ambiguous).
+- label missing for an id (sidecar CSV / header field): strict -> error listing the ids; else skipped (reported).
+- fewer than two classes: always an error (nothing to classify).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from seqpipe.errors import SeqpipeError
+
+ALPHABET = "ACGTN"
+PAD, A, C, G, T, N = 0, 1, 2, 3, 4, 5
+VOCAB = ["<pad>", "A", "C", "G", "T", "N"]
+IUPAC_AMBIGUOUS = "RYSWKMBDHV"
+COMPLEMENT = np.array([PAD, T, G, C, A, N], dtype=np.uint8)  # code -> code of the complementary base
+
+FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fas", ".fa.gz", ".fasta.gz", ".fna.gz", ".fas.gz")
+TABLE_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt.gz")
+
+_INVALID = 255
+_AMBIG = 254
+
+
+def _lookup(convert_u: bool) -> np.ndarray:
+    """byte -> code table: bases, N, ambiguity marker, invalid marker."""
+    table = np.full(256, _INVALID, dtype=np.uint8)
+    for ch, code in zip("ACGTN", (A, C, G, T, N)):
+        table[ord(ch)] = table[ord(ch.lower())] = code
+    for ch in IUPAC_AMBIGUOUS:
+        table[ord(ch)] = table[ord(ch.lower())] = _AMBIG
+    if convert_u:
+        table[ord("U")] = table[ord("u")] = T
+    return table
+
+
+@dataclass(frozen=True)
+class DnaRules:
+    """How bases, lengths and labels are checked (see the module docstring)."""
+
+    strict: bool = True
+    convert_u: bool = False
+    max_len: int | None = None
+    min_len: int = 1
+
+
+@dataclass
+class DnaRecord:
+    id: str
+    seq: bytes
+    label: str | None
+    split: str | None = None  # a split the source itself defines (genomic-benchmarks train/test, a CSV column)
+    where: str = ""  # file (and line) for messages
+
+
+@dataclass
+class ReadReport:
+    """What was repaired or skipped, kept in meta.json and printed by the preprocess stage."""
+
+    ambiguous_to_n: dict[str, int] = field(default_factory=dict)  # id -> IUPAC codes replaced
+    cropped: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "ambiguous_to_n_records": len(self.ambiguous_to_n),
+            "ambiguous_to_n_bases": int(sum(self.ambiguous_to_n.values())),
+            "cropped_records": len(self.cropped),
+            "cropped_ids": self.cropped[:50],
+            "skipped": self.skipped[:200],
+            "skipped_count": len(self.skipped),
+        }
+
+
+# -- encoding ---------------------------------------------------------------------------------
+def encode(seq: bytes | str, rules: DnaRules = DnaRules(), record: str = "sequence",
+           report: ReadReport | None = None) -> np.ndarray:
+    """Bases -> uint8 codes (1..5), validating every character; errors name record and 1-based position."""
+    raw = seq.encode("ascii", "replace") if isinstance(seq, str) else seq
+    codes = _lookup(rules.convert_u)[np.frombuffer(raw, dtype=np.uint8)]
+    bad = np.flatnonzero(codes == _INVALID)
+    if bad.size:
+        pos = int(bad[0])
+        ch = chr(raw[pos]) if raw[pos] < 128 else f"byte 0x{raw[pos]:02x}"
+        hint = " (RNA: set data.convert_u: true)" if ch in "Uu" else ""
+        raise SeqpipeError(
+            f"invalid character {ch!r} at position {pos + 1}{hint}"
+            + (f" ({bad.size} invalid characters in all)" if bad.size > 1 else ""),
+            where=record,
+            fix="sequences may hold A, C, G, T, N (any case) and IUPAC codes; clean the record or drop it",
+        )
+    amb = np.flatnonzero(codes == _AMBIG)
+    if amb.size:
+        if rules.strict:
+            pos = int(amb[0])
+            raise SeqpipeError(
+                f"IUPAC ambiguity code {chr(raw[pos])!r} at position {pos + 1} in strict mode",
+                where=record,
+                fix="set data.strict: false to read ambiguity codes as N",
+            )
+        codes[amb] = N
+        if report is not None:
+            report.ambiguous_to_n[record] = int(amb.size)
+    return codes
+
+
+def reverse_complement(codes: np.ndarray) -> np.ndarray:
+    return COMPLEMENT[np.asarray(codes)[::-1]]
+
+
+def decode(codes: np.ndarray) -> str:
+    return "".join(VOCAB[c] if c else "" for c in np.asarray(codes).tolist())
+
+
+# -- reading ----------------------------------------------------------------------------------
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as f:
+                f.peek(1)
+        except (OSError, gzip.BadGzipFile) as e:
+            raise SeqpipeError(f"not a readable gzip file: {e}", where=path, fix="re-compress it with gzip") from e
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="ascii", errors="replace", newline="")
+    return open(path, encoding="ascii", errors="replace", newline="")
+
+
+def source_kind(path: Path) -> str:
+    """'fasta', 'table' or 'folder' from the path (suffix or directory)."""
+    if path.is_dir():
+        return "folder"
+    name = path.name.lower()
+    if name.endswith(FASTA_SUFFIXES):
+        return "fasta"
+    if name.endswith(TABLE_SUFFIXES):
+        return "table"
+    raise SeqpipeError(
+        "cannot tell the format from the file name",
+        where=path,
+        fix=f"use a FASTA ({', '.join(FASTA_SUFFIXES[:3])}, .gz too), a .csv/.tsv table or a folder per class",
+    )
+
+
+def header_label(header: str, label_field: str | int | None) -> str | None:
+    """Label from a FASTA header: ``key=value`` token (label_field a name) or field number (an int, 0 = id)."""
+    if label_field is None:
+        return None
+    tokens = [t for t in re.split(r"[\s|]+", header.strip()) if t]
+    if isinstance(label_field, int) or (isinstance(label_field, str) and label_field.isdigit()):
+        k = int(label_field)
+        return tokens[k] if 0 < k < len(tokens) else None
+    prefix = f"{label_field}="
+    for t in tokens[1:]:
+        if t.startswith(prefix):
+            return t[len(prefix):]
+    return None
+
+
+def read_fasta(path: Path, label_field: str | int | None = "label") -> Iterator[DnaRecord]:
+    """FASTA / FASTA.gz records; the id is the header's first word, the label from ``header_label``."""
+    with _open_text(path) as f:
+        header: str | None = None
+        parts: list[str] = []
+        line_no = start = 0
+        for line_no, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if line.startswith(">"):
+                if header is not None:
+                    yield _fasta_record(path, start, header, parts, label_field)
+                header, parts, start = line[1:], [], line_no
+            elif header is None:
+                if line.strip() and not line.startswith(";"):
+                    raise SeqpipeError(f"sequence data before the first '>' header (line {line_no})", where=path,
+                                       fix="a FASTA record starts with a '>id' line")
+            elif not line.startswith(";"):
+                parts.append(line)
+        if header is None:
+            raise SeqpipeError("no FASTA records ('>' header lines) found", where=path, fix="check the file format")
+        yield _fasta_record(path, start, header, parts, label_field)
+
+
+def _fasta_record(path: Path, line: int, header: str, parts: list[str], label_field) -> DnaRecord:
+    rid = header.split()[0] if header.split() else ""
+    if not rid:
+        raise SeqpipeError(f"record at line {line} has an empty id", where=path, fix="give every '>' line an id")
+    seq = "".join("".join(parts).split()).encode("ascii", "replace")
+    return DnaRecord(rid, seq, header_label(header, label_field), None, f"{path}:{line} record '{rid}'")
+
+
+def read_table(path: Path, sequence_column: str = "sequence", label_column: str = "label",
+               id_column: str = "id", split_column: str = "split") -> Iterator[DnaRecord]:
+    """CSV / TSV (.gz too) with a header row: sequence and label columns, optional id and split columns."""
+    delim = "\t" if ".tsv" in path.name.lower() else ","
+    with _open_text(path) as f:
+        reader = csv.DictReader(f, delimiter=delim)
+        cols = reader.fieldnames or []
+        if sequence_column not in cols:
+            raise SeqpipeError(f"no '{sequence_column}' column (columns: {cols})", where=path,
+                               fix="name the columns in a header row, e.g. sequence,label, or set data.sequence_column")
+        for row_no, row in enumerate(reader, 2):
+            rid = (row.get(id_column) or "").strip() or f"row{row_no}"
+            label = (row.get(label_column) or "").strip() or None
+            split = (row.get(split_column) or "").strip() or None
+            seq = "".join((row.get(sequence_column) or "").split()).encode("ascii", "replace")
+            yield DnaRecord(rid, seq, label, split, f"{path}:{row_no} record '{rid}'")
+
+
+def read_folder(root: Path) -> Iterator[DnaRecord]:
+    """A folder per class of plain sequence files: ``root/<class>/*`` or genomic-benchmarks'
+    ``root/{train,test}/<class>/*`` (its train/test split is kept). One sequence a file; a file holding
+    FASTA is read as FASTA. Record ids are ``<split>/<class>/<file stem>``."""
+    split_dirs = [d for d in ("train", "val", "test") if (root / d).is_dir()]
+    layouts = [(root / d, d) for d in split_dirs] if split_dirs else [(root, None)]
+    found = False
+    for base, split in layouts:
+        for class_dir in sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")):
+            for f in sorted(class_dir.iterdir()):
+                if not f.is_file() or f.name.startswith("."):
+                    continue
+                found = True
+                rid = "/".join(p for p in (split, class_dir.name, f.name.split(".")[0]) if p)
+                with _open_text(f) as fh:
+                    text = fh.read()
+                if text.lstrip().startswith(">"):
+                    for r in read_fasta(f, label_field=None):
+                        yield DnaRecord(f"{rid}/{r.id}", r.seq, class_dir.name, split, r.where)
+                else:
+                    seq = "".join(text.split()).encode("ascii", "replace")
+                    yield DnaRecord(rid, seq, class_dir.name, split, f"{f} record '{rid}'")
+    if not found:
+        raise SeqpipeError("no sequence files found in class folders", where=root,
+                           fix="lay out <root>/<class>/<file>.txt (or <root>/train|test/<class>/...)")
+
+
+def read_label_csv(path: Path) -> dict[str, str]:
+    """Sidecar labels: a CSV/TSV with columns id,label (a header row; the first two columns otherwise)."""
+    if not path.exists():
+        raise SeqpipeError("labels file not found", where=path, fix="check data.labels")
+    delim = "\t" if ".tsv" in path.name.lower() else ","
+    labels: dict[str, str] = {}
+    with _open_text(path) as f:
+        rows = csv.reader(f, delimiter=delim)
+        first = next(rows, None)
+        if first is None:
+            raise SeqpipeError("labels file is empty", where=path, fix="write rows of id,label")
+        header = [c.strip().lower() for c in first]
+        ic, lc = (header.index("id"), header.index("label")) if {"id", "label"} <= set(header) else (0, 1)
+        body = rows if {"id", "label"} <= set(header) else [first, *rows]
+        for n, row in enumerate(body, 2):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) <= max(ic, lc):
+                raise SeqpipeError(f"line {n} has {len(row)} columns, needs id and label", where=path)
+            rid, lab = row[ic].strip(), row[lc].strip()
+            if rid in labels and labels[rid] != lab:
+                raise SeqpipeError(f"id '{rid}' has two labels ({labels[rid]!r}, {lab!r}) (line {n})", where=path,
+                                   fix="give each id one label")
+            labels[rid] = lab
+    return labels
+
+
+def iter_records(source: str | Path, *, labels: str | Path | None = None, label_field: str | int | None = "label",
+                 sequence_column: str = "sequence", label_column: str = "label", id_column: str = "id") -> Iterator[DnaRecord]:
+    """Records of any supported source, labels attached from the sidecar CSV when given."""
+    path = Path(source)
+    if not path.exists():
+        raise SeqpipeError("DNA source not found", where=path,
+                           fix="point data.source at a FASTA(.gz), a CSV/TSV or a folder per class")
+    kind = source_kind(path)
+    if kind == "fasta":
+        recs = read_fasta(path, None if labels else label_field)
+    elif kind == "table":
+        recs = read_table(path, sequence_column, label_column, id_column)
+    else:
+        recs = read_folder(path)
+    if labels is None:
+        yield from recs
+        return
+    table = read_label_csv(Path(labels))
+    for r in recs:
+        r.label = table.get(r.id)
+        yield r
+
+
+@dataclass
+class ReadResult:
+    ids: list[str]
+    codes: list[np.ndarray]
+    labels: list[str]
+    splits: list[str | None]
+    report: ReadReport
+    source_files: list[Path]
+
+
+def read_dna(source: str | Path, rules: DnaRules = DnaRules(), *, labels: str | Path | None = None,
+             label_field: str | int | None = "label", require_labels: bool = True, **table_cols: str) -> ReadResult:
+    """Read, validate and encode every record of a source (the rules in the module docstring)."""
+    report = ReadReport()
+    out = ReadResult([], [], [], [], report, [])
+    seen: dict[str, str] = {}
+    missing: list[str] = []
+    for r in iter_records(source, labels=labels, label_field=label_field, **table_cols):
+        if r.id in seen:
+            raise SeqpipeError(f"duplicate id '{r.id}' (first at {seen[r.id]})", where=r.where,
+                               fix="give every record a unique id")
+        seen[r.id] = r.where
+        if require_labels and r.label is None:
+            if rules.strict:
+                missing.append(r.id)
+                continue
+            report.skipped.append({"id": r.id, "reason": "no label"})
+            continue
+        if len(r.seq) < max(1, rules.min_len):
+            if rules.strict:
+                raise SeqpipeError("empty sequence" if not r.seq else f"sequence of {len(r.seq)} bases, "
+                                   f"shorter than min_len {rules.min_len}", where=r.where,
+                                   fix="remove the record, or set data.strict: false to skip such records")
+            report.skipped.append({"id": r.id, "reason": "empty" if not r.seq else f"shorter than {rules.min_len}"})
+            continue
+        codes = encode(r.seq, rules, r.where, report)
+        if rules.max_len and len(codes) > rules.max_len:
+            if rules.strict:
+                raise SeqpipeError(f"sequence of {len(codes)} bases is longer than max_len {rules.max_len}",
+                                   where=r.where, fix="raise data.max_len, or set data.strict: false to center-crop")
+            cut = (len(codes) - rules.max_len) // 2
+            codes = codes[cut:cut + rules.max_len]
+            report.cropped.append(r.id)
+        out.ids.append(r.id)
+        out.codes.append(codes)
+        out.labels.append(r.label if r.label is not None else "")
+        out.splits.append(r.split)
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" ... ({len(missing)} in all)" if len(missing) > 10 else "")
+        raise SeqpipeError(f"no label for {len(missing)} record(s): {shown}", where=labels or source,
+                           fix="add their labels, or set data.strict: false to skip unlabeled records")
+    if not out.ids:
+        raise SeqpipeError("no usable records", where=source, fix="check the source and data.strict")
+    path = Path(source)
+    out.source_files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if labels:
+        out.source_files.append(Path(labels))
+    return out

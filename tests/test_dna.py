@@ -1,0 +1,304 @@
+"""DNA domain: readers (FASTA, FASTA.gz, CSV/TSV, class folders), validation rules, splits, RC, k-mer
+baseline, the generated JASPAR set, evaluation and predict, and a tiny end-to-end stage run."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seqpipe.baselines.kmer import KmerLogisticRegression, canonical_map, kmer_features
+from seqpipe.data.dna import DNADataModule, DnaCollate, prepare_dna, reverse_complement_batch
+from seqpipe.data.store import SPLIT_CODE
+from seqpipe.errors import SeqpipeError
+from seqpipe.sources.dna import DnaRules, decode, encode, read_dna, reverse_complement
+from seqpipe.sources.dna_motifs import MotifTaskConfig, generate, load_motifs, write_dataset
+
+RNG = np.random.default_rng(0)
+
+
+def rand_seq(n: int, rng=RNG) -> str:
+    return "".join(rng.choice(list("ACGT"), n))
+
+
+def write_fasta(path: Path, recs: list[tuple[str, str]], gz: bool = False) -> Path:
+    text = "".join(f">{h}\n{s[:30]}\n{s[30:]}\n" for h, s in recs)
+    if gz:
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def labeled(n: int = 40, length: int = 50, seed: int = 1) -> list[tuple[str, str, str]]:
+    rng = np.random.default_rng(seed)
+    return [(f"r{i}", rand_seq(length, rng), str(i % 2)) for i in range(n)]
+
+
+# -- encoding ---------------------------------------------------------------------------------
+def test_encode_codes_case_and_reverse_complement():
+    codes = encode(b"ACGTNacgtn")
+    assert codes.tolist() == [1, 2, 3, 4, 5, 1, 2, 3, 4, 5]
+    assert decode(reverse_complement(encode(b"AACGTN"))) == "NACGTT"
+
+
+def test_iupac_codes_map_to_n_unless_strict():
+    rules = DnaRules(strict=False)
+    assert encode(b"ACRYG", rules).tolist() == [1, 2, 5, 5, 3]
+    with pytest.raises(SeqpipeError, match=r"rec7: IUPAC ambiguity code 'R' at position 3"):
+        encode(b"ACRYG", DnaRules(strict=True), record="rec7")
+
+
+def test_u_read_as_t_only_when_configured():
+    assert encode(b"ACGU", DnaRules(convert_u=True)).tolist() == [1, 2, 3, 4]
+    with pytest.raises(SeqpipeError, match=r"rnaX: invalid character 'U' at position 4.*convert_u"):
+        encode(b"ACGU", record="rnaX")
+
+
+def test_invalid_character_names_record_and_position(tmp_path):
+    fa = write_fasta(tmp_path / "bad.fa", [("ok1 label=0", "ACGT" * 10), ("bad2 label=1", "ACGTAC" + "X" + "A" * 40)])
+    with pytest.raises(SeqpipeError) as e:
+        read_dna(fa)
+    msg = str(e.value)
+    assert "bad.fa:4 record 'bad2'" in msg and "invalid character 'X' at position 7" in msg
+
+
+# -- readers ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("gz", [False, True])
+def test_fasta_reader_header_labels_plain_and_gz(tmp_path, gz):
+    recs = labeled(6)
+    fa = write_fasta(tmp_path / ("x.fa.gz" if gz else "x.fa"), [(f"{i} some text label={lab}", s) for i, s, lab in recs], gz)
+    res = read_dna(fa)
+    assert res.ids == [r[0] for r in recs]
+    assert res.labels == [r[2] for r in recs]
+    assert [decode(c) for c in res.codes] == [r[1] for r in recs]  # lines were joined
+
+
+def test_fasta_label_by_field_number_and_sidecar_csv(tmp_path):
+    recs = labeled(4)
+    fa = write_fasta(tmp_path / "x.fasta", [(f"{i}|{lab}|extra", s) for i, s, lab in recs])
+    assert read_dna(fa, label_field=1).labels == [r[2] for r in recs]
+    fa2 = write_fasta(tmp_path / "y.fa", [(i, s) for i, s, _ in recs])
+    (tmp_path / "labels.csv").write_text("id,label\n" + "".join(f"{i},{'pos' if lab == '1' else 'neg'}\n" for i, _, lab in recs))
+    res = read_dna(fa2, labels=tmp_path / "labels.csv")
+    assert res.labels == ["neg", "pos", "neg", "pos"]
+
+
+def test_csv_and_tsv_readers(tmp_path):
+    recs = labeled(5)
+    (tmp_path / "d.csv").write_text("sequence,label\n" + "".join(f"{s},{lab}\n" for _, s, lab in recs))
+    res = read_dna(tmp_path / "d.csv")
+    assert res.ids == [f"row{i}" for i in range(2, 7)] and res.labels == [r[2] for r in recs]
+    (tmp_path / "d.tsv").write_text("id\tseq\ty\n" + "".join(f"{i}\t{s.lower()}\t{lab}\n" for i, s, lab in recs))
+    res = read_dna(tmp_path / "d.tsv", sequence_column="seq", label_column="y")
+    assert res.ids == [r[0] for r in recs] and decode(res.codes[0]) == recs[0][1]
+
+
+def test_folder_reader_genomic_benchmarks_layout_keeps_its_split(tmp_path):
+    rng = np.random.default_rng(3)
+    for split, n in (("train", 12), ("test", 4)):
+        for cls in ("negative", "positive"):
+            d = tmp_path / "gb" / split / cls
+            d.mkdir(parents=True)
+            for i in range(n):
+                (d / f"{i}.txt").write_text(rand_seq(30, rng) + "\n")
+    res = read_dna(tmp_path / "gb")
+    assert len(res.ids) == 32 and res.ids[0] == "train/negative/0"
+    assert set(res.labels) == {"negative", "positive"}
+    store = prepare_dna(tmp_path / "gb", tmp_path / "prep", val_fraction=0.25, test_fraction=0.2)
+    split, ids = store.index["split"], store.index["id"]
+    assert all(i.startswith("test/") for i in ids[split == SPLIT_CODE["test"]])
+    assert (split == SPLIT_CODE["test"]).sum() == 8
+    assert (split == SPLIT_CODE["val"]).sum() == 6  # 25% of the 12 train records of each class
+    assert all(i.startswith("train/") for i in ids[split == SPLIT_CODE["val"]])
+    assert store.meta["dna"]["classes"] == ["negative", "positive"] and store.meta["dna"]["split_from_source"]
+
+
+def test_flat_folder_per_class(tmp_path):
+    for cls in ("a", "b"):
+        (tmp_path / "f" / cls).mkdir(parents=True)
+        (tmp_path / "f" / cls / "s1.txt").write_text("ACGT\nACGT\n")
+    res = read_dna(tmp_path / "f")
+    assert res.ids == ["a/s1", "b/s1"] and res.labels == ["a", "b"] and decode(res.codes[0]) == "ACGTACGT"
+
+
+# -- bad input --------------------------------------------------------------------------------
+def test_empty_sequence_error_or_skipped(tmp_path):
+    fa = tmp_path / "e.fa"
+    fa.write_text(">a label=0\nACGT\n>empty label=1\n>c label=1\nGGCC\n")
+    with pytest.raises(SeqpipeError, match=r"e.fa:3 record 'empty': empty sequence"):
+        read_dna(fa)
+    res = read_dna(fa, DnaRules(strict=False))
+    assert res.ids == ["a", "c"] and res.report.skipped == [{"id": "empty", "reason": "empty"}]
+
+
+def test_duplicate_ids_error(tmp_path):
+    fa = write_fasta(tmp_path / "d.fa", [("x label=0", "ACGT"), ("y label=1", "ACGA"), ("x label=1", "TTTT")])
+    with pytest.raises(SeqpipeError, match=r"d.fa:7 record 'x': duplicate id 'x' \(first at .*d.fa:1"):
+        read_dna(fa)
+
+
+def test_missing_labels_error_lists_ids_or_skipped(tmp_path):
+    fa = write_fasta(tmp_path / "m.fa", [("a", "ACGT"), ("b", "ACGA"), ("c", "TTTT")])
+    lab = tmp_path / "lab.csv"
+    lab.write_text("id,label\na,0\nc,1\n")
+    with pytest.raises(SeqpipeError, match=r"lab.csv: no label for 1 record\(s\): b"):
+        read_dna(fa, labels=lab)
+    res = read_dna(fa, DnaRules(strict=False), labels=lab)
+    assert res.ids == ["a", "c"] and res.report.skipped == [{"id": "b", "reason": "no label"}]
+
+
+def test_single_class_is_an_error(tmp_path):
+    fa = write_fasta(tmp_path / "one.fa", [(f"s{i} label=pos", rand_seq(20)) for i in range(10)])
+    with pytest.raises(SeqpipeError, match=r"one.fa: only one class \('pos'\) in 10 records"):
+        prepare_dna(fa, tmp_path / "prep")
+
+
+def test_too_long_error_in_strict_mode_else_center_crop(tmp_path):
+    fa = write_fasta(tmp_path / "l.fa", [("short label=0", "ACGT"), ("long label=1", "AAAA" + "CG" * 4 + "TTTT")])
+    with pytest.raises(SeqpipeError, match=r"record 'long': sequence of 16 bases is longer than max_len 8"):
+        read_dna(fa, DnaRules(max_len=8))
+    res = read_dna(fa, DnaRules(strict=False, max_len=8))
+    assert decode(res.codes[1]) == "CGCGCGCG" and res.report.cropped == ["long"]
+
+
+def test_label_only_in_test_split_is_an_error(tmp_path):
+    rows = "".join(f"{rand_seq(20)},{'a' if i % 2 else 'b'},train\n" for i in range(10)) + f"{rand_seq(20)},c,test\n"
+    (tmp_path / "s.csv").write_text("sequence,label,split\n" + rows)
+    with pytest.raises(SeqpipeError, match=r"label\(s\) \['c'\] occur in val/test but never in train \(e.g. record 'row12'\)"):
+        prepare_dna(tmp_path / "s.csv", tmp_path / "prep")
+
+
+def test_unknown_format_and_missing_source(tmp_path):
+    (tmp_path / "x.bam").write_bytes(b"\x00")
+    with pytest.raises(SeqpipeError, match="x.bam: cannot tell the format"):
+        read_dna(tmp_path / "x.bam")
+    with pytest.raises(SeqpipeError, match="nope.fa: DNA source not found"):
+        read_dna(tmp_path / "nope.fa")
+
+
+# -- store, splits, batches -------------------------------------------------------------------
+def test_store_one_byte_a_base_stratified_split_and_no_leakage(tmp_path):
+    rng = np.random.default_rng(5)
+    base = [rand_seq(int(rng.integers(20, 60)), rng) for _ in range(190)]
+    seqs = base + base[:10]  # 10 exact duplicates (new ids) must land in their original's split
+    labs = [str(i % 2) for i in range(190)] + [str(i % 2) for i in range(10)]
+    (tmp_path / "d.csv").write_text("id,sequence,label\n" + "".join(f"s{i},{s},{lab}\n" for i, (s, lab) in enumerate(zip(seqs, labs))))
+    store = prepare_dna(tmp_path / "d.csv", tmp_path / "prep", val_fraction=0.1, test_fraction=0.2, seed=3)
+    bases = store.arrays["bases"]
+    assert bases.dtype == np.uint8 and len(bases) == sum(len(s) for s in seqs)
+    ix = store.index
+    for r in (0, 57, 199):
+        assert decode(bases[ix["offset"][r]: ix["offset"][r] + ix["length"][r]]) == seqs[r]
+    by_split = {s: {decode(bases[o:o + n]) for o, n, sp in zip(ix["offset"], ix["length"], ix["split"]) if sp == SPLIT_CODE[s]}
+                for s in ("train", "val", "test")}
+    assert not (by_split["train"] & by_split["test"]) and not (by_split["train"] & by_split["val"])
+    assert not (by_split["val"] & by_split["test"])
+    for i in range(10):
+        assert ix["split"][190 + i] == ix["split"][i]
+    assert len(by_split["test"]) == 38  # 20% of the 95 distinct sequences of each class
+    counts = store.meta["dna"]["class_counts"]
+    assert sum(counts["test"].values()) == (ix["split"] == SPLIT_CODE["test"]).sum() >= 38
+    assert store.meta["spec"]["num_classes"] == 2 and store.meta["spec"]["vocab_size"] == 6
+    again = prepare_dna(tmp_path / "d.csv", tmp_path / "prep2", val_fraction=0.1, test_fraction=0.2, seed=3)
+    assert (again.index["split"] == ix["split"]).all()  # deterministic from the seed
+
+
+def test_reverse_complement_batch_keeps_padding_and_is_an_involution():
+    x = torch.tensor([[1, 1, 2, 3, 0, 0], [4, 3, 2, 1, 5, 1]])
+    lengths = torch.tensor([4, 6])
+    rc = reverse_complement_batch(x, lengths)
+    assert rc.tolist() == [[2, 3, 4, 4, 0, 0], [4, 5, 4, 3, 2, 1]]
+    assert torch.equal(reverse_complement_batch(rc, lengths), x)
+
+
+def test_collate_pads_ragged_and_rc_augments_with_probability():
+    samples = [(np.array([1, 2, 3], np.uint8), 0), (np.array([1, 1, 1, 1, 4], np.uint8), 1)]
+    b = DnaCollate(0.0)(samples)
+    assert b["inputs"].tolist() == [[1, 2, 3, 0, 0], [1, 1, 1, 1, 4]] and b["lengths"].tolist() == [3, 5]
+    assert b["targets"].tolist() == [0, 1]
+    flipped = DnaCollate(1.0)(samples)
+    assert flipped["inputs"].tolist() == [[2, 3, 4, 0, 0], [1, 4, 4, 4, 4]]
+    torch.manual_seed(0)
+    n_flipped = sum(int(DnaCollate(0.5)([samples[0]])["inputs"][0, 0] == 2) for _ in range(400))
+    assert 160 < n_flipped < 240
+
+
+def test_datamodule_train_batches_augmented_eval_batches_not(tmp_path):
+    recs = labeled(60, 30)
+    write_fasta(tmp_path / "x.fa", [(f"{i} label={lab}", s) for i, s, lab in recs])
+    dm = DNADataModule(source=str(tmp_path / "x.fa"), labels=None, prepared_dir=str(tmp_path / "p"), rc_augment=1.0,
+                       batch_size=8)
+    assert dm.spec.target == "class" and dm.spec.num_classes == 2 and dm.classes == ["0", "1"]
+    val = next(iter(dm.val_dataloader()))
+    codes, y, ids = dm.records("val")
+    assert val["inputs"][0, : len(codes[0])].tolist() == codes[0].tolist()
+    train_ds = dm.datasets["train"]
+    first = dm.train_dataloader().collate_fn([train_ds[0]])
+    assert first["inputs"][0].tolist() == reverse_complement(train_ds[0][0]).tolist()
+    info = dm.data_info()
+    assert info["domain"] == "dna" and info["classes"] == ["0", "1"] and info["rules"]["strict"] is True
+
+
+# -- k-mer baseline ---------------------------------------------------------------------------
+def test_kmer_features_exact_counts_and_canonical_merge():
+    f = kmer_features([encode(b"AACGN"), encode(b"TT")], ks=[1, 2])
+    # k=1: A A C G (N skipped) -> A 0.5, C .25, G .25; k=2: AA AC CG (GN skipped)
+    assert f.shape == (2, 4 + 16)
+    assert f[0, :4].tolist() == [0.5, 0.25, 0.25, 0.0]
+    assert np.isclose(f[0, 4 + 0], 1 / 3) and np.isclose(f[0, 4 + 1], 1 / 3) and np.isclose(f[0, 4 + 6], 1 / 3)
+    assert f[1, 4 + 15] == 1.0
+    cm = canonical_map(2)
+    assert cm[15] == 0 and cm[1] == 1 and cm[11] == 1  # TT->AA; AC stays; GT (=2*4+3) -> AC
+    fc = kmer_features([encode(b"AAAA"), encode(b"TTTT")], ks=[3], canonical=True)
+    assert np.allclose(fc[0], fc[1]) and fc.shape[1] == 32
+
+
+def test_kmer_logistic_regression_finds_a_planted_kmer():
+    rng = np.random.default_rng(0)
+    recs, y = [], []
+    for i in range(800):
+        s = rand_seq(60, rng)
+        if i % 2:
+            p = int(rng.integers(0, 54))
+            s = s[:p] + "GATTACA"[:6] + s[p + 6:]
+        recs.append(encode(s.encode()))
+        y.append(i % 2)
+    m = KmerLogisticRegression(max_k=6, C=0.01).fit(recs[:600], np.array(y[:600]))
+    acc = (m.predict_proba(recs[600:]).argmax(1) == np.array(y[600:])).mean()
+    assert acc > 0.9
+
+
+# -- generated default set ------------------------------------------------------------------
+def test_jaspar_motifs_load_from_the_shipped_sqlite():
+    sox2, ctcf, ctcf_v1 = load_motifs(["SOX2", "CTCF", "MA0139.1"])
+    assert sox2.matrix_id == "MA0143.5" and sox2.probs.shape == (7, 4)
+    assert ctcf.matrix_id == "MA0139.2" and ctcf.length == 15
+    assert np.allclose(ctcf.probs.sum(1), 1) and ctcf_v1.matrix_id == "MA0139.1"
+    with pytest.raises(SeqpipeError, match="no JASPAR CORE matrix named 'NOPE1'"):
+        load_motifs(["NOPE1"])
+
+
+def test_generator_is_deterministic_balanced_and_plants_sites(tmp_path):
+    cfg = MotifTaskConfig(n=300, seed=7)
+    ids, seqs, labels, sites = generate(cfg)
+    assert (ids, seqs, labels) == generate(MotifTaskConfig(n=300, seed=7))[:3]
+    assert generate(MotifTaskConfig(n=300, seed=8))[1] != seqs
+    assert len(ids) == 300 and all(len(s) == 200 and set(s) <= set("ACGT") for s in seqs)
+    assert 120 < labels.count("1") < 180
+    kinds = {s["kind"] for s in sites}
+    assert kinds == {"composite", "lone", "apart", "swap", "decoy"}
+    assert all(s["label"] == "1" for s in sites if s["kind"] == "composite")
+    out = write_dataset(MotifTaskConfig(n=50, seed=1), tmp_path / "raw")
+    res = read_dna(out / "sequences.fa", labels=out / "labels.csv")
+    assert len(res.ids) == 50 and json.loads((out / "generation.json").read_text())["matrices"]["SOX2"] == "MA0143.5"
+
+
+def test_generator_multiclass_labels(tmp_path):
+    _, _, labels, _ = generate(MotifTaskConfig(n=200, seed=0, task="multiclass"))
+    assert set(labels) == {"0", "1", "2", "3"}

@@ -6,9 +6,10 @@ Datamodules are importable on their own in any Lightning project (no DVC or MLfl
     dm = TextDataModule(source="my_corpus.txt", prepared_dir="prepared/my_corpus")
 """
 
+from seqpipe.data.dna import DNADataModule
 from seqpipe.data.module import SequenceDataModule
 from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import PreparedStore, StoreWriter
 from seqpipe.data.text import TextDataModule
 
-__all__ = ["DataSpec", "PreparedStore", "SequenceDataModule", "StoreWriter", "TextDataModule"]
+__all__ = ["DNADataModule", "DataSpec", "PreparedStore", "SequenceDataModule", "StoreWriter", "TextDataModule"]

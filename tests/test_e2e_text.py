@@ -75,3 +75,15 @@ def test_text_pipeline_end_to_end(text_config, capsys):
 
     assert main(["summary"]) == 0
     assert "tiny-lstm" in (tmp / "metrics/summary.md").read_text()
+
+
+def test_resume_from_last_checkpoint(text_config):
+    tmp = text_config
+    assert main(["preprocess", "--config", "tiny.yaml"]) == 0
+    assert main(["fit", "--config", "tiny.yaml", "--set", "trainer.max_steps=10", "--set", "name=first"]) == 0
+    assert (tmp / "models/first/last.ckpt").exists()
+    assert main(["fit", "--config", "tiny.yaml", "--set", "trainer.max_steps=20", "--set", "name=resumed",
+                 "--resume", "models/first/last.ckpt"]) == 0
+    run = json.loads((tmp / "models/resumed/run.json").read_text())
+    assert run["global_steps"] == 20  # continued from step 10, not restarted
+    assert (tmp / "models/first/best.ckpt").exists()  # the first run's outputs are untouched

@@ -8,7 +8,8 @@ LSTM's or GRU's stays flatter. That is the blog's central claim, as a number and
 
 Logged to MLflow: one metric ``grad_h_norm/step_<step>`` a sample point with MLflow step = t (a curve
 in the UI), the scalar ``grad_h_log10_ratio`` = log10(||dL/dh_1|| / ||dL/dh_T||) against training
-step, and at the end of training ``grad_through_time.csv`` + ``.png`` artifacts.
+step, and at the end of training ``grad_through_time.csv`` + ``.png`` artifacts (``grad_final.csv``
+holds the last curve alone, which dvc.yaml plots for RNN vs LSTM vs GRU).
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ class GradientThroughTime(L.Callback):
         lines = ["step,t,grad_norm"] + [f"{s},{t},{v:.6g}" for s, t, v in self.rows]
         csv_path = self.out_dir / "grad_through_time.csv"
         atomic_write_text(csv_path, "\n".join(lines) + "\n")
+        last = max(s for s, _, _ in self.rows)  # the final curve alone, for cross-model DVC plots
+        final = ["t,grad_norm"] + [f"{t},{v:.6g}" for s, t, v in self.rows if s == last]
+        atomic_write_text(self.out_dir / "grad_final.csv", "\n".join(final) + "\n")
         png_path = self.out_dir / "grad_through_time.png"
         plot_gradient_curves({type(pl_module).__name__: self.rows}, png_path, title=str(self.out_dir.name))
         logger = trainer.logger

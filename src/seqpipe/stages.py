@@ -8,6 +8,7 @@ metrics files are written whole or not at all.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -223,11 +224,23 @@ def evaluate(cfg: dict[str, Any]) -> Path:
         baselines=result.baselines,
         mlflow_run_id=run["mlflow_run_id"],
         data_fingerprint=dm.meta["fingerprint"],
-        extra={"train_seconds": run["train_seconds"], "global_steps": run["global_steps"], **result.extra},
+        extra={"train_seconds": run["train_seconds"], "global_steps": run["global_steps"],
+               **_gradient_summary(MODELS / name / "grad_final.csv"), **result.extra},
     )
     _log_evaluation(run["mlflow_run_id"], doc, result.artifacts)
     print(json.dumps({k: doc[k] for k in ("experiment", "primary_metric", "model", "baselines")}, indent=1))
     return METRICS / f"{name}.json"
+
+
+def _gradient_summary(path: Path) -> dict[str, float]:
+    """log10 ||dL_T/dh_1|| / ||dL_T/dh_T|| of the last sampled curve: very negative = vanishing."""
+    if not path.exists():
+        return {}
+    rows = [line.split(",") for line in path.read_text().splitlines()[1:] if line]
+    first, last = float(rows[0][1]), float(rows[-1][1])
+    if first <= 0 or last <= 0:
+        return {}
+    return {"grad_h_log10_ratio_first_to_last": math.log10(first / last), "grad_T": len(rows)}
 
 
 def _log_evaluation(run_id: str, doc: dict[str, Any], artifacts: list[Path]) -> None:

@@ -74,6 +74,9 @@ class GradientThroughTime(L.Callback):
 
     def _applicable(self, pl_module: L.LightningModule) -> bool:
         core = getattr(pl_module, "core", None)
+        spec = getattr(pl_module, "spec", None)
+        if getattr(spec, "target", None) == "masked_token":  # no loss at the last step to trace back
+            return False
         return core is not None and getattr(core, "directions", 2) == 1 and hasattr(pl_module, "front")
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:

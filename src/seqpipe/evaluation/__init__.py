@@ -15,7 +15,7 @@ from typing import Any
 
 from seqpipe.errors import SeqpipeError
 
-DOMAINS = ("text", "audio", "stocks", "dna")
+DOMAINS = ("text", "audio", "stocks", "dna", "fill_blank", "digits", "forecast")
 
 
 @dataclass

@@ -302,3 +302,125 @@ def test_generator_is_deterministic_balanced_and_plants_sites(tmp_path):
 def test_generator_multiclass_labels(tmp_path):
     _, _, labels, _ = generate(MotifTaskConfig(n=200, seed=0, task="multiclass"))
     assert set(labels) == {"0", "1", "2", "3"}
+
+
+# -- metrics, evaluation, predict, models ---------------------------------------------------
+def test_classification_metrics_binary_and_multiclass_exact_values():
+    from seqpipe.evaluation.dna import classification_metrics
+
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.9, 0.1], [0.4, 0.6], [0.65, 0.35], [0.2, 0.8]])
+    m = classification_metrics(y, p)
+    assert m["test_auroc"] == 0.75 and m["test_accuracy"] == 0.5 and m["test_balanced_accuracy"] == 0.5
+    assert np.isclose(m["test_auprc"], (1 + 2 / 3) / 2)
+    y3 = np.array([0, 1, 2, 2])
+    p3 = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1]])
+    m3 = classification_metrics(y3, p3, suffix="_x")
+    assert m3["test_accuracy_x"] == 0.75 and np.isclose(m3["test_balanced_accuracy_x"], (1 + 1 + 0.5) / 3)
+    # one-vs-rest AUROCs: class 0: 1, class 1: 1, class 2: (1 + 1 + 0.5 + 0.5) / 4 (its 0.1 ties two negatives)
+    assert np.isclose(m3["test_auroc_x"], (1 + 1 + 0.75) / 3)
+
+
+def _tiny_task(tmp_path: Path, n: int = 240, classes: int = 2, length: int = 40, seed: int = 0) -> Path:
+    """Class k>0 carries a planted 6-mer of its own (forward or reverse complement); class 0 none."""
+    rng = np.random.default_rng(seed)
+    kmers = ["GATTCA", "CCGCGG", "TTAACG"]
+    recs = []
+    for i in range(n):
+        k = i % classes
+        s = rand_seq(length, rng)
+        if k:
+            m = kmers[k - 1] if rng.random() < 0.5 else decode(reverse_complement(encode(kmers[k - 1].encode())))
+            p = int(rng.integers(0, length - 6))
+            s = s[:p] + m + s[p + 6:]
+        recs.append((f"s{i} label=c{k}", s))
+    return write_fasta(tmp_path / "tiny.fa", recs)
+
+
+def _train(model, dm, steps: int) -> None:
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    it = iter(dm.train_dataloader())
+    for _ in range(steps):
+        try:
+            b = next(it)
+        except StopIteration:
+            it = iter(dm.train_dataloader())
+            b = next(it)
+        loss = torch.nn.functional.cross_entropy(model(b["inputs"], b["lengths"])[0], b["targets"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_crnn_learns_binary_and_multiclass_and_evaluate_reports_rc_on_off(tmp_path, classes):
+    from seqpipe.evaluation.dna import baselines, evaluate
+    from seqpipe.models.crnn import CRNN
+
+    torch.manual_seed(0)
+    fa = _tiny_task(tmp_path, n=400, classes=classes)
+    dm = DNADataModule(source=str(fa), labels=None, prepared_dir=str(tmp_path / "p"), batch_size=32, rc_augment=0.5,
+                       val_fraction=0.15, test_fraction=0.25)
+    model = CRNN(dm.spec.to_dict(), conv_channels=[16], kernel_size=7, time_pool=[2], hidden_size=16,
+                 bidirectional=True, cell="lstm", data_info=dm.data_info())
+    _train(model, dm, 400)
+    cfg = {"name": "tiny", "evaluate": {"kmer_ks": [2, 3], "kmer_C": [0.1], "kmer_canonical": [True]}}
+    base = baselines(dm, cfg)
+    ev = evaluate(model, dm, cfg, base, tmp_path / "rep")
+    m = ev.model
+    assert ev.primary_metric == "test_auroc" and ev.direction == "higher"
+    assert m["test_auroc"] == m["test_auroc_rcavg"] and m["test_sequences"] == 100
+    assert m["test_auroc_rcavg"] > 0.9 and m["test_accuracy_rcavg"] > 0.75  # chance: 0.5 AUROC, 1/classes accuracy
+    assert set(base["baselines"]) == {"kmer_lr", "majority"} and base["baselines"]["majority"]["test_auroc"] == 0.5
+    assert len(base["kmer_lr_test_probs"]) == 100 and base["kmer_lr_choice"]["canonical"] is True
+    roc = (tmp_path / "rep" / "roc.csv").read_text().splitlines()
+    assert roc[0] == "fpr,tpr" and roc[1] == "0.0,0.0" and roc[-1] == "1.0,1.0"
+    assert (tmp_path / "rep" / "roc.png").stat().st_size > 5000
+    off = evaluate(model, dm, {**cfg, "evaluate": {**cfg["evaluate"], "rc_average": False}}, base, tmp_path / "rep2")
+    assert off.model["test_auroc"] == off.model["test_auroc_fwd"] == m["test_auroc_fwd"]
+
+
+def test_predict_reads_fasta_and_averages_both_strands(tmp_path):
+    from seqpipe.evaluation.dna import predict, predict_proba
+    from seqpipe.models import RecurrentModel
+
+    torch.manual_seed(0)
+    fa = _tiny_task(tmp_path, n=60)
+    dm = DNADataModule(source=str(fa), labels=None, prepared_dir=str(tmp_path / "p"))
+    model = RecurrentModel(dm.spec.to_dict(), cell="gru", hidden_size=8, num_layers=1, one_hot=True,
+                           bidirectional=True, pooling="mean", data_info=dm.data_info())
+    query = write_fasta(tmp_path / "q.fa", [("q1", "ACGTTGCAAC" * 3), ("q2 label=c1", "acgtnnGATTCAacgt")])
+    out = predict(model, [str(query)])
+    assert [r["id"] for r in out] == ["q1", "q2"] and out[1]["label"] == "c1" and "label" not in out[0]
+    fwd, rc = predict_proba(model, [encode(b"ACGTTGCAAC" * 3)])
+    assert np.allclose(list(out[0]["probabilities"].values()), ((fwd + rc) / 2)[0], atol=1e-6)
+    assert out[0]["predicted"] in ("c0", "c1")
+    bad = write_fasta(tmp_path / "bad.fa", [("z", "ACGTZ")])
+    with pytest.raises(SeqpipeError, match=r"bad.fa:1 record 'z': invalid character 'Z' at position 5"):
+        predict(model, [str(bad)])
+
+
+@pytest.mark.slow
+def test_dna_stages_end_to_end_fast_profile(in_tmp):
+    """generate -> preprocess -> baselines -> fit -> evaluate -> predict through the real CLI stages."""
+    import shutil
+
+    from seqpipe import stages
+    from seqpipe.config import load_config
+    from seqpipe.predict import predict
+
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "pipelines" / "dna", in_tmp / "pipelines" / "dna")
+    write_dataset(MotifTaskConfig(n=400, seed=0), in_tmp / "data" / "raw" / "dna")
+    cfg = load_config("pipelines/dna/crnn.yaml", profile="fast")
+    stages.preprocess(cfg)
+    stages.baselines(cfg)
+    stages.fit(cfg)
+    stages.evaluate(cfg)
+    doc = json.loads(Path("metrics/dna-crnn.json").read_text())
+    assert doc["primary_metric"] == "test_auroc" and doc["domain"] == "dna"
+    assert {"test_auroc_fwd", "test_auroc_rcavg", "test_auprc", "test_accuracy"} <= set(doc["model"])
+    assert doc["best_baseline"] in ("kmer_lr", "majority") and Path("reports/dna-crnn/roc.png").exists()
+    res = predict("models/dna-crnn/best.ckpt", ["data/raw/dna/sequences.fa"], echo=False)
+    assert len(res) == 400 and set(res[0]["probabilities"]) == {"0", "1"}

@@ -119,7 +119,7 @@ class MotifTaskConfig:
     partner_b: str = "POU5F1"
     max_gap: int = 4
     far_gap: int = 30
-    neg_weights: dict[str, float] = field(default_factory=lambda: {"lone": 1.0, "apart": 1.0, "swap": 1.0})
+    neg_weights: dict[str, float] = field(default_factory=lambda: {"lone": 3.0, "apart": 1.0, "swap": 1.0})
     positive_fraction: float = 0.5
     decoy_motifs: list[str] = field(default_factory=lambda: ["GATA1", "FOXA1", "CEBPB", "SPI1", "MYC", "NFKB1",
                                                              "CTCF", "TP53"])

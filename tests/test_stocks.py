@@ -433,3 +433,44 @@ def test_export_embedded_default_reads_back(tmp_path):
     assert all(not s.repairs for s in series.values())
     assert json.loads(json.dumps(Rules().__dict__)) == {"nonfinite": "drop", "unsorted": "sort", "duplicates": "error",
                                                         "gaps": "error", "max_gap_days": 10}
+
+
+# -- end to end (slow: imports Lightning and MLflow, trains) ----------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["lstm-volatility"])
+def test_stock_pipeline_end_to_end(in_tmp, experiment):
+    from seqpipe import stages
+    from seqpipe.config import load_config
+    from seqpipe.predict import predict
+
+    raw = in_tmp / "raw"
+    raw.mkdir()
+    write(raw, "AAA.csv", frame(900, 0))
+    write(raw, "BBB.csv", frame(850, 1, start="2004-02-02"))
+    overrides = [f"data.init_args.source={raw}", "data.init_args.lookback=20", "data.init_args.horizon=3",
+                 f"data.init_args.val_start='{SPLITS['val_start']}'", f"data.init_args.test_start='{SPLITS['test_start']}'"]  # quoted: YAML dates
+    cfg = load_config(Path(__file__).resolve().parents[1] / "pipelines" / "stocks" / f"{experiment}.yaml", overrides, profile="fast")
+    stages.preprocess(cfg)
+    stages.baselines(cfg)
+    stages.fit(cfg)
+    stages.evaluate(cfg)
+
+    doc = json.loads((in_tmp / "metrics" / f"stocks-{experiment}.json").read_text())
+    assert doc["primary_metric"] == "test_mae" and doc["direction"] == "lower"
+    assert set(doc["baselines"]) == {"persistence", "train_mean", "trailing_rv", "garch11"}
+    m = doc["model"]
+    best = doc["best_baseline"]
+    assert best == min(doc["baselines"], key=lambda b: doc["baselines"][b]["test_mae"])
+    assert m["skill_vs_best"] == pytest.approx(1 - m["test_mae"] / doc["baselines"][best]["test_mae"])
+    assert len(doc["seeds"]) == 2 and len(doc["per_seed"]) == 2  # the fast profile trains 2 seeds
+    assert m["test_mae"] == pytest.approx(np.mean([s["test_mae"] for s in doc["per_seed"]]))
+    steps = doc["test_mae_per_step"]
+    assert len(steps["model"]) == 3 and len(steps["garch11"]) == 3
+    base = json.loads((in_tmp / "reports" / "baselines" / "stocks.json").read_text())
+    assert base["by_target"]["volatility"]["garch11"]["test_mae"] == pytest.approx(doc["baselines"]["garch11"]["test_mae"])
+    assert (in_tmp / "reports" / f"stocks-{experiment}" / "forecast.png").stat().st_size > 1000
+    rows = (in_tmp / "reports" / f"stocks-{experiment}" / "forecast.csv").read_text().splitlines()
+    assert rows[0] == "date,actual,model,persistence,train_mean,trailing_rv,garch11" and len(rows) > 50
+
+    [res] = predict(str(in_tmp / "models" / f"stocks-{experiment}" / "best.ckpt"), [str(raw / "BBB.csv")], echo=False)
+    assert res["ticker"] == "BBB" and len(res["forecast"]) == 3 and all(v >= 0 for v in res["forecast"])

@@ -136,7 +136,11 @@ def prepare_stocks(
                            fix=f"set data.embargo >= {need} (or leave it unset)")
     if short_series not in ("error", "skip"):
         raise SeqpipeError(f"unknown rule short_series={short_series!r}", where="data.short_series", fix="use error or skip")
-    vs, ts = np.datetime64(val_start, "D"), np.datetime64(test_start, "D")
+    val_start, test_start = str(val_start), str(test_start)
+    try:
+        vs, ts = np.datetime64(val_start, "D"), np.datetime64(test_start, "D")
+    except ValueError as e:
+        raise SeqpipeError(f"split dates must be ISO dates like 2011-01-01 ({e})", where="data.val_start/test_start") from e
     if not vs < ts:
         raise SeqpipeError(f"val_start {val_start} must come before test_start {test_start}", where="data.val_start")
     features = list(features)
@@ -326,19 +330,20 @@ class StockDataModule(SequenceDataModule):
             raise SeqpipeError(f"unknown target {target!r}", where="data.target", fix=f"use one of {list(TARGETS)}")
         self.target, self.lookback, self.horizon, self.stride = target, lookback, horizon, stride
         self.features = list(features)
+        self.val_start, self.test_start = str(val_start), str(test_start)  # YAML may hand in date objects
         self.rules = Rules(nonfinite=nonfinite, unsorted=unsorted, duplicates=duplicates, gaps=gaps,
                            max_gap_days=max_gap_days)
 
     def build_store(self) -> None:
         hp = self.hparams
         prepare_stocks(hp.source, self.prepared_dir, features=self.features, lookback=hp.lookback, horizon=hp.horizon,
-                       embargo=hp.embargo, val_start=hp.val_start, test_start=hp.test_start,
+                       embargo=hp.embargo, val_start=self.val_start, test_start=self.test_start,
                        price_column=hp.price_column, rules=self.rules, short_series=hp.short_series)
 
     def _check_store(self) -> dict[str, Any]:
         m = self.store.meta["stocks"]
         for key, want in (("lookback", self.lookback), ("horizon", self.horizon), ("features", self.features),
-                          ("val_start", self.hparams.val_start), ("test_start", self.hparams.test_start)):
+                          ("val_start", self.val_start), ("test_start", self.test_start)):
             if m[key] != want:
                 raise SeqpipeError(f"prepared with {key}={m[key]!r}, this config asks for {want!r}",
                                    where=self.prepared_dir, fix="rerun `seqpipe preprocess` (or `dvc repro`) with this config")

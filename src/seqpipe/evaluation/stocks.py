@@ -17,7 +17,8 @@ Baselines (fitted on train rows only):
                  then filtered through the whole series with those fixed parameters;
                  RV_h forecast = sqrt(mean of sigma^2_{t+j|t}, j = 1..h))
 
-The model's numbers are the mean over its training seeds (SeedGroup members), with their standard
+Volatility forecasts below 0 (the linear head can undershoot) are clipped to 0, counted in
+``negative_vol_forecasts_clipped``. The model's numbers are the mean over its training seeds (SeedGroup members), with their standard
 deviation (``*_std``) and every seed's value in the extra section; ``ensemble_*`` scores the seeds'
 mean forecast.
 """
@@ -187,6 +188,9 @@ def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], b
     origins = test.origins()
     actual = make_targets(test.future_returns(origins), target)
     seeds = member_forecasts(model, test, scale)
+    clipped = int((seeds < 0).sum()) if target == "volatility" else 0
+    if clipped:
+        seeds = np.maximum(seeds, 0.0)  # a volatility is >= 0; the linear head can undershoot
     per_seed = [score(p, actual, target) for p in seeds]
     ensemble = score(seeds.mean(0), actual, target)
     metrics: dict[str, float] = {}
@@ -236,6 +240,9 @@ def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], b
                                   "model_seeds": [mae_per_step(p, actual) for p in seeds],
                                   **{name: mae_per_step(p, actual) for name, p in bpreds.items()}},
             "test_windows": int(len(test)),
+            "negative_vol_forecasts_clipped": clipped,
+            # read directional accuracy against this: "always up" scores about the share of up moves
+            "test_share_up_moves": float((actual[actual != 0] > 0).mean()) if target == "returns" else None,
             "test_period": [str(dates.min()), str(dates.max())],
             "per_ticker": per_ticker,
             "units": "percent log returns",
@@ -304,6 +311,8 @@ def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
         x = torch.from_numpy(((feats[-L:] - mean) / std).astype(np.float32))[None]
         y = model.member_outputs(x) if hasattr(model, "member_outputs") else model(x)[0][None]
         y = y[:, 0].numpy().astype(np.float64) * float(info["target_scale"])
+        if info["target"] == "volatility":
+            y = np.maximum(y, 0.0)  # as in evaluation: a volatility is >= 0
         results.append({
             "file": s.file,
             "ticker": s.ticker,

@@ -176,21 +176,39 @@ def baselines(dm: StockDataModule, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- evaluation -------------------------------------------------------------------------------
-def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], base: dict[str, Any], out_dir: Path) -> Evaluation:
-    ev = cfg.get("evaluate", {})
+def model_forecasts(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(seeds, N, H) test forecasts of a checkpoint trained on ``dm.target``, the (N, H) actuals, and
+    how many negative volatility forecasts were clipped to 0. Any forecaster on this datamodule
+    (e.g. the seq2seq one) is scored the same way."""
     target = dm.target
     trained_on = (model.hparams.get("data_info") or {}).get("target")
     if trained_on and trained_on != target:
         raise SeqpipeError(f"the model was trained on target {trained_on!r}, the config evaluates {target!r}",
                            where=cfg.get("config_path"), fix="evaluate with the config the model was trained with")
     test = dm.datasets["test"]
-    scale = dm.meta["stocks"]["target_scale"]
-    origins = test.origins()
-    actual = make_targets(test.future_returns(origins), target)
-    seeds = member_forecasts(model, test, scale)
+    actual = make_targets(test.future_returns(test.origins()), target)
+    seeds = member_forecasts(model, test, dm.meta["stocks"]["target_scale"])
     clipped = int((seeds < 0).sum()) if target == "volatility" else 0
     if clipped:
         seeds = np.maximum(seeds, 0.0)  # a volatility is >= 0; the linear head can undershoot
+    return seeds, actual, clipped
+
+
+def scored_baselines(dm: StockDataModule, cfg: dict[str, Any], base: dict[str, Any],
+                     actual: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]]]:
+    """Every baseline's test forecasts for ``dm.target`` (GARCH parameters from ``base``) and their scores."""
+    garch = base.get("garch11_params_list") or fit_garch(dm)
+    trailing = int(cfg.get("evaluate", {}).get("trailing_window", 22))
+    bpreds = baseline_forecasts(dm, dm.datasets["test"], dm.target, garch, trailing)
+    return bpreds, {name: score(p, actual, dm.target) for name, p in bpreds.items()}
+
+
+def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], base: dict[str, Any], out_dir: Path) -> Evaluation:
+    ev = cfg.get("evaluate", {})
+    target = dm.target
+    test = dm.datasets["test"]
+    origins = test.origins()
+    seeds, actual, clipped = model_forecasts(model, dm, cfg)
     per_seed = [score(p, actual, target) for p in seeds]
     ensemble = score(seeds.mean(0), actual, target)
     metrics: dict[str, float] = {}
@@ -202,9 +220,7 @@ def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], b
         if k in ensemble:
             metrics[f"ensemble_{k}"] = ensemble[k]
 
-    garch = base.get("garch11_params_list") or fit_garch(dm)
-    bpreds = baseline_forecasts(dm, test, target, garch, int(ev.get("trailing_window", 22)))
-    bscores = {name: score(p, actual, target) for name, p in bpreds.items()}
+    bpreds, bscores = scored_baselines(dm, cfg, base, actual)
     best = min(bscores, key=lambda b: bscores[b]["test_mae"])
     metrics["skill_vs_best"] = skill(metrics["test_mae"], bscores[best]["test_mae"])
     for name, s in bscores.items():

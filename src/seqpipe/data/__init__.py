@@ -10,6 +10,7 @@ from seqpipe.data.dna import DNADataModule
 from seqpipe.data.module import SequenceDataModule
 from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import PreparedStore, StoreWriter
+from seqpipe.data.stocks import StockDataModule
 from seqpipe.data.text import TextDataModule
 
-__all__ = ["DNADataModule", "DataSpec", "PreparedStore", "SequenceDataModule", "StoreWriter", "TextDataModule"]
+__all__ = ["DNADataModule", "DataSpec", "PreparedStore", "SequenceDataModule", "StockDataModule", "StoreWriter", "TextDataModule"]

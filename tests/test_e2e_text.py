@@ -38,6 +38,8 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     assert main(["fit", "--config", "tiny.yaml"]) == 0
     run = json.loads((tmp / "models/tiny-lstm/run.json").read_text())
     assert run["global_steps"] == 30 and (tmp / "models/tiny-lstm/best.ckpt").exists()
+    curve = (tmp / "models/tiny-lstm/learning_curve.csv").read_text().splitlines()
+    assert curve[0] == "step,epoch,train_loss,val_loss" and [r.split(",")[0] for r in curve[1:]] == ["10", "20", "30"]
     curves = (tmp / "models/tiny-lstm/grad_through_time.csv").read_text().splitlines()
     assert curves[0] == "step,t,grad_norm" and len(curves) == 1 + 4 * 32  # steps 1, 10, 20, 30; T = 32 each
 

@@ -144,3 +144,23 @@ def plot_gradient_curves(curves: dict[str, list[tuple[int, int, float]]], path: 
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+class LearningCurve(L.Callback):
+    """After each validation: one CSV row (step, epoch, train_loss, val_loss) for `dvc plots show`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.rows: list[str] = ["step,epoch,train_loss,val_loss"]
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        m = trainer.callback_metrics
+        train = m.get("train_loss")
+        val = m.get("val_loss")
+        if val is None:
+            return
+        self.rows.append(f"{trainer.global_step},{trainer.current_epoch},"
+                         f"{float(train) if train is not None else ''},{float(val):.6g}")
+        atomic_write_text(self.path, "\n".join(self.rows) + "\n")

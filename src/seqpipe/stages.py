@@ -75,7 +75,7 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import MLFlowLogger
 
-    from seqpipe.callbacks import GradientThroughTime
+    from seqpipe.callbacks import GradientThroughTime, LearningCurve
 
     configure_threads()
     name = cfg["name"]
@@ -106,6 +106,7 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
                         save_last=True, save_top_k=1),
         LearningRateMonitor(logging_interval="step"),
         GradientThroughTime(every_n_steps=int(fit_cfg.get("grad_every_n_steps", 100)), out_dir=work_dir),
+        LearningCurve(work_dir / "learning_curve.csv"),
     ]
     if fit_cfg.get("early_stopping_patience"):
         callbacks.append(EarlyStopping(monitor=monitor, mode=fit_cfg.get("mode", "min"),

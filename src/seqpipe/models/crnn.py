@@ -43,6 +43,7 @@ class ConvFrontEnd(nn.Module):
         if len(tp) != n or len(fp) != n:
             raise SeqpipeError("time_pool/freq_pool need one entry a conv block", where="model.time_pool")
         self.time_stride = int(torch.tensor(tp).prod())
+        self.time_pools = tp
         self.two_d = spec.input == "features"
         pad = kernel_size // 2
         blocks: list[nn.Module] = []
@@ -70,17 +71,33 @@ class ConvFrontEnd(nn.Module):
     def out_lengths(self, lengths: torch.Tensor | None) -> torch.Tensor | None:
         return None if lengths is None else (lengths // self.time_stride).clamp_min(1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def run_blocks(self, h: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """The conv blocks, zeroing each sample's padded steps before every conv (time is the last
+        dim), so a padded batch gives a sample the same features as the sample alone."""
+        if lengths is None:
+            return self.blocks(h)
+        k = 0
+        for m in self.blocks:
+            if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+                valid = torch.arange(h.shape[-1], device=h.device)[None, :] < lengths.to(h.device)[:, None]
+                h = h * valid.view(h.shape[0], *([1] * (h.dim() - 2)), h.shape[-1]).to(h.dtype)
+            h = m(h)
+            if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)):
+                lengths = (lengths // self.time_pools[k]).clamp_min(1)
+                k += 1
+        return h
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, F) frames or (B, T) ids -> (B, T', D)."""
         if self.two_d:
-            h = self.blocks(x.transpose(1, 2).unsqueeze(1))  # (B, C, F', T')
+            h = self.run_blocks(x.transpose(1, 2).unsqueeze(1), lengths)  # (B, C, F', T')
             b, c, f, t = h.shape
             return h.permute(0, 3, 1, 2).reshape(b, t, c * f)
         if self.embed is not None:
             h = self.embed(x).transpose(1, 2)
         else:
             h = nn.functional.one_hot(x.long(), self.vocab).to(torch.get_default_dtype()).transpose(1, 2)
-        return self.blocks(h).transpose(1, 2)
+        return self.run_blocks(h, lengths).transpose(1, 2)
 
 
 class CRNN(RecurrentModel):
@@ -135,7 +152,7 @@ class CRNN(RecurrentModel):
     def forward(
         self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: State | None = None
     ) -> tuple[torch.Tensor, State]:
-        feats = self.front(inputs)
+        feats = self.front(inputs, lengths)
         lengths = self.front.out_lengths(lengths)
         if lengths is not None:
             lengths = lengths.clamp_max(feats.shape[1])

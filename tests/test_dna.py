@@ -296,7 +296,7 @@ def test_generator_is_deterministic_balanced_and_plants_sites(tmp_path):
     assert all(s["label"] == "1" for s in sites if s["kind"] == "composite")
     out = write_dataset(MotifTaskConfig(n=50, seed=1), tmp_path / "raw")
     res = read_dna(out / "sequences.fa", labels=out / "labels.csv")
-    assert len(res.ids) == 50 and json.loads((out / "generation.json").read_text())["matrices"]["SOX2"] == "MA0143.5"
+    assert len(res.ids) == 50 and json.loads((out / "generation.json").read_text())["matrices"]["FOXA1"] == "MA0148.5"
 
 
 def test_generator_multiclass_labels(tmp_path):

@@ -15,8 +15,8 @@ How one sequence is made (every random draw from ``numpy.random.default_rng(seed
    probability 1/2 (a - instance is the reverse complement).
    A *shuffled* instance draws from the PFM with its columns permuted (same base composition,
    no motif).
-3. Classes (binary task, the default) -- ``partner_a`` and ``partner_b`` (SOX2 and POU5F1 by default,
-   the Oct4-Sox2 pair that binds DNA together):
+3. Classes (binary task, the default) -- ``partner_a`` and ``partner_b`` (FOXA1 MA0148.5 and CEBPB
+   MA0466.4 by default, two factors that co-occupy liver enhancers):
    - positive (label 1): an instance of A and one of B, both on one strand, A 5' of B on that strand,
      B starting ``gap`` bp after A ends, gap ~ U{0..max_gap} (a composite element).
    - negative (label 0), one of three kinds with weights ``neg_weights``:
@@ -26,8 +26,9 @@ How one sequence is made (every random draw from ``numpy.random.default_rng(seed
    So the label depends on which motifs co-occur *and* on their spacing, strand and order: k-mer
    counts see the motifs but not most of the arrangement; a convolution + BiLSTM can read both.
    The rule is strand-symmetric: a sequence and its reverse complement always share a label.
-4. Decoys: every sequence gets Poisson(``decoys``) instances of other TFs (``decoy_motifs``) at
-   random positions and strands. Motifs never overlap each other.
+4. Decoys: every sequence gets Poisson(``decoys``) instances of other TFs (``decoy_motifs``, minus any
+   partner) at random positions and strands. Motifs never overlap each other; a draw that does not
+   fit, or an "apart" draw that lands closer than ``far_gap`` on one strand, is redrawn.
 
 Multi-class task (``task="multiclass"``): class k in 1..K holds a composite pair of the k-th pair in
 ``multiclass_pairs``; class 0 holds lone/shuffled partners of any pair. Same background and decoys.
@@ -115,13 +116,13 @@ class MotifTaskConfig:
     seq_len: int = 200
     seed: int = 0
     task: str = "binary"
-    partner_a: str = "SOX2"
-    partner_b: str = "POU5F1"
+    partner_a: str = "FOXA1"
+    partner_b: str = "CEBPB"
     max_gap: int = 4
     far_gap: int = 30
     neg_weights: dict[str, float] = field(default_factory=lambda: {"lone": 3.0, "apart": 1.0, "swap": 1.0})
     positive_fraction: float = 0.5
-    decoy_motifs: list[str] = field(default_factory=lambda: ["GATA1", "FOXA1", "CEBPB", "SPI1", "MYC", "NFKB1",
+    decoy_motifs: list[str] = field(default_factory=lambda: ["GATA1", "SOX2", "POU5F1", "SPI1", "MYC", "NFKB1",
                                                              "CTCF", "TP53"])
     decoys: float = 1.0
     gc_min: float = 0.35

@@ -55,6 +55,9 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # BLAS threads spinning on a shared 2-core machine made these fits ~100x slower
     Cs = [float(c) for c in (cfg.get("evaluate") or {}).get("logreg_C", [0.01, 0.1, 1.0, 10.0])]
     dm.prepare_data()
     dm.setup("test")

@@ -53,7 +53,7 @@ def generate_spoken_digits(
     seed: int = 0,
     speed: tuple[int, int] = (120, 220),
     pitch: tuple[int, int] = (20, 80),
-    snr_db: tuple[float, float] | None = (15.0, 40.0),
+    snr_db: tuple[float, float] | None = (0.0, 20.0),
     gain_db: tuple[float, float] = (-9.0, 0.0),
     sample_rate: int = 16000,
 ) -> dict:
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--renditions", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--voices", type=int, default=0, help="use only the first N voice variants (0 = all)")
-    p.add_argument("--snr-db", default="15,40", help="'lo,hi' noise SNR range in dB, or 'none'")
+    p.add_argument("--snr-db", default="0,20", help="'lo,hi' noise SNR range in dB, or 'none'")
     p.add_argument("--sample-rate", type=int, default=16000)
     a = p.parse_args(argv)
     voices = list(english_voices())[: a.voices or None]

@@ -29,19 +29,7 @@ REQUIRED = ("name", "domain", "data")  # fit also needs "model"
 
 def load_config(path: str | Path, overrides: list[str] | None = None, profile: str | None = None) -> dict[str, Any]:
     path = Path(path)
-    if not path.exists():
-        raise SeqpipeError("config file not found", where=path, fix="pass an experiment YAML from pipelines/")
-    try:
-        cfg = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise SeqpipeError(f"not valid YAML: {e}", where=path, fix="fix the YAML syntax") from e
-    if not isinstance(cfg, dict):
-        raise SeqpipeError("config must be a mapping", where=path)
-    if "base" in cfg:
-        base_path = path.parent / cfg.pop("base")
-        if not base_path.exists():
-            raise SeqpipeError(f"base config {base_path} not found", where=path, fix="fix the `base:` path")
-        cfg = deep_merge(yaml.safe_load(base_path.read_text()) or {}, cfg)
+    cfg = read_yaml_with_base(path)
     missing = [k for k in REQUIRED if k not in cfg]
     if missing:
         raise SeqpipeError(f"config lacks keys {missing}", where=path, fix=f"a config needs {list(REQUIRED)}")
@@ -60,6 +48,23 @@ def load_config(path: str | Path, overrides: list[str] | None = None, profile: s
     cfg.setdefault("evaluate", {})
     cfg["config_path"] = str(path)
     cfg["profile"] = profile or "default"
+    return cfg
+
+
+def read_yaml_with_base(path: Path, depth: int = 0) -> dict[str, Any]:
+    """Read a config; a ``base:`` file (relative to it, itself possibly based) is merged underneath."""
+    if not path.exists():
+        raise SeqpipeError("config file not found", where=path, fix="pass an experiment YAML from pipelines/")
+    if depth > 8:
+        raise SeqpipeError("`base:` chain deeper than 8 (a cycle?)", where=path)
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise SeqpipeError(f"not valid YAML: {e}", where=path, fix="fix the YAML syntax") from e
+    if not isinstance(cfg, dict):
+        raise SeqpipeError("config must be a mapping", where=path)
+    if "base" in cfg:
+        cfg = deep_merge(read_yaml_with_base(path.parent / cfg.pop("base"), depth + 1), cfg)
     return cfg
 
 

@@ -75,6 +75,16 @@ def test_synthesize_params_change_the_audio_and_bad_params_are_refused():
         synthesize("  ")
 
 
+def test_generated_dataset_is_identical_whatever_the_parallelism(digits: Path, tmp_path: Path):
+    one = generate_spoken_digits(tmp_path / "w1", voices=VOICES[:3], words=WORDS[:2], renditions=1, seed=0, workers=1)
+    two = generate_spoken_digits(tmp_path / "w2", voices=VOICES[:3], words=WORDS[:2], renditions=1, seed=0, workers=2)
+    assert one["clips"] == two["clips"] == 6
+    for f in sorted((tmp_path / "w1").rglob("*.wav")):
+        rel = f.relative_to(tmp_path / "w1")
+        assert f.read_bytes() == (tmp_path / "w2" / rel).read_bytes() == (digits / rel).read_bytes()
+    assert (tmp_path / "w1" / "manifest.csv").read_text() == (tmp_path / "w2" / "manifest.csv").read_text()
+
+
 # -- reading a folder of WAVs built from generated audio ---------------------------------------
 def test_folder_of_generated_wavs_reads_back(digits: Path, tmp_path: Path):
     files = sorted(digits.glob("*/*.wav"))

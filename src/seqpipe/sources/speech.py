@@ -8,6 +8,9 @@ PATH, the command is used instead (same engine, same voices).
     from seqpipe.sources.speech import synthesize, english_voices
     wave = synthesize("four one seven", voice="en+f3", speed=150, pitch=60, seed=0)   # float32, 22050 Hz
 
+Calls from several threads run in parallel (one helper process each), e.g. with a
+concurrent.futures.ThreadPoolExecutor; results do not depend on the order or the thread.
+
 ``synthesize`` is the one entry point that other tasks reuse (spoken digits, spoken digit strings).
 Many voice variants add random breath and flutter; ``seed`` reseeds espeak-ng's generator
 (espeak_ng_SetRandSeed) before every utterance and drives the background noise at ``snr_db``, so
@@ -166,15 +169,39 @@ def _serve() -> None:
         out.flush()
 
 
+class _Pool:
+    """Helper processes handed out one per concurrent caller (threads may synthesize in parallel)."""
+
+    def __init__(self) -> None:
+        self.free: list[_Zygote] = []
+        self.all: list[_Zygote] = []
+        self.lock = threading.Lock()
+        atexit.register(self.close)
+
+    def speak(self, *args) -> np.ndarray:
+        with self.lock:
+            z = self.free.pop() if self.free else None
+            if z is None:
+                z = _Zygote()
+                self.all.append(z)
+        try:
+            return z.speak(*args)
+        finally:
+            with self.lock:
+                self.free.append(z)
+
+    def close(self) -> None:
+        for z in self.all:
+            z.close()
+
+
 @lru_cache(maxsize=1)
-def _engine() -> _Zygote | None:
+def _engine() -> _Pool | None:
     try:
         import espeakng_loader  # noqa: F401
     except ImportError:
         return None
-    z = _Zygote()
-    atexit.register(z.close)
-    return z
+    return _Pool()
 
 
 def _speak_cli(text: str, voice: str, speed: int, pitch: int, pitch_range: int) -> np.ndarray:

@@ -23,6 +23,7 @@ import re
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -56,6 +57,7 @@ def generate_spoken_digits(
     snr_db: tuple[float, float] | None = (0.0, 20.0),
     gain_db: tuple[float, float] = (-9.0, 0.0),
     sample_rate: int = 16000,
+    workers: int = 2,
 ) -> dict:
     """Synthesize ``words`` x ``voices`` x ``renditions`` clips into ``out_dir`` (replaced atomically).
 
@@ -67,6 +69,7 @@ def generate_spoken_digits(
         snr_db: range of white-noise SNR in dB, or None for clean speech.
         gain_db: range of overall level, so loudness is not a cue.
         sample_rate: WAV sample rate (espeak-ng speaks at 22,050 Hz; resampled with soxr).
+        workers: clips synthesized in parallel (each clip is independent of the others and of the order).
     Returns a summary: clips written, speakers, seconds, audio duration.
     """
     import soundfile as sf
@@ -86,24 +89,29 @@ def generate_spoken_digits(
     try:
         for word in words:
             (tmp / word).mkdir()
-        for voice, spk in zip(voices, names):
-            for word in words:
-                for k in range(renditions):
-                    rng = clip_rng(seed, spk, word, k)
-                    wave = synthesize(
-                        word, voice,
-                        speed=int(rng.integers(speed[0], speed[1] + 1)),
-                        pitch=int(rng.integers(pitch[0], pitch[1] + 1)),
-                        snr_db=float(rng.uniform(*snr_db)) if snr_db else None,
-                        gain_db=float(rng.uniform(*gain_db)),
-                        seed=int(rng.integers(2**31)),
-                    )
-                    if sample_rate != SAMPLE_RATE:
-                        wave = soxr.resample(wave, SAMPLE_RATE, sample_rate, quality="HQ")
-                    rel = f"{word}/{spk}_nohash_{k}.wav"
-                    sf.write(tmp / rel, np.clip(wave, -1, 1), sample_rate, subtype="PCM_16")
-                    rows.append((rel, word, spk))
-                    total_samples += len(wave)
+
+        def make(job: tuple[str, str, str, int]) -> tuple[str, str, str, int]:
+            voice, spk, word, k = job
+            rng = clip_rng(seed, spk, word, k)
+            wave = synthesize(
+                word, voice,
+                speed=int(rng.integers(speed[0], speed[1] + 1)),
+                pitch=int(rng.integers(pitch[0], pitch[1] + 1)),
+                snr_db=float(rng.uniform(*snr_db)) if snr_db else None,
+                gain_db=float(rng.uniform(*gain_db)),
+                seed=int(rng.integers(2**31)),
+            )
+            if sample_rate != SAMPLE_RATE:
+                wave = soxr.resample(wave, SAMPLE_RATE, sample_rate, quality="HQ")
+            rel = f"{word}/{spk}_nohash_{k}.wav"
+            sf.write(tmp / rel, np.clip(wave, -1, 1), sample_rate, subtype="PCM_16")
+            return rel, word, spk, len(wave)
+
+        jobs = [(v, spk, word, k) for v, spk in zip(voices, names) for word in words for k in range(renditions)]
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            for rel, word, spk, n in pool.map(make, jobs):
+                rows.append((rel, word, spk))
+                total_samples += n
         with open(tmp / "manifest.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["path", "label", "speaker"])
@@ -126,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--voices", type=int, default=0, help="use only the first N voice variants (0 = all)")
     p.add_argument("--snr-db", default="0,20", help="'lo,hi' noise SNR range in dB, or 'none'")
     p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--workers", type=int, default=2, help="clips synthesized in parallel")
     p.add_argument("--profile", default="default", choices=["default", "fast"],
                    help="fast: 12 voices spread over the list, one rendition each (CI)")
     a = p.parse_args(argv)
@@ -134,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         voices, a.renditions = voices[:: max(1, len(voices) // 12)][:12], 1
     snr = None if a.snr_db.lower() == "none" else tuple(float(x) for x in a.snr_db.split(","))
     print(generate_spoken_digits(a.out, voices=voices, renditions=a.renditions, seed=a.seed, snr_db=snr,
-                                 sample_rate=a.sample_rate))
+                                 sample_rate=a.sample_rate, workers=a.workers))
     return 0
 
 

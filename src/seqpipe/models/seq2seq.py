@@ -188,6 +188,9 @@ class Seq2Seq(L.LightningModule):
     # -- encoder ------------------------------------------------------------------------------
     def encode(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> dict[str, Any]:
         """-> memory (B, S, M), mask (B, S), the decoder's initial state, precomputed attention keys."""
+        if lengths is not None and inputs.dim() == 3:  # padded frames are zeros, whatever the batch held
+            valid = torch.arange(inputs.shape[1], device=inputs.device)[None, :] < lengths.to(inputs.device)[:, None]
+            inputs = inputs * valid.unsqueeze(-1).to(inputs.dtype)
         x = self.enc_front(inputs)
         if isinstance(self.enc_front, ConvFrontEnd):
             lengths = self.enc_front.out_lengths(lengths)

@@ -113,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-digits", type=int, default=7)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--profile", default="default", help="'fast' (CI): 2 utterances a voice")
     a = p.parse_args(argv)
+    if a.profile == "fast":
+        a.per_voice = min(a.per_voice, 2)
     voices = list(english_voices())[: a.voices or None]
     print(generate_digit_strings(a.out, voices=voices, per_voice=a.per_voice, min_digits=a.min_digits,
                                  max_digits=a.max_digits, seed=a.seed, sample_rate=a.sample_rate))

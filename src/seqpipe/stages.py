@@ -112,8 +112,8 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         callbacks.append(EarlyStopping(monitor=monitor, mode=fit_cfg.get("mode", "min"),
                                        patience=int(fit_cfg["early_stopping_patience"])))
     trainer = L.Trainer(logger=logger, callbacks=callbacks, default_root_dir=str(work_dir), **_trainer_kwargs(cfg))
-    logger.log_hyperparams({"config": cfg.get("config_path"), "seed": seed, "data": json.dumps(cfg["data"]),
-                            "spec": json.dumps(spec.to_dict())})
+    logger.log_hyperparams({"config": cfg.get("config_path"), "seed": seed,
+                            "data": json.dumps(cfg["data"], default=str), "spec": json.dumps(spec.to_dict())})
     t0 = time.time()
     trainer.fit(model, datamodule=dm, ckpt_path=resume)
     train_seconds = time.time() - t0
@@ -247,13 +247,16 @@ def _gradient_summary(path: Path) -> dict[str, float]:
 def _log_evaluation(run_id: str, doc: dict[str, Any], artifacts: list[Path]) -> None:
     from mlflow.tracking import MlflowClient
 
+    from mlflow.entities import Metric, RunTag
+
     client = MlflowClient(tracking.tracking_uri())
-    for k, v in doc["model"].items():
-        client.log_metric(run_id, k, v)
-    for b, m in doc["baselines"].items():
-        for k, v in m.items():
-            client.log_metric(run_id, f"baseline_{b}_{k}", v)
-    client.set_tag(run_id, "dvc_stage_evaluate", "evaluate")
+    now = int(time.time() * 1000)
+    values = dict(doc["model"])
+    values.update({f"baseline_{b}_{k}": v for b, m in doc["baselines"].items() for k, v in m.items()})
+    metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if math.isfinite(float(v))]
+    for i in range(0, len(metrics), 900):  # one request a batch, not one a metric
+        client.log_batch(run_id, metrics=metrics[i : i + 900])
+    client.log_batch(run_id, tags=[RunTag("dvc_stage_evaluate", "evaluate")])
     for a in artifacts:
         client.log_artifact(run_id, str(a), artifact_path="evaluation")
 

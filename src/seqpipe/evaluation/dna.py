@@ -162,7 +162,8 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     plot_roc(curves, png, title=f"{cfg['name']}: test ROC ({'binary' if headline.shape[1] == 2 else 'micro one-vs-rest'})")
     extra = {"rc_average": rc_average, "classes": list(dm.classes), "kmer_lr_choice": base.get("kmer_lr_choice")}
     return Evaluation(
-        task=f"DNA sequence classification ({len(dm.classes)} classes; AUROC {'one-vs-rest macro' if len(dm.classes) > 2 else ''})".replace(" )", ")"),
+        task=(f"DNA sequence classification, binary (AUROC of class {dm.classes[1]!r})" if len(dm.classes) == 2 else
+              f"DNA sequence classification, {len(dm.classes)} classes (one-vs-rest macro AUROC)"),
         primary_metric="test_auroc",
         direction="higher",
         model=metrics,

@@ -7,6 +7,10 @@ writes the Speech Commands layout, so the same reader serves it and a real datas
     <out>/<label>/<speaker>_nohash_<k>.wav      16-bit PCM, mono, ``sample_rate`` Hz
     <out>/manifest.csv                          path,label,speaker (the same clips, as a manifest)
 
+``speak_clip`` (one utterance with a random delivery) and ``write_clips`` (a list of utterances ->
+a WAV folder + manifest, atomically, in parallel) are the reusable pieces (spoken digit strings use
+them too).
+
 Every voice variant espeak-ng ships is one speaker; each (speaker, digit) is spoken ``renditions``
 times with a speed, pitch, gain and background-noise level drawn from a generator seeded by
 (seed, speaker, digit, k) alone, so a clip never changes when other voices are added or removed.
@@ -24,6 +28,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -45,6 +50,84 @@ def clip_rng(seed: int, *parts: object) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
+@dataclass(frozen=True)
+class Variation:
+    """Ranges a clip's delivery is drawn from: speed (words/minute), pitch (0..99), white-noise SNR in dB
+    (None: clean) and overall gain in dB (so loudness is not a cue)."""
+
+    speed: tuple[int, int] = (120, 220)
+    pitch: tuple[int, int] = (20, 80)
+    snr_db: tuple[float, float] | None = (0.0, 20.0)
+    gain_db: tuple[float, float] = (-9.0, 0.0)
+
+
+def speak_clip(text: str, voice: str, rng: np.random.Generator, variation: Variation = Variation(),
+               sample_rate: int = 16000) -> np.ndarray:
+    """One utterance, its speed/pitch/noise/gain drawn from ``rng`` (equal rng state -> equal clip), float32 at
+    ``sample_rate`` (espeak-ng speaks at 22,050 Hz; resampled with soxr)."""
+    import soxr
+
+    v = variation
+    wave = synthesize(
+        text, voice,
+        speed=int(rng.integers(v.speed[0], v.speed[1] + 1)),
+        pitch=int(rng.integers(v.pitch[0], v.pitch[1] + 1)),
+        snr_db=float(rng.uniform(*v.snr_db)) if v.snr_db else None,
+        gain_db=float(rng.uniform(*v.gain_db)),
+        seed=int(rng.integers(2**31)),
+    )
+    if sample_rate != SAMPLE_RATE:
+        wave = soxr.resample(wave, SAMPLE_RATE, sample_rate, quality="HQ").astype(np.float32)
+    return wave
+
+
+@dataclass(frozen=True)
+class ClipJob:
+    """One clip to write: ``text`` spoken by ``voice`` to ``rel_path``; ``key`` seeds its variation draw
+    (with the dataset seed); ``row`` is its manifest row."""
+
+    rel_path: str
+    text: str
+    voice: str
+    key: tuple
+    row: tuple
+
+
+def write_clips(out_dir: str | Path, jobs: Sequence[ClipJob], header: Sequence[str], *, seed: int = 0,
+                variation: Variation = Variation(), sample_rate: int = 16000, workers: int = 2) -> dict:
+    """Speak every job into ``out_dir/<rel_path>`` (16-bit PCM WAV) plus ``out_dir/manifest.csv``
+    (``header`` + each job's row); the folder is replaced atomically. Clips are independent of each
+    other and of ``workers``. Returns clips written, seconds taken and audio hours."""
+    import soundfile as sf
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    t0 = time.time()
+
+    def make(job: ClipJob) -> int:
+        wave = speak_clip(job.text, job.voice, clip_rng(seed, *job.key), variation, sample_rate)
+        (tmp / job.rel_path).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp / job.rel_path, np.clip(wave, -1, 1), sample_rate, subtype="PCM_16")
+        return len(wave)
+
+    try:
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            total_samples = sum(pool.map(make, jobs))
+        with open(tmp / "manifest.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(job.row for job in jobs)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"clips": len(jobs), "seconds": round(time.time() - t0, 1),
+            "audio_hours": round(total_samples / sample_rate / 3600, 3), "out": str(out_dir)}
+
+
 def generate_spoken_digits(
     out_dir: str | Path,
     *,
@@ -52,10 +135,7 @@ def generate_spoken_digits(
     words: Sequence[str] = DIGITS,
     renditions: int = 2,
     seed: int = 0,
-    speed: tuple[int, int] = (120, 220),
-    pitch: tuple[int, int] = (20, 80),
-    snr_db: tuple[float, float] | None = (0.0, 20.0),
-    gain_db: tuple[float, float] = (-9.0, 0.0),
+    variation: Variation = Variation(),
     sample_rate: int = 16000,
     workers: int = 2,
 ) -> dict:
@@ -65,65 +145,22 @@ def generate_spoken_digits(
         voices: espeak-ng voices (default: every variant, as English: english_voices()).
         words: the labels, spoken as written (label folder = word).
         renditions: clips per (voice, word), each with its own speed/pitch/gain/noise draw.
-        speed, pitch: inclusive ranges for words per minute and base pitch (0..99).
-        snr_db: range of white-noise SNR in dB, or None for clean speech.
-        gain_db: range of overall level, so loudness is not a cue.
-        sample_rate: WAV sample rate (espeak-ng speaks at 22,050 Hz; resampled with soxr).
+        variation: the ranges of speed, pitch, noise SNR and gain those draws come from.
+        sample_rate: WAV sample rate.
         workers: clips synthesized in parallel (each clip is independent of the others and of the order).
     Returns a summary: clips written, speakers, seconds, audio duration.
     """
-    import soundfile as sf
-    import soxr
-
     voices = list(voices or english_voices())
     if renditions < 1 or not voices or not words:
         raise SeqpipeError("need at least one voice, one word and one rendition", where="generate_spoken_digits")
     names = [speaker_name(v) for v in voices]
     if len(set(names)) != len(names):
         raise SeqpipeError("two voices map to the same speaker name", where=str(voices))
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    t0 = time.time()
-    rows, total_samples = [], 0
-    try:
-        for word in words:
-            (tmp / word).mkdir()
-
-        def make(job: tuple[str, str, str, int]) -> tuple[str, str, str, int]:
-            voice, spk, word, k = job
-            rng = clip_rng(seed, spk, word, k)
-            wave = synthesize(
-                word, voice,
-                speed=int(rng.integers(speed[0], speed[1] + 1)),
-                pitch=int(rng.integers(pitch[0], pitch[1] + 1)),
-                snr_db=float(rng.uniform(*snr_db)) if snr_db else None,
-                gain_db=float(rng.uniform(*gain_db)),
-                seed=int(rng.integers(2**31)),
-            )
-            if sample_rate != SAMPLE_RATE:
-                wave = soxr.resample(wave, SAMPLE_RATE, sample_rate, quality="HQ")
-            rel = f"{word}/{spk}_nohash_{k}.wav"
-            sf.write(tmp / rel, np.clip(wave, -1, 1), sample_rate, subtype="PCM_16")
-            return rel, word, spk, len(wave)
-
-        jobs = [(v, spk, word, k) for v, spk in zip(voices, names) for word in words for k in range(renditions)]
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            for rel, word, spk, n in pool.map(make, jobs):
-                rows.append((rel, word, spk))
-                total_samples += n
-        with open(tmp / "manifest.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["path", "label", "speaker"])
-            w.writerows(rows)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return {"clips": len(rows), "speakers": len(voices), "words": len(words), "seconds": round(time.time() - t0, 1),
-            "audio_hours": round(total_samples / sample_rate / 3600, 3), "out": str(out_dir)}
+    jobs = [ClipJob(f"{word}/{spk}_nohash_{k}.wav", word, voice, (spk, word, k), (f"{word}/{spk}_nohash_{k}.wav", word, spk))
+            for voice, spk in zip(voices, names) for word in words for k in range(renditions)]
+    summary = write_clips(out_dir, jobs, ["path", "label", "speaker"], seed=seed, variation=variation,
+                          sample_rate=sample_rate, workers=workers)
+    return {**summary, "speakers": len(voices), "words": len(words)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.profile == "fast":
         voices, a.renditions = voices[:: max(1, len(voices) // 12)][:12], 1
     snr = None if a.snr_db.lower() == "none" else tuple(float(x) for x in a.snr_db.split(","))
-    print(generate_spoken_digits(a.out, voices=voices, renditions=a.renditions, seed=a.seed, snr_db=snr,
+    print(generate_spoken_digits(a.out, voices=voices, renditions=a.renditions, seed=a.seed, variation=Variation(snr_db=snr),
                                  sample_rate=a.sample_rate, workers=a.workers))
     return 0
 

@@ -75,6 +75,19 @@ def test_synthesize_params_change_the_audio_and_bad_params_are_refused():
         synthesize("  ")
 
 
+def test_a_dead_speech_helper_is_an_error_and_is_replaced():
+    from seqpipe.sources import speech
+
+    synthesize("one")
+    pool = speech._engine()
+    for z in list(pool.free):
+        z.proc.kill()
+        z.proc.wait()
+    with pytest.raises(SeqpipeError, match="speech helper process died"):
+        synthesize("two")
+    assert len(synthesize("two")) > 1000  # a fresh helper took over
+
+
 def test_generated_dataset_is_identical_whatever_the_parallelism(digits: Path, tmp_path: Path):
     one = generate_spoken_digits(tmp_path / "w1", voices=VOICES[:3], words=WORDS[:2], renditions=1, seed=0, workers=1)
     two = generate_spoken_digits(tmp_path / "w2", voices=VOICES[:3], words=WORDS[:2], renditions=1, seed=0, workers=2)

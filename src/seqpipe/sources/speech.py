@@ -109,17 +109,23 @@ class _Zygote:
         import subprocess
         import sys
 
+        self.errors = tempfile.TemporaryFile()  # a file, not a pipe: chatter on stderr can never block the helper
         self.proc = subprocess.Popen([sys.executable, "-c", "from seqpipe.sources.speech import _serve; _serve()"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors)
         self.lock = threading.Lock()
 
     def speak(self, *args) -> np.ndarray:
         with self.lock:
-            self.proc.stdin.write((json.dumps(args) + "\n").encode())
-            self.proc.stdin.flush()
-            head = self.proc.stdout.read(8)
+            try:
+                self.proc.stdin.write((json.dumps(args) + "\n").encode())
+                self.proc.stdin.flush()
+                head = self.proc.stdout.read(8)
+            except BrokenPipeError:
+                head = b""
             if len(head) < 8:
-                err = self.proc.stderr.read().decode(errors="replace")
+                self.proc.wait(timeout=10)
+                self.errors.seek(0)
+                err = self.errors.read().decode(errors="replace")
                 raise SeqpipeError(f"the speech helper process died: {err.strip()[-500:]}",
                                    where="seqpipe.sources.speech", fix="reinstall espeakng-loader")
             n = int.from_bytes(head, "little", signed=True)
@@ -188,7 +194,8 @@ class _Pool:
             return z.speak(*args)
         finally:
             with self.lock:
-                self.free.append(z)
+                if z.proc.poll() is None:  # a dead helper is dropped; the next call starts a new one
+                    self.free.append(z)
 
     def close(self) -> None:
         for z in self.all:

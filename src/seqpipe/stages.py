@@ -158,8 +158,17 @@ def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any) -> None:
     example = batch["inputs"][:2].numpy()
     wrapped = OutputOnly(model.eval())
     mlflow.set_tracking_uri(tracking.tracking_uri())
+    import lightning
+    import numpy
+
+    import seqpipe
+
+    # explicit requirements: MLflow's inference re-imports the model in a subprocess (~20 s a run)
+    reqs = [f"torch=={torch.__version__.split('+')[0]}", f"lightning=={lightning.__version__}",
+            f"numpy=={numpy.__version__}"]
     with mlflow.start_run(run_id=run_id):
-        mlflow.pytorch.log_model(wrapped, name="model", input_example=example, serialization_format="pickle")
+        mlflow.pytorch.log_model(wrapped, name="model", input_example=example, serialization_format="pickle",
+                                 pip_requirements=reqs, code_paths=[str(Path(seqpipe.__file__).parent)])
 
 
 def baseline_path(cfg: dict[str, Any]) -> Path:

@@ -99,9 +99,9 @@ def memory(dm) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--steps", type=int, default=15)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--out", default=str(ROOT / "benchmarks/text.md"))

@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
+# stages use one thread (SEQPIPE_THREADS); should a user raise it, threads sleep rather than spin on shared cores
 export OMP_WAIT_POLICY := PASSIVE
 export PYTHONUNBUFFERED := 1
 UI_PORT ?= 5000
@@ -49,6 +50,7 @@ ui: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_text.py
+	$(BIN)/python benchmarks/bench_threads.py
 
 clean:
 	rm -rf data/prepared models metrics reports mlruns

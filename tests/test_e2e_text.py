@@ -89,3 +89,12 @@ def test_resume_from_last_checkpoint(text_config):
     run = json.loads((tmp / "models/resumed/run.json").read_text())
     assert run["global_steps"] == 20  # continued from step 10, not restarted
     assert (tmp / "models/first/best.ckpt").exists()  # the first run's outputs are untouched
+
+
+def test_fit_refuses_tbptt_on_the_data_without_it_on_the_model(text_config, capsys):
+    """Stream-ordered windows fed to a model that resets its state would train silently worse."""
+    assert main(["preprocess", "--config", "tiny.yaml"]) == 0
+    assert main(["fit", "--config", "tiny.yaml", "--set", "model.init_args.tbptt=false"]) == 2
+    err = capsys.readouterr().err
+    assert "data.tbptt=True but model.tbptt=False" in err and "same value" in err
+    assert not (text_config / "models/tiny-lstm").exists() and not (text_config / "models/.tiny-lstm.tmp").exists()

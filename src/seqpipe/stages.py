@@ -28,10 +28,14 @@ REPORTS = Path("reports")
 
 
 def configure_threads() -> None:
-    """One process per core pair: shared 2-core machines punish spin-waiting OpenMP threads."""
-    n = os.environ.get("SEQPIPE_THREADS")
-    if n:
-        torch.set_num_threads(int(n))
+    """One intra-op thread unless SEQPIPE_THREADS says otherwise.
+
+    Recurrent steps are many small matrix products: with 2 threads the OpenMP hand-offs cost more than
+    they save. Measured on 2 cores (benchmarks/threads.md): a 256-unit LSTM step is 2.2x faster with
+    1 thread than with 2 passive-waiting ones, and 2 spin-waiting threads slow down ~10x as soon as
+    another process holds a core. Set SEQPIPE_THREADS=N for larger models on many cores.
+    """
+    torch.set_num_threads(int(os.environ.get("SEQPIPE_THREADS") or 1))
 
 
 def make_datamodule(cfg: dict[str, Any], **extra: Any) -> Any:
@@ -64,9 +68,21 @@ def _trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     kw.setdefault("devices", "auto" if kw.get("accelerator") != "cpu" else 1)
     if kw.get("devices") not in (1, "1", "auto", None) or int(kw.get("num_nodes", 1)) > 1:
         kw.setdefault("strategy", "ddp")
+    on_gpu = torch.cuda.is_available() and kw.get("accelerator") != "cpu"
     if kw.get("precision") in (None, "auto"):
-        kw["precision"] = "bf16-mixed" if torch.cuda.is_available() else "32-true"
+        kw["precision"] = "bf16-mixed" if on_gpu else "32-true"
+    elif kw["precision"] == "bf16-mixed" and not on_gpu and not cpu_has_fast_bf16():
+        print("[seqpipe] this CPU has no native bf16 (AVX512-BF16/AMX): training in 32-bit instead of bf16-mixed")
+        kw["precision"] = "32-true"
     return kw
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively here; emulated bf16 autocast would be slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
@@ -86,6 +102,10 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
     dm = make_datamodule(cfg)
     spec = dm.spec
     model = instantiate(cfg["model"], spec=spec.to_dict(), data_info=dm.data_info())
+    data_tbptt, model_tbptt = bool(getattr(dm, "tbptt", False)), bool(model.hparams.get("tbptt", False))
+    if data_tbptt != model_tbptt:  # stream-ordered windows without a carried state (or the reverse) train badly
+        raise SeqpipeError(f"data.tbptt={data_tbptt} but model.tbptt={model_tbptt}", where=cfg.get("config_path"),
+                           fix="set data.init_args.tbptt and model.init_args.tbptt to the same value")
     final_dir = MODELS / name
     work_dir = MODELS / f".{name}.tmp"
     shutil.rmtree(work_dir, ignore_errors=True)

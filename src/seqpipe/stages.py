@@ -30,10 +30,10 @@ REPORTS = Path("reports")
 def configure_threads() -> None:
     """One intra-op thread unless SEQPIPE_THREADS says otherwise.
 
-    Recurrent steps are many small matrix products: with 2 threads the OpenMP hand-offs cost more than
-    they save. Measured on 2 cores (benchmarks/threads.md): a 256-unit LSTM step is 2.2x faster with
-    1 thread than with 2 passive-waiting ones, and 2 spin-waiting threads slow down ~10x as soon as
-    another process holds a core. Set SEQPIPE_THREADS=N for larger models on many cores.
+    Recurrent steps are many small matrix products: a second thread gains little, passively waiting threads
+    lose to the hand-offs, and spinning ones collapse once another process takes a core. Measured on 2 cores
+    (benchmarks/threads.md, 256-unit LSTM): 2 spinning threads take 1.1x the time of 1 on a quiet machine and
+    3.9x with a busy core; 2 passive ones 2.5x and 1.4x. Set SEQPIPE_THREADS=N for large models on many cores.
     """
     torch.set_num_threads(int(os.environ.get("SEQPIPE_THREADS") or 1))
 

@@ -132,7 +132,7 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         callbacks.append(EarlyStopping(monitor=monitor, mode=fit_cfg.get("mode", "min"),
                                        patience=int(fit_cfg["early_stopping_patience"])))
     trainer = L.Trainer(logger=logger, callbacks=callbacks, default_root_dir=str(work_dir), **_trainer_kwargs(cfg))
-    logger.log_hyperparams({"config": cfg.get("config_path"), "seed": seed,
+    logger.log_hyperparams({"config": cfg.get("config_path"), "seed_everything": seed,
                             "data": json.dumps(cfg["data"], default=str), "spec": json.dumps(spec.to_dict())})
     t0 = time.time()
     trainer.fit(model, datamodule=dm, ckpt_path=resume)

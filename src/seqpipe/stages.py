@@ -72,13 +72,13 @@ def _trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     if kw.get("precision") in (None, "auto"):
         kw["precision"] = "bf16-mixed" if on_gpu else "32-true"
     elif kw["precision"] == "bf16-mixed" and not on_gpu and not cpu_has_fast_bf16():
-        print("[seqpipe] this CPU has no native bf16 (AVX512-BF16/AMX): training in 32-bit instead of bf16-mixed")
+        print("[seqpipe] oneDNN has no bf16 on this CPU (needs AVX-512 or newer): training in 32-bit instead of bf16-mixed")
         kw["precision"] = "32-true"
     return kw
 
 
 def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively here; emulated bf16 autocast would be slower than fp32."""
+    """Whether oneDNN supports bf16 here (AVX-512 or newer; native speed needs AVX512-BF16/AMX)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

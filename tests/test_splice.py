@@ -185,3 +185,28 @@ def test_dna_configs_budget_in_epochs_and_set_strand_per_dataset(domain):
     splice = load_config(REPO / "pipelines" / "splice" / "crnn.yaml")
     assert splice["name"] == "splice-crnn" and splice["domain"] == "dna"
     assert splice["evaluate"]["baseline_key"] == "splice" and splice["data"]["init_args"]["rc_augment"] == 0.0
+
+
+@pytest.mark.slow
+def test_splice_stages_end_to_end_fast_profile(in_tmp):
+    """preprocess -> baselines -> fit -> evaluate -> predict on the shipped CSV through the real stages."""
+    import json
+    import shutil
+
+    from seqpipe import stages
+    from seqpipe.predict import predict
+
+    shutil.copytree(REPO / "pipelines" / "splice", in_tmp / "pipelines" / "splice")
+    (in_tmp / "data" / "raw" / "splice").mkdir(parents=True)
+    shutil.copy(SPLICE, in_tmp / "data" / "raw" / "splice" / "splice.csv")
+    cfg = load_config("pipelines/splice/crnn.yaml", profile="fast")
+    stages.preprocess(cfg)
+    assert stages.baselines(cfg) == Path("reports/baselines/splice.json")
+    stages.fit(cfg)
+    stages.evaluate(cfg)
+    doc = json.loads(Path("metrics/splice-crnn.json").read_text())
+    assert doc["primary_metric"] == "test_auroc" and set(doc["baselines"]) == {"kmer_lr", "pos_lr", "pos_gbt", "majority"}
+    assert doc["best_baseline"] in ("pos_lr", "pos_gbt") and doc["baselines"][doc["best_baseline"]]["test_accuracy"] > 0.9
+    assert doc["strand"]["rc_augment"] == 0.0 and doc["strand"]["rc_average"] == "auto"
+    res = predict("models/splice-crnn/best.ckpt", ["data/raw/splice/splice.csv"], echo=False)
+    assert len(res) == 3186 and set(res[0]["probabilities"]) == {"EI", "IE", "N"} and res[0]["strands"] == "forward"

@@ -44,14 +44,14 @@ def test_dvc_repro_fast_profile(tmp_path):
     assert metric_files, "no metrics written"
     for f in metric_files:
         d = json.loads(f.read_text())
-        for key in ("domain", "task", "primary_metric", "direction", "model", "baselines", "mlflow_run_id",
-                    "data_fingerprint"):
+        for key in ("domain", "task", "primary_metric", "direction", "model", "baselines", "data_fingerprint",
+                    "truncated_by_time"):
             assert key in d, f"{f.name} lacks {key}"
         assert d["direction"] in ("lower", "higher") and d["primary_metric"] in d["model"]
         assert d["baselines"], f"{f.name} reports no baseline"
     summary = (work / "metrics/summary.md").read_text()
     assert all(json.loads(f.read_text())["experiment"] in summary for f in metric_files)
-    assert {"text_train", "text_evaluate", "summary"} <= set(stages)
+    assert {"text_train_lstm", "text_evaluate_lstm", "summary"} <= set(stages)
     # nothing changed -> nothing reruns
     assert "didn't change" in sh("dvc repro", work) or "up to date" in sh("dvc status", work)
     shown = sh("dvc metrics show --json", work)

@@ -69,6 +69,10 @@ def _trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     if kw.get("devices") not in (1, "1", "auto", None) or int(kw.get("num_nodes", 1)) > 1:
         kw.setdefault("strategy", "ddp")
     on_gpu = torch.cuda.is_available() and kw.get("accelerator") != "cpu"
+    # same config + seed + machine = same bits: deterministic kernels (on GPU Lightning also sets
+    # CUBLAS_WORKSPACE_CONFIG=:4096:8, which cuDNN RNNs need; "warn" as a few CUDA ops have no
+    # deterministic version and would otherwise stop the run)
+    kw.setdefault("deterministic", "warn" if on_gpu else True)
     if kw.get("precision") in (None, "auto"):
         kw["precision"] = "bf16-mixed" if on_gpu else "32-true"
     elif kw["precision"] == "bf16-mixed" and not on_gpu and not cpu_has_fast_bf16():
@@ -95,7 +99,7 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
 
     configure_threads()
     name = cfg["name"]
-    if "model" not in cfg:
+    if "class_path" not in (cfg.get("model") or {}):
         raise SeqpipeError("config has no `model` section", where=cfg.get("config_path"), fix="add model.class_path")
     seed = int(cfg.get("seed", 0))
     L.seed_everything(seed, workers=True, verbose=False)
@@ -137,6 +141,10 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
     t0 = time.time()
     trainer.fit(model, datamodule=dm, ckpt_path=resume)
     train_seconds = time.time() - t0
+    truncated = stopped_by_time(trainer)
+    if truncated:
+        print(f"[seqpipe] {name}: trainer.max_time stopped training at step {trainer.global_step}: the result "
+              "depends on this machine's speed (truncated_by_time in its metrics)")
     if not trainer.is_global_zero:
         return final_dir
     best = work_dir / "best.ckpt"
@@ -151,6 +159,7 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         "best_score": float(callbacks[0].best_model_score) if callbacks[0].best_model_score is not None else None,
         "global_steps": trainer.global_step,
         "epochs": trainer.current_epoch,
+        "truncated_by_time": truncated,
         "train_seconds": round(train_seconds, 1),
         "data_fingerprint": dm.meta["fingerprint"],
         "hardware": tracking.hardware(),
@@ -166,6 +175,14 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
     print(f"[seqpipe] {name}: {trainer.global_step} steps in {train_seconds:.0f}s, best {monitor}="
           f"{run['best_score']}, run {logger.run_id}")
     return final_dir
+
+
+def stopped_by_time(trainer: Any) -> bool:
+    """Whether trainer.max_time (Lightning's Timer), not the step/epoch budget, ended training."""
+    from lightning.pytorch.callbacks import Timer
+
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    return bool(timer is not None and timer.time_remaining("train") is not None and timer.time_remaining("train") <= 0)
 
 
 def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any) -> None:
@@ -224,10 +241,15 @@ def load_model(ckpt: str | Path) -> torch.nn.Module:
 
 
 def evaluate(cfg: dict[str, Any]) -> Path:
-    """Test metrics for model and baselines -> metrics/<name>.json and the same MLflow run."""
+    """Test metrics for model and baselines -> metrics/<name>.json (model-dependent numbers only) and
+    reports/<name>/run.json (timings, run identity); both logged to the training's MLflow run."""
     configure_threads()
     name = cfg["name"]
-    run = json.loads((MODELS / name / "run.json").read_text())
+    run_file = MODELS / name / "run.json"
+    if not run_file.exists():
+        raise SeqpipeError("no trained model to evaluate", where=MODELS / name,
+                           fix=f"train it first: seqpipe fit --config {cfg.get('config_path')} (or dvc repro)")
+    run = json.loads(run_file.read_text())
     model = load_model(MODELS / name / "best.ckpt")
     dm = make_datamodule(cfg)
     dm.prepare_data()
@@ -242,7 +264,12 @@ def evaluate(cfg: dict[str, Any]) -> Path:
         base = domain_module(cfg["domain"]).baselines(dm, cfg)
     out_dir = REPORTS / name
     out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
     result = domain_module(cfg["domain"]).evaluate(model, dm, cfg, base, out_dir)
+    timings = {"train_seconds": run["train_seconds"], "evaluate_seconds": round(time.time() - t0, 1),
+               **_pop_timings(result.model, "model"), **_pop_timings(result.extra, "")}
+    for b, m in result.baselines.items():
+        timings.update(_pop_timings(m, f"baseline_{b}"))
     doc = tracking.write_metrics(
         METRICS / f"{name}.json",
         experiment=name,
@@ -252,14 +279,23 @@ def evaluate(cfg: dict[str, Any]) -> Path:
         direction=result.direction,
         model=result.model,
         baselines=result.baselines,
-        mlflow_run_id=run["mlflow_run_id"],
         data_fingerprint=dm.meta["fingerprint"],
-        extra={"train_seconds": run["train_seconds"], "global_steps": run["global_steps"],
+        extra={"global_steps": run["global_steps"], "truncated_by_time": bool(run.get("truncated_by_time", False)),
                **_gradient_summary(MODELS / name / "grad_final.csv"), **result.extra},
     )
-    _log_evaluation(run["mlflow_run_id"], doc, result.artifacts)
+    run_id = tracking.evaluation_run(run, MODELS / name / "best.ckpt", cfg)
+    report = {"experiment": name, "mlflow_run_id": run_id, "training_run_id": run["mlflow_run_id"],
+              "hardware": run.get("hardware"), **timings}
+    tracking.atomic_write_text(out_dir / "run.json", json.dumps(report, indent=2) + "\n")
+    _log_evaluation(run_id, doc, result.artifacts)
     print(json.dumps({k: doc[k] for k in ("experiment", "primary_metric", "model", "baselines")}, indent=1))
     return METRICS / f"{name}.json"
+
+
+def _pop_timings(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Move wall-clock numbers (``*_seconds``) out of a metrics dict: they depend on the machine."""
+    keys = [k for k in values if k.endswith("_seconds") or k == "seconds"]
+    return {(f"{prefix}_{k}" if prefix else k): values.pop(k) for k in keys}
 
 
 def _gradient_summary(path: Path) -> dict[str, float]:
@@ -303,7 +339,8 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None) -> str:
         bv = d["baselines"][bb][pm] if bb else float("nan")
         margin = (bv - mv) if d["direction"] == "lower" else (mv - bv)
         better = "yes" if margin > 0 else "no"
-        rows.append(f"| {d['experiment']} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
+        cut = " (cut short by max_time)" if d.get("truncated_by_time") else ""
+        rows.append(f"| {d['experiment']}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
                     f"{bb} | {bv:.4f} | {margin:+.4f} | {better} |")
     text = "\n".join(rows) + "\n"
     tracking.atomic_write_text(out or metrics_dir / "summary.md", text)

@@ -367,27 +367,38 @@ def collate_clips(samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tens
 
 
 class SpecAugment:
-    """torchaudio FrequencyMasking + TimeMasking on a padded (B, T, F) batch, each sample its own masks.
+    """SpecAugment frequency and time masks on one sample's (T, F) frames, drawn from its own rng.
 
-    Masked values become 0, the train mean after normalization. Only padded-in frames and valid
-    frames are masked alike; ``lengths`` is unchanged.
+    torchaudio's FrequencyMasking/TimeMasking semantics (a width uniform in [0, param), a start
+    uniform over what is left; time masks at most ``max_time_fraction`` of the clip), applied per
+    sample in the loader so the draws are a function of (seed, epoch, index) (data/sampling.py).
+    Masked values become 0, the train mean after normalization.
     """
 
     def __init__(self, freq_mask: int = 8, time_mask: int = 10, n_freq_masks: int = 2, n_time_masks: int = 2,
                  max_time_fraction: float = 0.2):
-        import torchaudio.transforms as T
-
-        self.freq = T.FrequencyMasking(freq_mask, iid_masks=True) if freq_mask > 0 else None
-        self.time = T.TimeMasking(time_mask, iid_masks=True, p=max_time_fraction) if time_mask > 0 else None
+        self.freq_mask, self.time_mask = freq_mask, time_mask
         self.n_freq, self.n_time = n_freq_masks, n_time_masks
+        self.max_time_fraction = max_time_fraction
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        spec = x.transpose(1, 2).unsqueeze(1)  # (B, 1, F, T): torchaudio's layout, iid masks need 4-D
-        for _ in range(self.n_freq if self.freq else 0):
-            spec = self.freq(spec)
-        for _ in range(self.n_time if self.time else 0):
-            spec = self.time(spec)
-        return spec.squeeze(1).transpose(1, 2).contiguous()
+    @staticmethod
+    def _mask(x: np.ndarray, axis: int, param: float, rng: np.random.Generator) -> None:
+        size = x.shape[axis]
+        width = rng.uniform(0, param)
+        start = rng.uniform(0, max(0.0, size - width))
+        a, b = int(start), int(start + width)
+        if b > a:
+            (x[a:b] if axis == 0 else x[:, a:b])[...] = 0.0
+
+    def __call__(self, sample: tuple[np.ndarray, Any], rng: np.random.Generator) -> tuple[np.ndarray, Any]:
+        x, y = sample
+        x = np.array(x, dtype=np.float32, copy=True)
+        for _ in range(self.n_freq if self.freq_mask > 0 else 0):
+            self._mask(x, 1, self.freq_mask, rng)
+        time_param = min(self.time_mask, self.max_time_fraction * x.shape[0])
+        for _ in range(self.n_time if self.time_mask > 0 else 0):
+            self._mask(x, 0, time_param, rng)
+        return x, y
 
 
 class AudioDataModule(SequenceDataModule):
@@ -442,14 +453,8 @@ class AudioDataModule(SequenceDataModule):
     def collate(self, samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
         return collate_clips(samples)
 
-    def collate_train(self, samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
-        batch = collate_clips(samples)
-        if self.augment is not None:
-            batch["inputs"] = self.augment(batch["inputs"])
-        return batch
-
-    def train_dataloader(self):
-        return self._loader("train", shuffle=True, collate=self.collate_train)
+    def sample_augment(self) -> SpecAugment | None:
+        return self.augment
 
     def data_info(self) -> dict[str, Any]:
         """What predict needs (classes, feature settings, train normalization), not the file lists."""

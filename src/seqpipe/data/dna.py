@@ -39,7 +39,7 @@ from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, SPLITS, PreparedStore, StoreWriter, fingerprint
 from seqpipe.data.windows import pad_batch
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.dna import COMPLEMENT, PAD, VOCAB, DnaRules, read_dna
+from seqpipe.sources.dna import COMPLEMENT, PAD, VOCAB, DnaRules, read_dna, reverse_complement
 
 LENGTH_POLICY = ("ragged: stored at full length; batches padded to their longest record with lengths "
                  "(packing/masking); longer than max_len: error (strict) or center-crop to max_len")
@@ -216,6 +216,17 @@ def reverse_complement_batch(inputs: torch.Tensor, lengths: torch.Tensor | None 
     return torch.where(valid, comp, torch.full_like(comp, PAD))
 
 
+class ReverseComplementAugment:
+    """Replace a training sample by its reverse complement with probability ``p`` (its own rng)."""
+
+    def __init__(self, p: float):
+        self.p = float(p)
+
+    def __call__(self, sample: tuple[np.ndarray, int], rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        codes, label = sample
+        return (reverse_complement(codes) if rng.random() < self.p else codes), label
+
+
 class DnaCollate:
     """Pad a list of (codes, label) to a batch; reverse-complement each sample with probability ``rc_prob``."""
 
@@ -298,7 +309,10 @@ class DNADataModule(SequenceDataModule):
         return [ds[i][0] for i in range(len(ds))], np.asarray(ds.labels, dtype=np.int64), self.store.index["id"][rows]
 
     def train_dataloader(self):
-        return self._loader("train", shuffle=True, collate=DnaCollate(self.rc_augment))
+        return self._loader("train", shuffle=True, collate=DnaCollate())
+
+    def sample_augment(self) -> ReverseComplementAugment | None:
+        return ReverseComplementAugment(self.rc_augment) if self.rc_augment > 0 else None
 
     def collate(self, samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
         return DnaCollate(0.0)(samples)

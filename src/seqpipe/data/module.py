@@ -4,6 +4,10 @@ A domain subclass supplies two things: ``build_store()`` (raw source -> prepared
 in ``prepare_data``) and ``make_dataset(split)`` (samples by index arithmetic over the store).
 Everything else -- opening the memory-mapped store per process, loaders, the DataSpec -- is here.
 
+Training order and every random draw of a training sample are a pure function of (seed, epoch,
+index) (data/sampling.py): the same config and seed give the same batches, with or without
+DataLoader workers. A domain adds per-sample augmentation by returning it from ``sample_augment()``.
+
 DDP: ``prepare_data`` runs on one process per node; ``setup`` opens the store (a memory map, not a
 copy) in every process; Lightning swaps in a DistributedSampler so each rank gets distinct samples.
 """
@@ -17,6 +21,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from seqpipe.data.sampling import EpochSampler, SeededSamples
 from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import PreparedStore
 from seqpipe.errors import SeqpipeError
@@ -29,7 +34,7 @@ class SequenceDataModule(L.LightningDataModule):
         prepared_dir: where the prepared store lives (built there by ``prepare_data`` if missing).
         batch_size: samples per batch, per device (the global batch is this x devices x nodes).
         num_workers: DataLoader worker processes (0 = load in the training process).
-        seed: seeds the split assignment and any sampling done at preprocess time.
+        seed: seeds the split assignment, the training order and every per-sample random draw.
         rebuild: rebuild the store even if one exists (the preprocess stage sets this).
     """
 
@@ -62,6 +67,10 @@ class SequenceDataModule(L.LightningDataModule):
 
     def collate(self, samples: list[Any]) -> Any:
         return torch.utils.data.default_collate(samples)
+
+    def sample_augment(self) -> Callable[[Any, Any], Any] | None:
+        """Training-time augmentation ``(sample, rng) -> sample``, or None; rng is per (seed, epoch, index)."""
+        return None
 
     def data_info(self) -> dict[str, Any]:
         """Small dataset facts a model keeps in its checkpoint for predict/generate (vocab, classes, scaling)."""
@@ -104,15 +113,25 @@ class SequenceDataModule(L.LightningDataModule):
                 where=self.prepared_dir,
                 fix="use a larger corpus, a shorter window, or different split fractions",
             )
+        sampler = None
+        if split == "train":  # seeded order and per-sample draws: the same batches on every rerun
+            ds = SeededSamples(ds, self.seed, self.sample_augment())
+            sampler = EpochSampler(len(ds), self.seed, shuffle, epoch_fn=self._current_epoch)
+            shuffle = False
         return DataLoader(
             ds,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             collate_fn=collate or self.collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             drop_last=False,
         )
+
+    def _current_epoch(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return int(trainer.current_epoch) if trainer is not None else 0
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -29,6 +29,18 @@ from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.sources.dna import DnaRules, read_dna
 
+# the `evaluate:` keys this domain reads (anything else in a config is an error)
+# what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
+DVC_REPORTS = {"outs": ["roc.png"], "plots": {"roc.csv": {"x": "fpr", "y": "tpr"}}}
+EVALUATE_KEYS = {
+    "kmer_ks": "k-mer baseline: largest k values tried (k = 1..K)",
+    "kmer_C": "k-mer baseline C grid",
+    "kmer_canonical": "k-mer baseline: merge reverse complements (list of bools tried)",
+    "rc_average": "headline metrics average both strands",
+    "batch_size": "evaluation batch size",
+}
+
+
 
 # -- metrics ----------------------------------------------------------------------------------
 def classification_metrics(y: np.ndarray, probs: np.ndarray, prefix: str = "test_", suffix: str = "") -> dict[str, float]:

@@ -18,6 +18,18 @@ import torch
 from seqpipe.baselines.ngram import KneserNeyLM
 from seqpipe.evaluation import Evaluation
 
+# the `evaluate:` keys this domain reads (anything else in a config is an error)
+# what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
+DVC_REPORTS = {"outs": ["."]}
+EVALUATE_KEYS = {
+    "ngram_max_order": "n-gram orders 1..N fitted; the best on val is reported",
+    "lanes": "parallel streams when scoring the test split",
+    "window": "characters a scoring window",
+    "prompt": "prompt of the logged sample",
+    "sample_length": "characters of the logged sample",
+}
+
+
 
 def lane_layout(n: int, lanes: int) -> tuple[np.ndarray, int]:
     lanes = max(1, min(lanes, n // 2))

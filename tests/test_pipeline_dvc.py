@@ -1,6 +1,8 @@
 """`dvc repro` of the real dvc.yaml with profile=fast, in a scratch copy of the repository.
 
-This is CI's end-to-end run of every domain: stages, params, metrics schema, summary table.
+This is CI's end-to-end run of every domain: stages, params, metrics schema, summary table. Then
+DVC's staleness, from `dvc status`: editing one key of a config section makes exactly the stages
+that read that section stale, and no stage of another dataset.
 """
 
 import json
@@ -56,3 +58,27 @@ def test_dvc_repro_fast_profile(tmp_path):
     assert "didn't change" in sh("dvc repro", work) or "up to date" in sh("dvc status", work)
     shown = sh("dvc metrics show --json", work)
     assert "text-lstm" in shown
+
+    text_all = {f"text_{kind}_{e}" for kind in ("train", "evaluate") for e in ("rnn", "lstm", "gru")}
+    edits = [  # (file, dotted key, new value, the stages that must be stale -- and no others)
+        ("pipelines/text/lstm.yaml", "model.init_args.hidden_size", 48, {"text_train_lstm"}),
+        ("pipelines/text/lstm.yaml", "trainer.max_steps", 123, {"text_train_lstm"}),
+        ("pipelines/dna/base.yaml", "evaluate.kmer_C", [0.1], {"dna_baselines", "dna_evaluate_crnn", "dna_evaluate_lstm"}),
+        ("pipelines/audio/base.yaml", "data.init_args.n_mels", 32,
+         {"audio_prepare", "audio_baselines", "audio_train_crnn", "audio_train_gru", "audio_evaluate_crnn",
+          "audio_evaluate_gru"}),
+        ("pipelines/text/base.yaml", "data.init_args.seq_len", 48, {"text_prepare", "text_baselines", *text_all}),
+    ]
+    for rel, key, value, expected in edits:
+        path = work / rel
+        original = path.read_text()
+        doc = yaml.safe_load(original)
+        node = doc
+        for part in key.split(".")[:-1]:
+            node = node[part]
+        node[key.split(".")[-1]] = value
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        stale = set(json.loads(sh("dvc status --json", work)))
+        path.write_text(original)
+        assert stale == expected, f"{rel}:{key}: stale {sorted(stale)}, expected {sorted(expected)}"
+    assert json.loads(sh("dvc status --json", work)) == {}

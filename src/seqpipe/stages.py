@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from seqpipe import tracking
+from seqpipe import runs, tracking
 from seqpipe.config import import_class, instantiate
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import domain_module
@@ -90,15 +89,15 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
-    """Train one experiment; log to MLflow; publish models/<name>/ (best.ckpt, last.ckpt, run.json)."""
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import MLFlowLogger
+    """Train one experiment; log to MLflow; publish models/<name>/ (best.ckpt, last.ckpt, run.json).
 
-    from seqpipe.callbacks import GradientThroughTime, LearningCurve
+    ``resume``: "auto" continues the interrupted run of this experiment (models/.<name>.tmp/last.ckpt,
+    the same MLflow run), a path continues from that checkpoint; None starts fresh. See seqpipe.runs.
+    """
+    import lightning as L
 
     configure_threads()
-    name = cfg["name"]
+    name = runs.check_name(cfg["name"], where=cfg.get("config_path"))
     if "class_path" not in (cfg.get("model") or {}):
         raise SeqpipeError("config has no `model` section", where=cfg.get("config_path"), fix="add model.class_path")
     seed = int(cfg.get("seed", 0))
@@ -110,11 +109,22 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
     if data_tbptt != model_tbptt:  # stream-ordered windows without a carried state (or the reverse) train badly
         raise SeqpipeError(f"data.tbptt={data_tbptt} but model.tbptt={model_tbptt}", where=cfg.get("config_path"),
                            fix="set data.init_args.tbptt and model.init_args.tbptt to the same value")
-    final_dir = MODELS / name
-    work_dir = MODELS / f".{name}.tmp"
-    shutil.rmtree(work_dir, ignore_errors=True)
-    work_dir.mkdir(parents=True)
+    final_dir, work_dir = MODELS / name, MODELS / f".{name}.tmp"
+    with runs.experiment_lock(MODELS, name):
+        ckpt = runs.resume_checkpoint(resume, work_dir)
+        state = runs.prepare_work_dir(work_dir, ckpt)
+        return _train(cfg, dm, model, seed, work_dir, final_dir, ckpt, state)
 
+
+def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, final_dir: Path,
+           ckpt: Path | None, state: dict[str, Any]) -> Path:
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    from seqpipe.callbacks import GradientThroughTime, LearningCurve
+
+    name = cfg["name"]
     tracking.ensure_experiment(cfg["domain"])
     logger = MLFlowLogger(
         experiment_name=tracking.experiment_name(cfg["domain"]),
@@ -122,7 +132,9 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         tracking_uri=tracking.tracking_uri(),
         tags=tracking.run_tags(cfg, "train", dm.meta["fingerprint"]),
         artifact_location=tracking.artifact_location(),
+        run_id=state.get("mlflow_run_id"),  # a resumed run continues its MLflow run
     )
+    tracking.atomic_write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
     fit_cfg = cfg.get("fit") or {}
     monitor = fit_cfg.get("monitor", "val_loss")
     callbacks = [
@@ -131,16 +143,23 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         LearningRateMonitor(logging_interval="step"),
         GradientThroughTime(every_n_steps=int(fit_cfg.get("grad_every_n_steps", 100)), out_dir=work_dir),
         LearningCurve(work_dir / "learning_curve.csv"),
+        runs.RngState(),
     ]
+    if fit_cfg.get("checkpoint_every_n_steps"):  # last.ckpt between validations: a crash loses at most N steps
+        callbacks.append(ModelCheckpoint(dirpath=work_dir, save_last=True, save_top_k=0,
+                                         every_n_train_steps=int(fit_cfg["checkpoint_every_n_steps"])))
     if fit_cfg.get("early_stopping_patience"):
         callbacks.append(EarlyStopping(monitor=monitor, mode=fit_cfg.get("mode", "min"),
                                        patience=int(fit_cfg["early_stopping_patience"])))
-    trainer = L.Trainer(logger=logger, callbacks=callbacks, default_root_dir=str(work_dir), **_trainer_kwargs(cfg))
+    trainer = L.Trainer(logger=logger, callbacks=callbacks, default_root_dir=str(work_dir),
+                        plugins=[runs.AtomicCheckpointIO()], **_trainer_kwargs(cfg))
     logger.log_hyperparams({"config": cfg.get("config_path"), "seed_everything": seed,
-                            "data": json.dumps(cfg["data"], default=str), "spec": json.dumps(spec.to_dict())})
+                            "data": json.dumps(cfg["data"], default=str), "spec": json.dumps(dm.spec.to_dict())})
+    if ckpt is not None:
+        print(f"[seqpipe] {name}: resuming from {ckpt} (MLflow run {logger.run_id})")
     t0 = time.time()
-    trainer.fit(model, datamodule=dm, ckpt_path=resume)
-    train_seconds = time.time() - t0
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
+    train_seconds = time.time() - t0  # this process's share, when resumed
     truncated = stopped_by_time(trainer)
     if truncated:
         print(f"[seqpipe] {name}: trainer.max_time stopped training at step {trainer.global_step}: the result "
@@ -160,20 +179,24 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         "global_steps": trainer.global_step,
         "epochs": trainer.current_epoch,
         "truncated_by_time": truncated,
+        "resumed_from": str(ckpt) if ckpt is not None else None,
         "train_seconds": round(train_seconds, 1),
         "data_fingerprint": dm.meta["fingerprint"],
         "hardware": tracking.hardware(),
     }
-    (work_dir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    client = logger.experiment
-    client.log_metric(logger.run_id, "train_seconds", train_seconds)
-    client.log_artifact(logger.run_id, str(best), artifact_path="checkpoints")
-    _log_pytorch_model(logger.run_id, import_class(run["model_class"]).load_from_checkpoint(best, map_location="cpu"), dm)
-    if final_dir.exists():
-        shutil.rmtree(final_dir)
-    os.replace(work_dir, final_dir)
-    print(f"[seqpipe] {name}: {trainer.global_step} steps in {train_seconds:.0f}s, best {monitor}="
-          f"{run['best_score']}, run {logger.run_id}")
+    tracking.atomic_write_text(work_dir / "run.json", json.dumps(run, indent=2) + "\n")
+    (work_dir / "run_state.json").unlink(missing_ok=True)
+    runs.publish(work_dir, final_dir)  # the model first: a tracking failure after this loses nothing
+    print(f"[seqpipe] {name}: {trainer.global_step} steps in {train_seconds:.0f}s, best {run['best_score']}, "
+          f"published {final_dir}")
+    try:
+        client = logger.experiment
+        client.log_metric(logger.run_id, "train_seconds", train_seconds)
+        client.log_artifact(logger.run_id, str(final_dir / "best.ckpt"), artifact_path="checkpoints")
+        best_model = import_class(run["model_class"]).load_from_checkpoint(final_dir / "best.ckpt", map_location="cpu")
+        _log_pytorch_model(logger.run_id, best_model, dm)
+    except Exception as e:  # noqa: BLE001 -- tracking is a copy; the published model is the result
+        print(f"[seqpipe] warning: {name} is published in {final_dir}, but logging it to MLflow failed: {e!r}")
     return final_dir
 
 

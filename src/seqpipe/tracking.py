@@ -123,6 +123,12 @@ def evaluation_run(run: dict[str, Any], ckpt: Path, cfg: dict[str, Any]) -> str:
     return new.info.run_id
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write a file so readers see the old content or the new, never a half."""
     path = Path(path)
@@ -131,6 +137,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a published file gets the user's umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -116,13 +116,16 @@ class SequenceDataModule(L.LightningDataModule):
         sampler = None
         if split == "train":  # seeded order and per-sample draws: the same batches on every rerun
             ds = SeededSamples(ds, self.seed, self.sample_augment())
-            sampler = EpochSampler(len(ds), self.seed, shuffle, epoch_fn=self._current_epoch)
+            sampler = EpochSampler(len(ds), self.seed, shuffle, epoch_fn=self._current_epoch, skip_fn=self._resumed_samples)
             shuffle = False
         return DataLoader(
             ds,
             batch_size=self.batch_size,
             shuffle=shuffle,
             sampler=sampler,
+            # its own generator: creating a loader iterator draws a worker seed, which from the global RNG
+            # would shift every later dropout draw (and a resumed run's would differ from an unbroken one)
+            generator=torch.Generator().manual_seed(self.seed),
             collate_fn=collate or self.collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -132,6 +135,15 @@ class SequenceDataModule(L.LightningDataModule):
     def _current_epoch(self) -> int:
         trainer = getattr(self, "trainer", None)
         return int(trainer.current_epoch) if trainer is not None else 0
+
+    def _resumed_samples(self) -> int:
+        """Samples of this epoch already trained when a run resumes mid-epoch (0 otherwise): the batches
+        Lightning's restored loop state says were processed, times the global batch."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or not trainer.training:
+            return 0
+        done = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        return done * self.batch_size * int(trainer.world_size) if trainer.fit_loop.restarting else 0
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

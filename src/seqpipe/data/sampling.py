@@ -31,14 +31,15 @@ class EpochSampler(Sampler[Key]):
 
     The epoch comes from ``epoch_fn`` (the trainer's current epoch) when iteration starts, so it is
     right under Lightning's distributed wrapper too, which does not forward ``set_epoch``.
-    ``skip`` drops that many leading samples of the next iteration only (mid-epoch resume).
+    ``skip_fn`` gives how many leading samples of the epoch to drop when iteration starts: a run
+    resumed mid-epoch continues with exactly the batches an unbroken run would have seen next.
     """
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True, epoch_fn: Callable[[], int] | None = None):
+    def __init__(self, n: int, seed: int, shuffle: bool = True, epoch_fn: Callable[[], int] | None = None,
+                 skip_fn: Callable[[], int] | None = None):
         self.n, self.seed, self.shuffle = n, int(seed), shuffle
-        self.epoch_fn = epoch_fn
+        self.epoch_fn, self.skip_fn = epoch_fn, skip_fn
         self.epoch = 0
-        self.skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -48,7 +49,7 @@ class EpochSampler(Sampler[Key]):
 
     def __iter__(self) -> Iterator[Key]:
         epoch = self.epoch_fn() if self.epoch_fn is not None else self.epoch
-        skip, self.skip = self.skip, 0
+        skip = self.skip_fn() if self.skip_fn is not None else 0
         for i in epoch_order(self.n, self.seed, epoch, self.shuffle)[skip:]:
             yield (epoch, int(i))
 

@@ -126,7 +126,15 @@ class RecurrentModel(L.LightningModule):
         return loss
 
     def on_train_epoch_start(self) -> None:
-        self._carried = None
+        if not self.trainer.fit_loop.epoch_loop.restarting:  # a run resumed mid-epoch keeps its carried state
+            self._carried = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._carried is not None:  # the TBPTT state, so a resumed run continues the same streams
+            checkpoint["seqpipe_carried_state"] = self._carried
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._carried = checkpoint.get("seqpipe_carried_state")
 
     def _eval_step(self, batch: dict[str, torch.Tensor], prefix: str) -> None:
         output, _ = self(batch["inputs"], batch.get("lengths"))

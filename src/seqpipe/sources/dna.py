@@ -10,7 +10,7 @@ Codes (one uint8 a base)::
 
 Input rules (``DnaRules``, ``strict`` picks error vs. repair where both make sense):
 
-- files are UTF-8 (a BOM is skipped; ids and labels may hold any Unicode character, NFC-normalized);
+- files are UTF-8 (a BOM is skipped; lines end in LF or CRLF; ids and labels may hold any Unicode character, NFC-normalized);
   other bytes are an error naming file and line. ``.gz`` files are decompressed while reading; a
   truncated or corrupt gzip stream is an error naming the file.
 - FASTA, CSV/TSV and folder files are streamed record by record and line by line in bounded pieces:
@@ -30,6 +30,7 @@ Input rules (``DnaRules``, ``strict`` picks error vs. repair where both make sen
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -169,43 +170,56 @@ def _too_long(where: str, max_bases: int) -> SeqpipeError:
         fix="raise data.max_len if such records are meant, else drop or split the record")
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    """UTF-8 text (a BOM is skipped), gzip-decompressed for *.gz; universal newlines kept untranslated."""
+def _open_text(path: Path) -> io.BufferedIOBase:
+    """The file's bytes, gzip-decompressed for *.gz (decoded as UTF-8 piece by piece in ``_pieces``)."""
     if path.name.endswith(".gz"):
         try:
             with gzip.open(path, "rb") as f:
                 f.peek(1)
         except (OSError, EOFError, zlib.error) as e:
             raise SeqpipeError(f"not a readable gzip file: {e}", where=path, fix="re-compress it with gzip") from e
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors="strict", newline="")
-    return open(path, encoding="utf-8-sig", errors="strict", newline="")
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
-def _pieces(f: io.TextIOBase, path: Path) -> Iterator[tuple[int, str, bool, bool]]:
-    """(line number, piece, starts a line, ends a line): every line in pieces of at most CHUNK characters,
-    line endings stripped, so a multi-GB line never sits in memory. Decoding and gzip errors name the file."""
-    line_no, at_start = 0, True
+def _pieces(f: io.BufferedIOBase, path: Path) -> Iterator[tuple[int, str, bool, bool]]:
+    """(line number, piece, starts a line, ends a line): every line in pieces of at most CHUNK bytes, decoded
+    as UTF-8 (a leading BOM skipped), line endings stripped, so a multi-GB line never sits in memory.
+    Decoding and gzip errors name the file, the line and the byte offset."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    line_no, at_start, offset = 0, True, 0
     while True:
         try:
-            piece = f.readline(CHUNK)
-        except UnicodeDecodeError as e:
-            raise SeqpipeError(f"line {line_no + at_start}: not UTF-8 text (byte 0x{e.object[e.start]:02x})", where=path,
-                               fix="save the file as UTF-8 (ids and labels may hold any Unicode character)") from e
+            raw = f.readline(CHUNK)
         except EOFError as e:
-            raise SeqpipeError(f"truncated gzip file: the stream ends at line {line_no + at_start} ({e})", where=path,
+            raise SeqpipeError(f"truncated gzip file: the stream ends in line {line_no + at_start} ({e})", where=path,
                                fix="re-download or re-compress the file") from e
         except (OSError, zlib.error) as e:
             raise SeqpipeError(f"corrupt gzip data near line {line_no + at_start}: {e}", where=path,
                                fix="re-download or re-compress the file") from e
-        if not piece:
+        if not raw:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as e:
+                raise SeqpipeError(f"line {line_no}: not UTF-8 text (the file ends inside a character)", where=path,
+                                   fix="save the file as UTF-8") from e
             return
+        if offset == 0 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8):]
         line_no += at_start
-        ends = piece.endswith(("\n", "\r"))
+        ends = raw.endswith(b"\n")
+        try:
+            piece = decoder.decode(raw, final=ends)
+        except UnicodeDecodeError as e:
+            raise SeqpipeError(f"line {line_no}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at byte offset "
+                               f"{offset + e.start})", where=path,
+                               fix="save the file as UTF-8 (ids and labels may hold any Unicode character)") from e
+        offset += len(raw)
         yield line_no, piece.rstrip("\r\n"), at_start, ends
         at_start = ends
 
 
-def _bounded_lines(f: io.TextIOBase, path: Path, limit: int) -> Iterator[str]:
+def _bounded_lines(f: io.BufferedIOBase, path: Path, limit: int) -> Iterator[str]:
     """Whole lines (endings kept as '\\n'), each at most ``limit`` characters, else an error naming the line."""
     parts: list[str] = []
     size = 0

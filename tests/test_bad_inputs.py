@@ -221,6 +221,24 @@ def missing_source(tmp):
 
 
 @case("stocks")
+def truncated_csv_gz(tmp):
+    src = tmp / "raw"
+    src.mkdir()
+    data = gzip.compress(ohlcv().to_csv(index=False).encode())
+    (src / "AAA.csv.gz").write_bytes(data[: len(data) // 2])
+    return (lambda out: prepare_stocks(str(src), out, **STOCK_ARGS)), [str(src / "AAA.csv.gz"), "truncated or corrupt .gz"]
+
+
+@case("stocks")
+def numeric_and_text_month_dates_mixed(tmp):
+    df = ohlcv()
+    df["Date"] = pd.to_datetime(df["Date"]).dt.strftime("%d-%b-%Y")
+    df.loc[200, "Date"] = "2004-10-15"
+    run, path = stocks_case(tmp, df)
+    return run, [f"{path}, line 202, column Date", "'2004-10-15'", "not in the file's date format '%d-%b-%Y'"]
+
+
+@case("stocks")
 def ticker_in_two_files(tmp):
     src = tmp / "raw"
     src.mkdir()

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -165,6 +166,9 @@ def read_csv(path: str | Path, rules: Rules = Rules()) -> list[TickerSeries]:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise SeqpipeError(f"cannot read as CSV: {e}", where=path, fix="export the prices as comma-separated text") from e
+    except (EOFError, OSError, zlib.error) as e:  # a truncated or corrupt .csv.gz
+        raise SeqpipeError(f"cannot read the file ({type(e).__name__}: {e}); a truncated or corrupt .gz?", where=path,
+                           fix="re-download or re-compress the file") from e
     cols: dict[str, str] = {}
     for c in raw.columns:
         cols.setdefault(_norm(c), c)

@@ -257,8 +257,8 @@ def _detect_format(path: Path, text: pd.Series, lines: np.ndarray, fix_fmt: str)
         if len(day_first):
             i = int(day_first[0])
             raise SeqpipeError(f"ambiguous day/month order: {text.iloc[i]!r} (line {lines[i]}) has a day above 12 in "
-                               f"the first field, so the file is day-first and no reader can tell the other dates' "
-                               f"order from the data", where=path,
+                               f"the first field: the file looks day-first, and seqpipe does not guess a date order",
+                               where=path,
                                fix=f"set data.date_format: '%d{sep}%m{sep}{year}' (or convert the dates to 2011-03-01)")
         if len(month_first):
             return f"%m{sep}%d{sep}{year}"

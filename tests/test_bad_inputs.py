@@ -216,6 +216,17 @@ def binary_file_named_csv(tmp):
 
 
 @case("stocks")
+def row_with_too_many_fields(tmp):
+    src = tmp / "raw"
+    src.mkdir()
+    lines = ohlcv().to_csv(index=False).splitlines()
+    lines[30] += ",17,extra"
+    (src / "AAA.csv").write_text("\n".join(lines) + "\n")
+    return (lambda out: prepare_stocks(str(src), out, **STOCK_ARGS)), [str(src / "AAA.csv"), "cannot read as CSV",
+                                                                       "Expected 6 fields in line 31, saw 8"]
+
+
+@case("stocks")
 def missing_source(tmp):
     return (lambda out: prepare_stocks(str(tmp / "nope"), out, **STOCK_ARGS)), [str(tmp / "nope"), "stock source not found"]
 

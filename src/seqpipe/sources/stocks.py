@@ -165,7 +165,8 @@ def read_csv(path: str | Path, rules: Rules = Rules()) -> list[TickerSeries]:
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise SeqpipeError(f"cannot read as CSV: {e}", where=path, fix="export the prices as comma-separated text") from e
+        detail = " ".join(str(e).split())  # pandas' messages end in a newline: keep the error one line
+        raise SeqpipeError(f"cannot read as CSV: {detail}", where=path, fix="export the prices as comma-separated text") from e
     except (EOFError, OSError, zlib.error) as e:  # a truncated or corrupt .csv.gz
         raise SeqpipeError(f"cannot read the file ({type(e).__name__}: {e}); a truncated or corrupt .gz?", where=path,
                            fix="re-download or re-compress the file") from e

@@ -30,6 +30,7 @@ and the preprocess log. A dataset with fewer than two classes is refused in both
 from __future__ import annotations
 
 import csv
+import math
 import struct
 import time
 from collections import Counter
@@ -240,7 +241,8 @@ def read_clip(path: str | Path, sample_rate: int, max_seconds: float | None = No
         if frames > keep:
             margin = 0 if sr == sample_rate else int(np.ceil(0.05 * sr))  # resampler context either side
             centre = (frames - keep) // 2
-            start = max(0, centre - margin)
+            step = sr // math.gcd(sr, sample_rate)  # start on a sample shared by both rates' grids
+            start = max(0, centre - margin) // step * step
             count = min(frames, centre + keep + margin) - start
     try:
         data, sr = sf.read(str(path), start=start, frames=count, dtype="float32", always_2d=True)
@@ -252,9 +254,10 @@ def read_clip(path: str | Path, sample_rate: int, max_seconds: float | None = No
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if sr != sample_rate:
         wave = soxr.resample(wave, sr, sample_rate, quality="HQ").astype(np.float32)
-    if max_samples is not None and (start or count < frames):
-        total = int(round(frames * sample_rate / sr))  # the full clip's length at sample_rate
-        local = (total - max_samples) // 2 - int(round(start * sample_rate / sr))
+    if max_samples is not None and len(wave) > max_samples:
+        whole = start == 0 and count == frames
+        total = len(wave) if whole else int(round(frames * sample_rate / sr))  # the full clip's length at sample_rate
+        local = (total - max_samples) // 2 - start * sample_rate // sr
         local = min(max(0, local), max(0, len(wave) - max_samples))
         wave = wave[local : local + max_samples]
     if not np.isfinite(wave).all():

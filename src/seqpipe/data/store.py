@@ -21,6 +21,8 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -193,10 +195,7 @@ class PreparedStore:
                 index = {k: z[k] for k in z.files}
         except FileNotFoundError as e:
             raise SeqpipeError("corrupt prepared store: index.npz is missing", where=index_file, fix=rebuild) from e
-        except (OSError, ValueError, EOFError, KeyError) as e:
-            raise SeqpipeError(f"corrupt prepared store: index.npz does not read ({type(e).__name__}: {e})",
-                               where=index_file, fix=rebuild) from e
-        except Exception as e:  # zipfile.BadZipFile, zlib.error: a truncated or overwritten index
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
             raise SeqpipeError(f"corrupt prepared store: index.npz does not read ({type(e).__name__}: {e})",
                                where=index_file, fix=rebuild) from e
         lens = {k: len(v) for k, v in index.items()}

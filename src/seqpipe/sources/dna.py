@@ -209,7 +209,7 @@ def _pieces(f: io.BufferedIOBase, path: Path) -> Iterator[tuple[int, str, bool, 
         line_no += at_start
         ends = raw.endswith(b"\n")
         try:
-            piece = decoder.decode(raw, final=ends)
+            piece = raw.decode("ascii") if at_start and ends and raw.isascii() else decoder.decode(raw, final=ends)
         except UnicodeDecodeError as e:
             raise SeqpipeError(f"line {line_no}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at byte offset "
                                f"{offset + e.start})", where=path,
@@ -238,7 +238,8 @@ def _bounded_lines(f: io.BufferedIOBase, path: Path, limit: int) -> Iterator[str
 
 def _bases(text: str, where: str, done: int) -> bytes:
     """Sequence text without whitespace -> ASCII bytes; a non-ASCII character is an error at its position."""
-    text = "".join(text.split())
+    if not text.isalpha():  # whitespace (or anything else) inside: drop the whitespace
+        text = "".join(text.split())
     if not text.isascii():
         pos = next(i for i, ch in enumerate(text) if not ch.isascii())
         raise SeqpipeError(f"invalid character {text[pos]!r} at position {done + pos + 1}", where=where,
@@ -248,7 +249,8 @@ def _bases(text: str, where: str, done: int) -> bytes:
 
 def _text(value: str) -> str:
     """Ids and labels: stripped, Unicode NFC (so 'é' typed two ways is one class)."""
-    return unicodedata.normalize("NFC", value.strip())
+    value = value.strip()
+    return value if value.isascii() else unicodedata.normalize("NFC", value)
 
 
 def source_kind(path: Path) -> str:
@@ -289,11 +291,12 @@ def read_fasta(path: Path, label_field: str | int | None = "label", max_bases: i
     with _open_text(path) as f:
         header: list[str] | None = None
         seq = bytearray()
-        mode, start, rid = "", 0, ""
+        mode, start, rid, where = "", 0, "", ""
         for line_no, piece, at_start, _ in _pieces(f, path):
             if at_start:
-                if header is not None and mode == "header":
-                    rid = _fasta_id(path, start, header)
+                if mode == "header":  # the header line is complete: name the record once
+                    rid = id_prefix + _fasta_id(path, start, header)
+                    where = f"{path}:{start} record '{rid}'"
                 if piece.startswith(">"):
                     if header is not None:
                         yield _fasta_record(path, start, header, seq, label_field, id_prefix, label, split)
@@ -305,23 +308,23 @@ def read_fasta(path: Path, label_field: str | int | None = "label", max_bases: i
                     if header is None and piece.strip():
                         raise SeqpipeError(f"sequence data before the first '>' header (line {line_no})", where=path,
                                            fix="a FASTA record starts with a '>id' line")
-            if mode == "header":
+            if mode == "seq":
+                if header is not None:
+                    seq += _bases(piece, where, len(seq))
+                    if len(seq) > max_bases:
+                        raise _too_long(where, max_bases)
+            elif mode == "header":
                 header.append(piece)
-                if sum(map(len, header)) > MAX_LINE_EXTRA:
+                if len(header) > 1 and sum(map(len, header)) > MAX_LINE_EXTRA:
                     raise SeqpipeError(f"header line {start} is longer than {MAX_LINE_EXTRA:,} characters", where=path,
                                        fix="shorten the '>' line (id and label fields)")
-            elif mode == "seq" and header is not None:
-                where = f"{path}:{start} record '{id_prefix}{rid}'"
-                seq += _bases(piece, where, len(seq))
-                if len(seq) > max_bases:
-                    raise _too_long(where, max_bases)
         if header is None:
             raise SeqpipeError("no FASTA records ('>' header lines) found", where=path, fix="check the file format")
         yield _fasta_record(path, start, header, seq, label_field, id_prefix, label, split)
 
 
 def _fasta_id(path: Path, line: int, header: list[str]) -> str:
-    words = "".join(header).split()
+    words = (header[0] if len(header) == 1 else "".join(header)).split(maxsplit=1)
     if not words:
         raise SeqpipeError(f"record at line {line} has an empty id", where=path, fix="give every '>' line an id")
     return _text(words[0])

@@ -21,8 +21,12 @@ to training batches only.
 Splits are disjoint by speaker (the test split's voices are never heard in training); without
 speaker information every clip is its own group. Classes are fitted on train.
 
-Bad input (unreadable, truncated, empty or silent file, unsupported format, empty label folder,
-missing manifest file): ``strict=True`` (default) stops with a SeqpipeError naming the file and the
+Decoding checks the header first (``read_clip``): a sample rate outside 1-768 kHz, no samples, more
+than 12 hours, or fewer than ``n_fft`` samples at ``sample_rate`` is bad input; then only the kept
+centre of a long clip is decoded. 8-bit unsigned, 16/24/32-bit PCM, float and double WAVs all read.
+
+Bad input (unreadable, truncated, empty, too short or silent file, implausible header, NaN samples,
+unsupported format, empty label folder, missing manifest file, non-UTF-8 manifest): ``strict=True`` (default) stops with a SeqpipeError naming the file and the
 problem; ``strict=False`` skips it and records path and reason in meta.json["audio"]["skipped"]
 and the preprocess log. A dataset with fewer than two classes is refused in both modes.
 """

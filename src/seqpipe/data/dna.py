@@ -124,6 +124,9 @@ def prepare_dna(
     if not (0 <= val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise SeqpipeError("val_fraction and test_fraction must be in [0, 1) and sum below 1",
                            where="data.val_fraction/test_fraction")
+    settings = dna_settings(source, labels=labels, label_field=label_field, strict=strict, convert_u=convert_u,
+                            max_len=max_len, min_len=min_len, val_fraction=val_fraction, test_fraction=test_fraction,
+                            seed=seed, sequence_column=sequence_column, label_column=label_column, id_column=id_column)
     rules = DnaRules(strict=strict, convert_u=convert_u, max_len=max_len, min_len=min_len)
     res = read_dna(source, rules, labels=labels, label_field=label_field, sequence_column=sequence_column,
                    label_column=label_column, id_column=id_column)
@@ -165,6 +168,7 @@ def prepare_dna(
             "labels_file": str(labels) if labels else None,
             "fingerprint": fp,
             "spec": spec.to_dict(),
+            "settings": settings,
             "skipped": res.report.skipped[:200],
             "repairs": {k: v for k, v in res.report.to_dict().items() if k != "skipped" and v},
             "dna": {
@@ -183,6 +187,11 @@ def prepare_dna(
             },
         })
     return PreparedStore.open(out_dir)
+
+
+def dna_settings(source: str | Path, **kwargs: Any) -> dict[str, Any]:
+    """The preprocessing settings a DNA store records in meta.json["settings"] (compared by fit/evaluate)."""
+    return {"source": str(source), **{k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()}}
 
 
 # -- samples ----------------------------------------------------------------------------------
@@ -320,6 +329,13 @@ class DNADataModule(SequenceDataModule):
     @property
     def classes(self) -> list[str]:
         return list(self.meta["dna"]["classes"])
+
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
+        hp = self.hparams
+        return dna_settings(hp.source, **{k: hp[k] for k in (
+            "labels", "label_field", "strict", "convert_u", "max_len", "min_len", "val_fraction", "test_fraction",
+            "seed", "sequence_column", "label_column", "id_column")})
 
     def data_info(self) -> dict[str, Any]:
         info = super().data_info()

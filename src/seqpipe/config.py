@@ -76,8 +76,12 @@ ConfigLoader.add_implicit_resolver(
 
 
 def parse_value(raw: str) -> Any:
-    """A ``--set`` value, read as YAML 1.2 (``--set lr=1e-3`` is a float)."""
-    return yaml.load(raw, Loader=ConfigLoader)
+    """A ``--set`` value, read as YAML 1.2 (``--set lr=1e-3`` is a float); text that is no YAML value
+    (``--set data.init_args.date_format=%d/%m/%Y``) is taken as the string it is."""
+    try:
+        return yaml.load(raw, Loader=ConfigLoader)
+    except yaml.YAMLError:
+        return raw
 
 
 # -- loading ------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from seqpipe.data.sampling import EpochSampler, SeededSamples
 from seqpipe.data.spec import DataSpec
-from seqpipe.data.store import PreparedStore
+from seqpipe.data.store import PreparedStore, check_settings
 from seqpipe.errors import SeqpipeError
 
 
@@ -88,6 +88,9 @@ class SequenceDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.store is None:
             self.store = PreparedStore.open(self.prepared_dir)
+            settings = getattr(self, "preprocessing_settings", None)
+            if settings is not None:  # fit and evaluate refuse a store built with other preprocessing settings
+                check_settings(self.store.meta, settings(), self.prepared_dir)
         # rebuilt on every setup: cheap index arithmetic, and the trainer (world size) may have changed
         self.datasets = {split: self.make_dataset(split) for split in ("train", "val", "test")}
 

@@ -82,3 +82,13 @@ def test_dvc_repro_fast_profile(tmp_path):
         path.write_text(original)
         assert stale == expected, f"{rel}:{key}: stale {sorted(stale)}, expected {sorted(expected)}"
     assert json.loads(sh("dvc status --json", work)) == {}
+
+    # a sweep point in a temporary copy: DVC writes the float as 5e-05, the config reads it as a float, and
+    # the run lands in this project's MLflow store (DVC_ROOT), not in the copy under .dvc/tmp/exps
+    sh("git add -A && git -c user.email=ci@x -c user.name=ci commit -qm repro", work)
+    sh("dvc exp run --temp -S 'pipelines/stocks/base.yaml:model.init_args.lr=0.00005' stocks_train_lstm-returns", work)
+    import sqlite3
+
+    with sqlite3.connect(work / "mlruns/mlflow.db") as db:
+        tagged = db.execute("select count(*) from tags where key = 'dvc_experiment'").fetchone()[0]
+    assert tagged >= 1, "the --temp experiment's run is not in the project's tracking store"

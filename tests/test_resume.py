@@ -19,7 +19,7 @@ import yaml
 
 from seqpipe.cli import main
 
-pytestmark = pytest.mark.slow
+
 WORDS = ["romeo", "juliet", "thou", "art", "fair", "night", "love", "the", "o", "and"]
 
 
@@ -65,6 +65,7 @@ def weights(d: Path, name: str) -> dict[str, torch.Tensor]:
     return torch.load(d / f"models/{name}/last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [text_case, dna_case], ids=["text-lstm-tbptt", "dna-crnn"])
 def test_killed_run_resumes_to_the_uninterrupted_result(make, in_tmp: Path):
     cfg = make(in_tmp)
@@ -111,3 +112,45 @@ def test_resume_errors_and_one_run_at_a_time(in_tmp: Path, capsys):
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert main(["fit", "--config", "solo.yaml"]) == 2
         assert "another `seqpipe fit` of solo is running" in capsys.readouterr().err
+
+
+def test_outputs_that_are_not_seqpipes_are_never_replaced(in_tmp: Path):
+    """A prepared_dir that is a user's folder, or the raw source itself, is refused before anything is deleted."""
+    from seqpipe.data import TextDataModule
+    from seqpipe.errors import SeqpipeError
+
+    text_case(in_tmp)
+    mine = in_tmp / "notes"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    with pytest.raises(SeqpipeError, match="not a seqpipe prepared store"):
+        TextDataModule(source="corpus.txt", prepared_dir=str(mine), rebuild=True).prepare_data()
+    assert (mine / "keep.txt").read_text() == "mine"
+    (in_tmp / "raw").mkdir()
+    (in_tmp / "raw/corpus.txt").write_text((in_tmp / "corpus.txt").read_text())
+    with pytest.raises(SeqpipeError, match="is the source"):
+        TextDataModule(source="raw/corpus.txt", prepared_dir="raw", rebuild=True).prepare_data()
+    assert (in_tmp / "raw/corpus.txt").exists()
+    stale = in_tmp / ".prep.tmp-999999999-abc"  # a writer that died: cleaned up by the next one
+    stale.mkdir()
+    dm = TextDataModule(source="corpus.txt", prepared_dir="prep", rebuild=True)
+    dm.prepare_data()
+    assert not stale.exists() and (in_tmp / "prep/meta.json").exists()
+    assert oct((in_tmp / "prep").stat().st_mode & 0o777) == oct(0o777 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_crnn_on_a_sequence_shorter_than_its_pooling_is_a_clear_error():
+    from seqpipe.data.spec import DataSpec
+    from seqpipe.errors import SeqpipeError
+    from seqpipe.models.crnn import CRNN
+
+    spec = DataSpec(input="features", target="class", feature_dim=40, num_classes=3).to_dict()
+    m = CRNN(spec=spec, conv_channels=[4, 4], time_pool=[2, 2])
+    with pytest.raises(SeqpipeError, match="shorter than the CRNN's time pooling"):
+        m(torch.zeros(1, 3, 40), torch.tensor([3]))

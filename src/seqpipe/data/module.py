@@ -83,7 +83,20 @@ class SequenceDataModule(L.LightningDataModule):
     # -- Lightning hooks ----------------------------------------------------------------------
     def prepare_data(self) -> None:
         if self.rebuild or not (self.prepared_dir / "meta.json").exists():
+            self._check_not_inside_source()
             self.build_store()
+
+    def _check_not_inside_source(self) -> None:
+        """Rebuilding replaces prepared_dir: it must never be the raw source or a folder holding it."""
+        sources = getattr(self.hparams, "source", None) if hasattr(self, "hparams") else None
+        target = self.prepared_dir.resolve()
+        for src in sources if isinstance(sources, (list, tuple)) else [sources]:
+            if isinstance(src, str) and Path(src).exists():
+                s = Path(src).resolve()
+                if s == target or target in s.parents:
+                    raise SeqpipeError(f"data.prepared_dir {self.prepared_dir} is the source {src} or holds it: "
+                                       "preprocessing would replace the raw data", where=self.prepared_dir,
+                                       fix="point data.prepared_dir at a folder of its own, e.g. data/prepared/<name>")
 
     def setup(self, stage: str | None = None) -> None:
         if self.store is None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -48,6 +49,38 @@ def fingerprint(paths: Iterable[str | Path], extra: Any = None, chunk_bytes: int
     return h.hexdigest()[:16]
 
 
+def is_store(path: Path) -> bool:
+    """Whether ``path`` holds a seqpipe prepared store (its meta.json says so)."""
+    try:
+        return "schema_version" in json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary and old store folders left by writers that died (their pid is gone)."""
+    for p in path.parent.glob(f".{path.name}.*-*"):
+        m = re.match(rf"\.{re.escape(path.name)}\.(?:tmp|old)-(\d+)", p.name)
+        if m and p.is_dir() and not _alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class StoreWriter:
     """Streams arrays into a new prepared store and publishes it atomically on ``commit``.
 
@@ -59,7 +92,13 @@ class StoreWriter:
         self.path = Path(path)
         self.domain = domain
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
+        if self.path.exists() and not is_store(self.path) and (not self.path.is_dir() or any(self.path.iterdir())):
+            raise SeqpipeError("refusing to replace a folder that is not a seqpipe prepared store (no meta.json "
+                               "with a schema_version)", where=self.path,
+                               fix="point data.prepared_dir at a new or seqpipe-made folder")
+        _remove_stale_temporaries(self.path)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-{os.getpid()}-", dir=self.path.parent))
+        os.chmod(self._tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the published store gets the umask
         self._files: dict[str, Any] = {}
         self._arrays: dict[str, dict[str, Any]] = {}
         self._index: dict[str, np.ndarray] | None = None

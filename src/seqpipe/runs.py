@@ -31,6 +31,27 @@ from seqpipe.errors import SeqpipeError
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
+def process_rank() -> int:
+    """This process's global rank when it was started by torchrun, SLURM or Lightning's DDP launcher
+    (before torch.distributed is up); 0 for a plain run. Only rank 0 owns the run's files."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(var, "").isdigit() and (var != "SLURM_PROCID" or int(os.environ.get("SLURM_NTASKS", "1")) > 1):
+            return int(os.environ[var])
+    return 0
+
+
+def wait_for_store(prepared_dir: Path, timeout: float = 3600.0) -> None:
+    """Ranks > 0 wait for rank 0 to build the prepared store instead of building it too."""
+    import time
+
+    deadline = time.time() + timeout
+    while not (prepared_dir / "meta.json").exists():
+        if time.time() > deadline:
+            raise SeqpipeError("rank 0 did not build the prepared store in time", where=prepared_dir,
+                               fix="run `seqpipe preprocess` first")
+        time.sleep(1.0)
+
+
 def check_name(name: Any, where: Any = None) -> str:
     """An experiment name is a plain file name: it becomes models/<name>, metrics/<name>.json."""
     if not isinstance(name, str) or not NAME.fullmatch(name) or name in (".", "..") or ".." in name:

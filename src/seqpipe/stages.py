@@ -103,6 +103,9 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
     seed = int(cfg.get("seed", 0))
     L.seed_everything(seed, workers=True, verbose=False)
     dm = make_datamodule(cfg)
+    rank = runs.process_rank()
+    if rank > 0:  # under torchrun/SLURM rank 0 builds the store, prepares the work dir and owns the outputs
+        runs.wait_for_store(dm.prepared_dir)
     spec = dm.spec
     model = instantiate(cfg["model"], spec=spec.to_dict(), data_info=dm.data_info())
     data_tbptt, model_tbptt = bool(getattr(dm, "tbptt", False)), bool(model.hparams.get("tbptt", False))
@@ -110,6 +113,9 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         raise SeqpipeError(f"data.tbptt={data_tbptt} but model.tbptt={model_tbptt}", where=cfg.get("config_path"),
                            fix="set data.init_args.tbptt and model.init_args.tbptt to the same value")
     final_dir, work_dir = MODELS / name, MODELS / f".{name}.tmp"
+    if rank > 0:
+        ckpt = runs.resume_checkpoint(resume, work_dir)
+        return _train(cfg, dm, model, seed, work_dir, final_dir, ckpt, {})
     with runs.experiment_lock(MODELS, name):
         ckpt = runs.resume_checkpoint(resume, work_dir)
         state = runs.prepare_work_dir(work_dir, ckpt)
@@ -125,7 +131,8 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
     from seqpipe.callbacks import GradientThroughTime, LearningCurve
 
     name = cfg["name"]
-    tracking.ensure_experiment(cfg["domain"])
+    if runs.process_rank() == 0:
+        tracking.ensure_experiment(cfg["domain"])
     logger = MLFlowLogger(
         experiment_name=tracking.experiment_name(cfg["domain"]),
         run_name=name,
@@ -134,7 +141,8 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
         artifact_location=tracking.artifact_location(),
         run_id=state.get("mlflow_run_id"),  # a resumed run continues its MLflow run
     )
-    tracking.atomic_write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
+    if runs.process_rank() == 0:
+        tracking.atomic_write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
     fit_cfg = cfg.get("fit") or {}
     monitor = fit_cfg.get("monitor", "val_loss")
     callbacks = [

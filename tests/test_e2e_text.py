@@ -55,6 +55,13 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     assert m["best_baseline"].startswith("kn")
     # a 10-word random corpus: the n-gram must be near the entropy of a uniform word choice
     assert m["baselines"][m["best_baseline"]]["test_bpc"] < 2.0
+    (variant, mix), = m["variants"].items()  # the model + n-gram mixture, weight chosen on val
+    val_by_w = m["mixture_val_bpc_by_weight"]
+    assert variant == f"tiny-lstm+kn{m['ngram_best_order_on_val']}" and 0 <= mix["mixture_weight_on_model"] <= 1
+    assert val_by_w[str(mix["mixture_weight_on_model"])] == min(val_by_w.values())
+    from seqpipe.stages import summary
+
+    assert f"| {variant} | text |" in summary(tmp / "metrics")  # a row of its own beside the model's
 
     capsys.readouterr()
     assert main(["generate", "--ckpt", "models/tiny-lstm/best.ckpt", "--prompt", "romeo", "--length", "30",

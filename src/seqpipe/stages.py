@@ -373,6 +373,11 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None) -> str:
         cut = " (cut short by max_time)" if d.get("truncated_by_time") else ""
         rows.append(f"| {d['experiment']}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
                     f"{bb} | {bv:.4f} | {margin:+.4f} | {better} |")
+        for variant, values in (d.get("variants") or {}).items():  # e.g. the model + n-gram mixture
+            if pm in values:
+                vm = (bv - values[pm]) if d["direction"] == "lower" else (values[pm] - bv)
+                rows.append(f"| {variant}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {values[pm]:.4f} | "
+                            f"{bb} | {bv:.4f} | {vm:+.4f} | {'yes' if vm > 0 else 'no'} |")
     text = "\n".join(rows) + "\n"
     tracking.atomic_write_text(out or metrics_dir / "summary.md", text)
     return text

@@ -136,3 +136,16 @@ def test_cosine_schedule_is_a_function_of_the_step_alone():
     assert fast == slow and len(fast) == 40
     assert fast[0] > 0.0019 and fast[-1] < 0.00025  # floor is 10% of lr, reached at max_steps
     assert all(a >= b for a, b in zip(fast, fast[1:]))
+
+
+def test_precision_auto_follows_the_measured_rule(monkeypatch):
+    from seqpipe import stages
+
+    monkeypatch.setattr(stages.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(stages, "cpu_has_fast_bf16", lambda: True)
+    pick = {c: stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": c}}})["precision"]
+            for c in ("rnn", "lstm", "gru")}
+    assert pick == {"rnn": "32-true", "lstm": "bf16-mixed", "gru": "bf16-mixed"}
+    monkeypatch.setattr(stages, "cpu_has_fast_bf16", lambda: False)  # no oneDNN bf16: emulated, slower
+    assert stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": "lstm"}}})["precision"] == "32-true"
+    assert stages._trainer_kwargs({"trainer": {}})["precision"] == "32-true"

@@ -12,6 +12,7 @@ import yaml
 
 pytestmark = pytest.mark.slow
 SEQPIPE = str(Path(sys.executable).with_name("seqpipe"))
+TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 
 
 def write_config(tmp: Path, name: str, devices: int, batch: int) -> Path:
@@ -36,10 +37,10 @@ def write_config(tmp: Path, name: str, devices: int, batch: int) -> Path:
     return path
 
 
-def run(args, cwd):
+def run(args, cwd, launcher=(SEQPIPE,)):
     env = {**os.environ, "SEQPIPE_THREADS": "1", "OMP_NUM_THREADS": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    out = subprocess.run([SEQPIPE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run([*launcher, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
 
@@ -66,3 +67,30 @@ def test_ddp_two_processes_matches_single(tmp_path):
     assert json.loads((tmp_path / "models/ddp/run.json").read_text())["global_steps"] == 60
     assert abs(s - d) / s < 0.05, f"DDP val_loss {d:.4f} vs single {s:.4f}"
     assert not list((tmp_path / "models").glob(".*tmp"))  # no half-written outputs left
+
+
+def test_torchrun_two_processes_one_model_one_run(tmp_path):
+    """Processes started outside Lightning (torchrun): rank 0 alone builds the store, owns the work dir and
+    the MLflow run; the result matches the Lightning-launched DDP run of the same config."""
+    rng = np.random.default_rng(0)
+    words = ["to", "be", "or", "not", "that", "is", "the", "question"]
+    (tmp_path / "corpus.txt").write_text(" ".join(rng.choice(words, 12000)) + "\n")
+    ddp = write_config(tmp_path, "ddp", devices=2, batch=8)
+    run(["fit", "--config", str(ddp)], tmp_path)  # Lightning launches rank 1 (and builds the store first)
+    tr = write_config(tmp_path, "torchrun", devices=2, batch=8)
+    cfg = yaml.safe_load(tr.read_text())
+    cfg["data"]["init_args"]["prepared_dir"] = "data/prepared/torchrun"  # built under torchrun, by rank 0
+    tr.write_text(yaml.safe_dump(cfg))
+    run(["--nproc-per-node", "2", "-m", "seqpipe", "fit", "--config", str(tr)], tmp_path,
+        launcher=(TORCHRUN, "--standalone"))
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns/mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["seqpipe-text"], output_format="list")
+    assert sorted(r.info.run_name for r in runs) == ["ddp", "torchrun"], "one MLflow run a launch"
+    by_name = {r.info.run_name: r for r in runs}
+    assert by_name["torchrun"].data.metrics["val_loss"] == pytest.approx(by_name["ddp"].data.metrics["val_loss"],
+                                                                         rel=1e-4)
+    assert json.loads((tmp_path / "models/torchrun/run.json").read_text())["global_steps"] == 60
+    assert not list((tmp_path / "models").glob(".*tmp"))

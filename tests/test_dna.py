@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from seqpipe.baselines.kmer import KmerLogisticRegression, canonical_map, kmer_features
-from seqpipe.data.dna import DNADataModule, DnaCollate, prepare_dna, reverse_complement_batch
+from seqpipe.data.dna import DNADataModule, DnaCollate, ReverseComplementAugment, prepare_dna, reverse_complement_batch
 from seqpipe.data.store import SPLIT_CODE
 from seqpipe.errors import SeqpipeError
 from seqpipe.sources.dna import DnaRules, decode, encode, read_dna, reverse_complement
@@ -224,9 +224,11 @@ def test_collate_pads_ragged_and_rc_augments_with_probability():
     assert b["targets"].tolist() == [0, 1]
     flipped = DnaCollate(1.0)(samples)
     assert flipped["inputs"].tolist() == [[2, 3, 4, 0, 0], [1, 4, 4, 4, 4]]
-    torch.manual_seed(0)
-    n_flipped = sum(int(DnaCollate(0.5)([samples[0]])["inputs"][0, 0] == 2) for _ in range(400))
+    aug = ReverseComplementAugment(0.5)  # the loader's per-sample augmentation: rng per (seed, epoch, index)
+    n_flipped = sum(int(aug(samples[0], np.random.default_rng([0, 0, i]))[0][0] == 2) for i in range(400))
     assert 160 < n_flipped < 240
+    assert all(aug(samples[0], np.random.default_rng([0, 0, i]))[0].tolist()
+               == aug(samples[0], np.random.default_rng([0, 0, i]))[0].tolist() for i in range(20))
 
 
 def test_datamodule_train_batches_augmented_eval_batches_not(tmp_path):
@@ -239,8 +241,10 @@ def test_datamodule_train_batches_augmented_eval_batches_not(tmp_path):
     codes, y, ids = dm.records("val")
     assert val["inputs"][0, : len(codes[0])].tolist() == codes[0].tolist()
     train_ds = dm.datasets["train"]
-    first = dm.train_dataloader().collate_fn([train_ds[0]])
-    assert first["inputs"][0].tolist() == reverse_complement(train_ds[0][0]).tolist()
+    loader = dm.train_dataloader()
+    epoch, i = next(iter(loader.sampler))
+    first = loader.collate_fn([loader.dataset[(epoch, i)]])
+    assert first["inputs"][0].tolist() == reverse_complement(train_ds[i][0]).tolist()
     info = dm.data_info()
     assert info["domain"] == "dna" and info["classes"] == ["0", "1"] and info["rules"]["strict"] is True
 

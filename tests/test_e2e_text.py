@@ -47,11 +47,21 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     assert main(["evaluate", "--config", "tiny.yaml"]) == 0
     m = json.loads((tmp / "metrics/tiny-lstm.json").read_text())
     assert m["primary_metric"] == "test_bpc" and m["direction"] == "lower"
-    assert m["mlflow_run_id"] == run["mlflow_run_id"]
+    report = json.loads((tmp / "reports/tiny-lstm/run.json").read_text())
+    assert report["mlflow_run_id"] == run["mlflow_run_id"] and report["train_seconds"] > 0
+    assert not any(k.endswith("seconds") or k == "mlflow_run_id" for k in m)  # metrics: model numbers only
+    assert m["truncated_by_time"] is False
     assert 0 < m["model"]["test_bpc"] < np.log2(20)  # better than uniform over the vocabulary
     assert m["best_baseline"].startswith("kn")
     # a 10-word random corpus: the n-gram must be near the entropy of a uniform word choice
     assert m["baselines"][m["best_baseline"]]["test_bpc"] < 2.0
+    (variant, mix), = m["variants"].items()  # the model + n-gram mixture, weight chosen on val
+    val_by_w = m["mixture_val_bpc_by_weight"]
+    assert variant == f"tiny-lstm+kn{m['ngram_best_order_on_val']}" and 0 <= mix["mixture_weight_on_model"] <= 1
+    assert val_by_w[str(mix["mixture_weight_on_model"])] == min(val_by_w.values())
+    from seqpipe.stages import summary
+
+    assert f"| {variant} | text |" in summary(tmp / "metrics")  # a row of its own beside the model's
 
     capsys.readouterr()
     assert main(["generate", "--ckpt", "models/tiny-lstm/best.ckpt", "--prompt", "romeo", "--length", "30",

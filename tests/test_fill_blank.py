@@ -50,9 +50,10 @@ def test_eval_masks_are_deterministic_and_train_masks_vary(dm, in_tmp):
     other.setup()
     fresh = [other.datasets["test"][i][1] for i in range(len(ds))]
     assert all((a == b).all() and (a == c).all() for a, b, c in zip(first, again, fresh))
-    tr = dm.datasets["train"]
-    draws = {tuple(tr[0][1]) for _ in range(10)}
+    tr = dm.datasets["train"]  # training blanks: fresh each epoch, a function of (seed, epoch, window)
+    draws = {tuple(tr.draw(0, np.random.default_rng([0, epoch, 0]))[1]) for epoch in range(10)}
     assert len(draws) > 1
+    assert (tr.draw(0, np.random.default_rng([0, 3, 0]))[1] == tr.draw(0, np.random.default_rng([0, 3, 0]))[1]).all()
 
 
 def test_windows_stay_inside_their_split(dm):

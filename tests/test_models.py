@@ -107,26 +107,45 @@ def test_generation_is_reproducible_and_respects_top_k():
         generate(m, vocab, "abc", temperature=0)
 
 
-def test_cosine_schedule_follows_a_time_budget():
-    """With trainer.max_time, the cosine decay reaches its floor when the time runs out, not at max_steps."""
+def test_cosine_schedule_is_a_function_of_the_step_alone():
+    """trainer.max_time is a guard, never the schedule: the LR at each step is the same however slow the
+    steps are, and decays over max_steps."""
     import time
 
     import lightning as L
 
-    m = RecurrentModel(LM, hidden_size=8, embedding_dim=4, warmup_steps=1, lr=0.002)
-    lrs = []
+    def run(sleep: float) -> list[float]:
+        torch.manual_seed(0)
+        m = RecurrentModel(LM, hidden_size=8, embedding_dim=4, warmup_steps=1, lr=0.002)
+        lrs = []
 
-    class Record(L.Callback):
-        def on_train_batch_end(self, trainer, *args):
-            lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
-            time.sleep(0.05)
+        class Record(L.Callback):
+            def on_train_batch_end(self, trainer, *args):
+                lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+                time.sleep(sleep)
 
-    x = torch.randint(0, 11, (64, 9))
-    data = torch.utils.data.DataLoader([{"inputs": r[:-1], "targets": r[1:]} for r in x], batch_size=2)
-    trainer = L.Trainer(max_steps=100_000, max_time={"seconds": 3}, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Record()],
-                        accelerator="cpu")
-    trainer.fit(m, data)
-    assert 10 < len(lrs) < 1000
-    assert lrs[0] > 0.0019 and lrs[-1] < 0.0003  # floor is 10% of lr, reached by the deadline
-    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+        x = torch.randint(0, 11, (64, 9))
+        data = torch.utils.data.DataLoader([{"inputs": r[:-1], "targets": r[1:]} for r in x], batch_size=2)
+        trainer = L.Trainer(max_steps=40, max_time={"seconds": 600}, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, callbacks=[Record()],
+                            accelerator="cpu")
+        trainer.fit(m, data)
+        return lrs
+
+    fast, slow = run(0.0), run(0.02)
+    assert fast == slow and len(fast) == 40
+    assert fast[0] > 0.0019 and fast[-1] < 0.00025  # floor is 10% of lr, reached at max_steps
+    assert all(a >= b for a, b in zip(fast, fast[1:]))
+
+
+def test_precision_auto_follows_the_measured_rule(monkeypatch):
+    from seqpipe import stages
+
+    monkeypatch.setattr(stages.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(stages, "cpu_has_fast_bf16", lambda: True)
+    pick = {c: stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": c}}})["precision"]
+            for c in ("rnn", "lstm", "gru")}
+    assert pick == {"rnn": "32-true", "lstm": "bf16-mixed", "gru": "bf16-mixed"}
+    monkeypatch.setattr(stages, "cpu_has_fast_bf16", lambda: False)  # no oneDNN bf16: emulated, slower
+    assert stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": "lstm"}}})["precision"] == "32-true"
+    assert stages._trainer_kwargs({"trainer": {}})["precision"] == "32-true"

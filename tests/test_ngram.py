@@ -43,3 +43,14 @@ def test_errors():
         KneserNeyLM(0, 10)
     with pytest.raises(SeqpipeError, match="shorter than order"):
         KneserNeyLM(5, 10).fit(np.array([1, 2]))
+
+
+def test_mixture_bits_interpolate_between_model_and_ngram():
+    from seqpipe.evaluation.text import mix_bits
+
+    rng = np.random.default_rng(0)
+    model_lp, ngram_lp = np.log2(rng.uniform(0.05, 1, 500)), np.log2(rng.uniform(0.05, 1, 500))
+    assert mix_bits(model_lp, ngram_lp, 1.0) == pytest.approx(-model_lp.mean(), abs=1e-6)
+    assert mix_bits(model_lp, ngram_lp, 0.0) == pytest.approx(-ngram_lp.mean(), abs=1e-6)
+    # log of an average >= average of logs: the half mixture is never worse than the two halves' mean
+    assert mix_bits(model_lp, ngram_lp, 0.5) <= 0.5 * (-model_lp.mean() - ngram_lp.mean()) + 1e-9

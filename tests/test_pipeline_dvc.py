@@ -1,6 +1,8 @@
 """`dvc repro` of the real dvc.yaml with profile=fast, in a scratch copy of the repository.
 
-This is CI's end-to-end run of every domain: stages, params, metrics schema, summary table.
+This is CI's end-to-end run of every domain: stages, params, metrics schema, summary table. Then
+DVC's staleness, from `dvc status`: editing one key of a config section makes exactly the stages
+that read that section stale, and no stage of another dataset.
 """
 
 import json
@@ -44,15 +46,49 @@ def test_dvc_repro_fast_profile(tmp_path):
     assert metric_files, "no metrics written"
     for f in metric_files:
         d = json.loads(f.read_text())
-        for key in ("domain", "task", "primary_metric", "direction", "model", "baselines", "mlflow_run_id",
-                    "data_fingerprint"):
+        for key in ("domain", "task", "primary_metric", "direction", "model", "baselines", "data_fingerprint",
+                    "truncated_by_time"):
             assert key in d, f"{f.name} lacks {key}"
         assert d["direction"] in ("lower", "higher") and d["primary_metric"] in d["model"]
         assert d["baselines"], f"{f.name} reports no baseline"
     summary = (work / "metrics/summary.md").read_text()
     assert all(json.loads(f.read_text())["experiment"] in summary for f in metric_files)
-    assert {"text_train", "text_evaluate", "summary"} <= set(stages)
+    assert {"text_train_lstm", "text_evaluate_lstm", "summary"} <= set(stages)
     # nothing changed -> nothing reruns
     assert "didn't change" in sh("dvc repro", work) or "up to date" in sh("dvc status", work)
     shown = sh("dvc metrics show --json", work)
     assert "text-lstm" in shown
+
+    text_all = {f"text_{kind}_{e}" for kind in ("train", "evaluate") for e in ("rnn", "lstm", "gru")}
+    edits = [  # (file, dotted key, new value, the stages that must be stale -- and no others)
+        ("pipelines/text/lstm.yaml", "model.init_args.hidden_size", 48, {"text_train_lstm"}),
+        ("pipelines/text/lstm.yaml", "trainer.max_steps", 123, {"text_train_lstm"}),
+        ("pipelines/dna/base.yaml", "evaluate.kmer_C", [0.1], {"dna_baselines", "dna_evaluate_crnn", "dna_evaluate_lstm"}),
+        ("pipelines/audio/base.yaml", "data.init_args.n_mels", 32,
+         {"audio_prepare", "audio_baselines", "audio_train_crnn", "audio_train_gru", "audio_evaluate_crnn",
+          "audio_evaluate_gru"}),
+        ("pipelines/text/base.yaml", "data.init_args.seq_len", 48, {"text_prepare", "text_baselines", *text_all}),
+    ]
+    for rel, key, value, expected in edits:
+        path = work / rel
+        original = path.read_text()
+        doc = yaml.safe_load(original)
+        node = doc
+        for part in key.split(".")[:-1]:
+            node = node[part]
+        node[key.split(".")[-1]] = value
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        stale = set(json.loads(sh("dvc status --json", work)))
+        path.write_text(original)
+        assert stale == expected, f"{rel}:{key}: stale {sorted(stale)}, expected {sorted(expected)}"
+    assert json.loads(sh("dvc status --json", work)) == {}
+
+    # a sweep point in a temporary copy: DVC writes the float as 5e-05, the config reads it as a float, and
+    # the run lands in this project's MLflow store (DVC_ROOT), not in the copy under .dvc/tmp/exps
+    sh("git add -A && git -c user.email=ci@x -c user.name=ci commit -qm repro", work)
+    sh("dvc exp run --temp -S 'pipelines/stocks/base.yaml:model.init_args.lr=0.00005' stocks_train_lstm-returns", work)
+    import sqlite3
+
+    with sqlite3.connect(work / "mlruns/mlflow.db") as db:
+        tagged = db.execute("select count(*) from tags where key = 'dvc_experiment'").fetchone()[0]
+    assert tagged >= 1, "the --temp experiment's run is not in the project's tracking store"

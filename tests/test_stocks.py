@@ -432,7 +432,8 @@ def test_export_embedded_default_reads_back(tmp_path):
     assert len(series["AAPL"]) == 3270 and series["GOOG"].adj_close is not None
     assert all(not s.repairs for s in series.values())
     assert json.loads(json.dumps(Rules().__dict__)) == {"nonfinite": "drop", "unsorted": "sort", "duplicates": "error",
-                                                        "gaps": "error", "max_gap_days": 10}
+                                                        "gaps": "error", "max_gap_days": 10, "date_format": None,
+                                                        "max_unsorted_rows": 5}
 
 
 # -- end to end (slow: imports Lightning and MLflow, trains) ----------------------------------

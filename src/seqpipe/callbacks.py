@@ -72,6 +72,12 @@ class GradientThroughTime(L.Callback):
         self.out_dir = Path(out_dir)
         self.rows: list[tuple[int, int, float]] = []
 
+    def state_dict(self) -> dict[str, Any]:  # a resumed run keeps the curves sampled before the crash
+        return {"rows": list(self.rows)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = [tuple(r) for r in state.get("rows", [])]
+
     def _applicable(self, pl_module: L.LightningModule) -> bool:
         core = getattr(pl_module, "core", None)
         spec = getattr(pl_module, "spec", None)
@@ -152,6 +158,12 @@ class LearningCurve(L.Callback):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.rows: list[str] = ["step,epoch,train_loss,val_loss"]
+
+    def state_dict(self) -> dict[str, Any]:  # a resumed run keeps the rows written before the crash
+        return {"rows": list(self.rows)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = list(state.get("rows", self.rows))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:

@@ -1,4 +1,4 @@
-"""`seqpipe` command line: preprocess, fit, baselines, evaluate, generate, predict, summary.
+"""`seqpipe` command line: preprocess, fit, baselines, evaluate, generate, predict, summary, dvc-yaml.
 
 Every stage takes an experiment YAML (pipelines/<domain>/<experiment>.yaml), an optional
 ``--profile`` (e.g. ``fast`` for CI) and ``--set key=value`` overrides, which is how dvc.yaml
@@ -18,24 +18,32 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="experiment YAML, e.g. pipelines/text/lstm.yaml")
     p.add_argument("--profile", default="default", help="a profile from the config's `profiles` (e.g. fast)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set model.init_args.hidden_size=512 (repeatable)")
+                   help="override a config value, e.g. --set model.init_args.hidden_size=512 (repeatable; wins over --profile)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved, checked config and exit")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from seqpipe import __version__
+
     parser = argparse.ArgumentParser(prog="seqpipe", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"seqpipe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("preprocess", help="raw source -> prepared store (data/prepared/<name>)")
     _config_args(p)
     p = sub.add_parser("fit", help="train an experiment, log to MLflow, write models/<name>/")
     _config_args(p)
-    p.add_argument("--resume", help="checkpoint to resume training from (e.g. models/<name>/last.ckpt)")
+    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
+                   help="continue training: alone, the interrupted run of this experiment; or from checkpoint PATH")
     p = sub.add_parser("baselines", help="fit the domain's baselines on train, score them on test")
     _config_args(p)
     p = sub.add_parser("evaluate", help="test metrics for model and baselines -> metrics/<name>.json")
     _config_args(p)
     p = sub.add_parser("summary", help="markdown table over metrics/*.json -> metrics/summary.md")
     p.add_argument("--metrics-dir", default="metrics")
+
+    p = sub.add_parser("dvc-yaml", help="write dvc.yaml from pipelines/ (--check: fail if it differs)")
+    p.add_argument("--check", action="store_true")
 
     p = sub.add_parser("generate", help="sample text from a next-token checkpoint")
     p.add_argument("--ckpt", required=True)
@@ -65,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from seqpipe import stages
     from seqpipe.config import load_config
 
+    if args.command == "dvc-yaml":
+        from seqpipe import dvcgen
+
+        return dvcgen.main(check=args.check)
     if args.command == "summary":
         print(stages.summary(Path(args.metrics_dir)), end="")
         return 0
@@ -82,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
         predict(args.ckpt, args.inputs)
         return 0
     cfg = load_config(args.config, args.overrides, args.profile)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(cfg, sort_keys=False), end="")
+        return 0
     {"preprocess": stages.preprocess, "baselines": stages.baselines, "evaluate": stages.evaluate}.get(
         args.command, lambda c: stages.fit(c, resume=args.resume)
     )(cfg)

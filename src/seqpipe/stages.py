@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from seqpipe import tracking
+from seqpipe import runs, tracking
 from seqpipe.config import import_class, instantiate
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import domain_module
@@ -69,12 +68,25 @@ def _trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     if kw.get("devices") not in (1, "1", "auto", None) or int(kw.get("num_nodes", 1)) > 1:
         kw.setdefault("strategy", "ddp")
     on_gpu = torch.cuda.is_available() and kw.get("accelerator") != "cpu"
-    if kw.get("precision") in (None, "auto"):
+    # same config + seed + machine = same bits: deterministic kernels (on GPU Lightning also sets
+    # CUBLAS_WORKSPACE_CONFIG=:4096:8, which cuDNN RNNs need; "warn" as a few CUDA ops have no
+    # deterministic version and would otherwise stop the run)
+    kw.setdefault("deterministic", "warn" if on_gpu else True)
+    if kw.get("precision") is None:
         kw["precision"] = "bf16-mixed" if on_gpu else "32-true"
+    elif kw["precision"] == "auto":  # the measured rule: bf16 on CPU only for the cells it speeds up
+        cell = ((cfg.get("model") or {}).get("init_args") or {}).get("cell", "lstm")
+        fast = on_gpu or (cell in BF16_FASTER_ON_CPU and cpu_has_fast_bf16())
+        kw["precision"] = "bf16-mixed" if fast else "32-true"
     elif kw["precision"] == "bf16-mixed" and not on_gpu and not cpu_has_fast_bf16():
         print("[seqpipe] oneDNN has no bf16 on this CPU (needs AVX-512 or newer): training in 32-bit instead of bf16-mixed")
         kw["precision"] = "32-true"
     return kw
+
+
+# Cells whose fused CPU kernel steps faster under bf16 autocast than in 32-bit (benchmarks/precision.md,
+# `python benchmarks/bench_precision.py`: LSTM 0.62x, GRU 0.85x, vanilla RNN 1.11x the 32-bit step time).
+BF16_FASTER_ON_CPU = frozenset({"lstm", "gru"})
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -86,39 +98,60 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
-    """Train one experiment; log to MLflow; publish models/<name>/ (best.ckpt, last.ckpt, run.json)."""
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import MLFlowLogger
+    """Train one experiment; log to MLflow; publish models/<name>/ (best.ckpt, last.ckpt, run.json).
 
-    from seqpipe.callbacks import GradientThroughTime, LearningCurve
+    ``resume``: "auto" continues the interrupted run of this experiment (models/.<name>.tmp/last.ckpt,
+    the same MLflow run), a path continues from that checkpoint; None starts fresh. See seqpipe.runs.
+    """
+    import lightning as L
 
     configure_threads()
-    name = cfg["name"]
-    if "model" not in cfg:
+    name = runs.check_name(cfg["name"], where=cfg.get("config_path"))
+    if "class_path" not in (cfg.get("model") or {}):
         raise SeqpipeError("config has no `model` section", where=cfg.get("config_path"), fix="add model.class_path")
     seed = int(cfg.get("seed", 0))
     L.seed_everything(seed, workers=True, verbose=False)
     dm = make_datamodule(cfg)
+    rank = runs.process_rank()
+    if rank > 0:  # under torchrun/SLURM rank 0 builds the store, prepares the work dir and owns the outputs
+        runs.wait_for_store(dm.prepared_dir)
     spec = dm.spec
     model = instantiate(cfg["model"], spec=spec.to_dict(), data_info=dm.data_info())
     data_tbptt, model_tbptt = bool(getattr(dm, "tbptt", False)), bool(model.hparams.get("tbptt", False))
     if data_tbptt != model_tbptt:  # stream-ordered windows without a carried state (or the reverse) train badly
         raise SeqpipeError(f"data.tbptt={data_tbptt} but model.tbptt={model_tbptt}", where=cfg.get("config_path"),
                            fix="set data.init_args.tbptt and model.init_args.tbptt to the same value")
-    final_dir = MODELS / name
-    work_dir = MODELS / f".{name}.tmp"
-    shutil.rmtree(work_dir, ignore_errors=True)
-    work_dir.mkdir(parents=True)
+    final_dir, work_dir = MODELS / name, MODELS / f".{name}.tmp"
+    if rank > 0:
+        ckpt = runs.resume_checkpoint(resume, work_dir)
+        return _train(cfg, dm, model, seed, work_dir, final_dir, ckpt, {})
+    with runs.experiment_lock(MODELS, name):
+        ckpt = runs.resume_checkpoint(resume, work_dir)
+        state = runs.prepare_work_dir(work_dir, ckpt)
+        return _train(cfg, dm, model, seed, work_dir, final_dir, ckpt, state)
 
-    tracking.ensure_experiment(cfg["domain"])
+
+def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, final_dir: Path,
+           ckpt: Path | None, state: dict[str, Any]) -> Path:
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    from seqpipe.callbacks import GradientThroughTime, LearningCurve
+
+    name = cfg["name"]
+    if runs.process_rank() == 0:
+        tracking.ensure_experiment(cfg["domain"])
     logger = MLFlowLogger(
         experiment_name=tracking.experiment_name(cfg["domain"]),
         run_name=name,
         tracking_uri=tracking.tracking_uri(),
         tags=tracking.run_tags(cfg, "train", dm.meta["fingerprint"]),
         artifact_location=tracking.artifact_location(),
+        run_id=state.get("mlflow_run_id"),  # a resumed run continues its MLflow run
     )
+    if runs.process_rank() == 0:
+        tracking.atomic_write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
     fit_cfg = cfg.get("fit") or {}
     monitor = fit_cfg.get("monitor", "val_loss")
     callbacks = [
@@ -127,16 +160,27 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         LearningRateMonitor(logging_interval="step"),
         GradientThroughTime(every_n_steps=int(fit_cfg.get("grad_every_n_steps", 100)), out_dir=work_dir),
         LearningCurve(work_dir / "learning_curve.csv"),
+        runs.RngState(),
     ]
+    if fit_cfg.get("checkpoint_every_n_steps"):  # last.ckpt between validations: a crash loses at most N steps
+        callbacks.append(ModelCheckpoint(dirpath=work_dir, save_last=True, save_top_k=0,
+                                         every_n_train_steps=int(fit_cfg["checkpoint_every_n_steps"])))
     if fit_cfg.get("early_stopping_patience"):
         callbacks.append(EarlyStopping(monitor=monitor, mode=fit_cfg.get("mode", "min"),
                                        patience=int(fit_cfg["early_stopping_patience"])))
-    trainer = L.Trainer(logger=logger, callbacks=callbacks, default_root_dir=str(work_dir), **_trainer_kwargs(cfg))
+    trainer = L.Trainer(logger=logger, callbacks=callbacks, default_root_dir=str(work_dir),
+                        plugins=[runs.AtomicCheckpointIO()], **_trainer_kwargs(cfg))
     logger.log_hyperparams({"config": cfg.get("config_path"), "seed_everything": seed,
-                            "data": json.dumps(cfg["data"], default=str), "spec": json.dumps(spec.to_dict())})
+                            "data": json.dumps(cfg["data"], default=str), "spec": json.dumps(dm.spec.to_dict())})
+    if ckpt is not None:
+        print(f"[seqpipe] {name}: resuming from {ckpt} (MLflow run {logger.run_id})")
     t0 = time.time()
-    trainer.fit(model, datamodule=dm, ckpt_path=resume)
-    train_seconds = time.time() - t0
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
+    train_seconds = time.time() - t0  # this process's share, when resumed
+    truncated = stopped_by_time(trainer)
+    if truncated:
+        print(f"[seqpipe] {name}: trainer.max_time stopped training at step {trainer.global_step}: the result "
+              "depends on this machine's speed (truncated_by_time in its metrics)")
     if not trainer.is_global_zero:
         return final_dir
     best = work_dir / "best.ckpt"
@@ -151,21 +195,34 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         "best_score": float(callbacks[0].best_model_score) if callbacks[0].best_model_score is not None else None,
         "global_steps": trainer.global_step,
         "epochs": trainer.current_epoch,
+        "truncated_by_time": truncated,
+        "resumed_from": str(ckpt) if ckpt is not None else None,
         "train_seconds": round(train_seconds, 1),
         "data_fingerprint": dm.meta["fingerprint"],
         "hardware": tracking.hardware(),
     }
-    (work_dir / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    client = logger.experiment
-    client.log_metric(logger.run_id, "train_seconds", train_seconds)
-    client.log_artifact(logger.run_id, str(best), artifact_path="checkpoints")
-    _log_pytorch_model(logger.run_id, import_class(run["model_class"]).load_from_checkpoint(best, map_location="cpu"), dm)
-    if final_dir.exists():
-        shutil.rmtree(final_dir)
-    os.replace(work_dir, final_dir)
-    print(f"[seqpipe] {name}: {trainer.global_step} steps in {train_seconds:.0f}s, best {monitor}="
-          f"{run['best_score']}, run {logger.run_id}")
+    tracking.atomic_write_text(work_dir / "run.json", json.dumps(run, indent=2) + "\n")
+    (work_dir / "run_state.json").unlink(missing_ok=True)
+    runs.publish(work_dir, final_dir)  # the model first: a tracking failure after this loses nothing
+    print(f"[seqpipe] {name}: {trainer.global_step} steps in {train_seconds:.0f}s, best {run['best_score']}, "
+          f"published {final_dir}")
+    try:
+        client = logger.experiment
+        client.log_metric(logger.run_id, "train_seconds", train_seconds)
+        client.log_artifact(logger.run_id, str(final_dir / "best.ckpt"), artifact_path="checkpoints")
+        best_model = import_class(run["model_class"]).load_from_checkpoint(final_dir / "best.ckpt", map_location="cpu")
+        _log_pytorch_model(logger.run_id, best_model, dm)
+    except Exception as e:  # noqa: BLE001 -- tracking is a copy; the published model is the result
+        print(f"[seqpipe] warning: {name} is published in {final_dir}, but logging it to MLflow failed: {e!r}")
     return final_dir
+
+
+def stopped_by_time(trainer: Any) -> bool:
+    """Whether trainer.max_time (Lightning's Timer), not the step/epoch budget, ended training."""
+    from lightning.pytorch.callbacks import Timer
+
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    return bool(timer is not None and timer.time_remaining("train") is not None and timer.time_remaining("train") <= 0)
 
 
 def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any) -> None:
@@ -224,10 +281,15 @@ def load_model(ckpt: str | Path) -> torch.nn.Module:
 
 
 def evaluate(cfg: dict[str, Any]) -> Path:
-    """Test metrics for model and baselines -> metrics/<name>.json and the same MLflow run."""
+    """Test metrics for model and baselines -> metrics/<name>.json (model-dependent numbers only) and
+    reports/<name>/run.json (timings, run identity); both logged to the training's MLflow run."""
     configure_threads()
     name = cfg["name"]
-    run = json.loads((MODELS / name / "run.json").read_text())
+    run_file = MODELS / name / "run.json"
+    if not run_file.exists():
+        raise SeqpipeError("no trained model to evaluate", where=MODELS / name,
+                           fix=f"train it first: seqpipe fit --config {cfg.get('config_path')} (or dvc repro)")
+    run = json.loads(run_file.read_text())
     model = load_model(MODELS / name / "best.ckpt")
     dm = make_datamodule(cfg)
     dm.prepare_data()
@@ -242,7 +304,12 @@ def evaluate(cfg: dict[str, Any]) -> Path:
         base = domain_module(cfg["domain"]).baselines(dm, cfg)
     out_dir = REPORTS / name
     out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
     result = domain_module(cfg["domain"]).evaluate(model, dm, cfg, base, out_dir)
+    timings = {"train_seconds": run["train_seconds"], "evaluate_seconds": round(time.time() - t0, 1),
+               **_pop_timings(result.model, "model"), **_pop_timings(result.extra, "")}
+    for b, m in result.baselines.items():
+        timings.update(_pop_timings(m, f"baseline_{b}"))
     doc = tracking.write_metrics(
         METRICS / f"{name}.json",
         experiment=name,
@@ -252,14 +319,23 @@ def evaluate(cfg: dict[str, Any]) -> Path:
         direction=result.direction,
         model=result.model,
         baselines=result.baselines,
-        mlflow_run_id=run["mlflow_run_id"],
         data_fingerprint=dm.meta["fingerprint"],
-        extra={"train_seconds": run["train_seconds"], "global_steps": run["global_steps"],
+        extra={"global_steps": run["global_steps"], "truncated_by_time": bool(run.get("truncated_by_time", False)),
                **_gradient_summary(MODELS / name / "grad_final.csv"), **result.extra},
     )
-    _log_evaluation(run["mlflow_run_id"], doc, result.artifacts)
+    run_id = tracking.evaluation_run(run, MODELS / name / "best.ckpt", cfg)
+    report = {"experiment": name, "mlflow_run_id": run_id, "training_run_id": run["mlflow_run_id"],
+              "hardware": run.get("hardware"), **timings}
+    tracking.atomic_write_text(out_dir / "run.json", json.dumps(report, indent=2) + "\n")
+    _log_evaluation(run_id, doc, result.artifacts)
     print(json.dumps({k: doc[k] for k in ("experiment", "primary_metric", "model", "baselines")}, indent=1))
     return METRICS / f"{name}.json"
+
+
+def _pop_timings(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Move wall-clock numbers (``*_seconds``) out of a metrics dict: they depend on the machine."""
+    keys = [k for k in values if k.endswith("_seconds") or k == "seconds"]
+    return {(f"{prefix}_{k}" if prefix else k): values.pop(k) for k in keys}
 
 
 def _gradient_summary(path: Path) -> dict[str, float]:
@@ -303,8 +379,14 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None) -> str:
         bv = d["baselines"][bb][pm] if bb else float("nan")
         margin = (bv - mv) if d["direction"] == "lower" else (mv - bv)
         better = "yes" if margin > 0 else "no"
-        rows.append(f"| {d['experiment']} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
+        cut = " (cut short by max_time)" if d.get("truncated_by_time") else ""
+        rows.append(f"| {d['experiment']}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
                     f"{bb} | {bv:.4f} | {margin:+.4f} | {better} |")
+        for variant, values in (d.get("variants") or {}).items():  # e.g. the model + n-gram mixture
+            if pm in values:
+                vm = (bv - values[pm]) if d["direction"] == "lower" else (values[pm] - bv)
+                rows.append(f"| {variant}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {values[pm]:.4f} | "
+                            f"{bb} | {bv:.4f} | {vm:+.4f} | {'yes' if vm > 0 else 'no'} |")
     text = "\n".join(rows) + "\n"
     tracking.atomic_write_text(out or metrics_dir / "summary.md", text)
     return text

@@ -1,7 +1,9 @@
 """MLflow and DVC conventions in one place.
 
-- Tracking URI: $MLFLOW_TRACKING_URI if set, else a sqlite store at mlruns/mlflow.db with
-  artifacts under mlruns/artifacts (MLflow >= 3.13 refuses the plain file store).
+- Tracking URI: $MLFLOW_TRACKING_URI if set, else a sqlite store at <project>/mlruns/mlflow.db with
+  artifacts under <project>/mlruns/artifacts (MLflow >= 3.13 refuses the plain file store). The
+  project is $DVC_ROOT when DVC runs the stage: `dvc exp run --temp` / `--queue` run in a copy under
+  .dvc/tmp/exps and DVC points DVC_ROOT at the real project, so every run lands in one store.
 - One MLflow experiment a domain ("seqpipe-<domain>"); run name = experiment name.
 - metrics/<experiment>.json: one schema for every domain (see ``write_metrics``), written atomically.
 """
@@ -21,21 +23,23 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from seqpipe.errors import SeqpipeError  # noqa: E402
 
-MLRUNS = Path("mlruns")
+def mlruns_dir() -> Path:
+    """<project>/mlruns: the DVC project root when DVC runs the stage (also for temp/queued experiments)."""
+    return Path(os.environ.get("DVC_ROOT") or ".").resolve() / "mlruns"
 
 
 def tracking_uri() -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
-    MLRUNS.mkdir(exist_ok=True)
-    return f"sqlite:///{(MLRUNS / 'mlflow.db').resolve()}"
+    mlruns_dir().mkdir(exist_ok=True)
+    return f"sqlite:///{mlruns_dir() / 'mlflow.db'}"
 
 
 def artifact_location() -> str | None:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return None
-    return (MLRUNS / "artifacts").resolve().as_uri()
+    return (mlruns_dir() / "artifacts").as_uri()
 
 
 def experiment_name(domain: str) -> str:
@@ -80,7 +84,49 @@ def run_tags(cfg: dict[str, Any], stage: str, fingerprint: str) -> dict[str, str
         "hardware": hardware(),
         "config": cfg.get("config_path", ""),
         "profile": cfg.get("profile", "default"),
+        **({"dvc_experiment": os.environ["DVC_EXP_NAME"]} if os.environ.get("DVC_EXP_NAME") else {}),
     }
+
+
+def file_sha256(path: str | Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def evaluation_run(run: dict[str, Any], ckpt: Path, cfg: dict[str, Any]) -> str:
+    """The MLflow run evaluate logs into: the training run when this tracking store has it, else a new
+    run tagged with the checkpoint's checksum (a fresh clone, another tracking URI, a wiped mlruns/)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri())
+    run_id = run.get("mlflow_run_id")
+    if run_id:
+        try:
+            client.get_run(run_id)
+            return run_id
+        except MlflowException:
+            pass
+    exp_id = ensure_experiment(cfg["domain"])
+    sha = file_sha256(ckpt)
+    tags = {**run_tags(cfg, "evaluate", run.get("data_fingerprint", "")), "checkpoint_sha256": sha,
+            "training_run_id": str(run_id), "mlflow.runName": cfg["name"]}
+    new = client.create_run(exp_id, tags=tags, run_name=cfg["name"])
+    client.set_terminated(new.info.run_id)
+    print(f"[seqpipe] training run {run_id} is not in the tracking store {tracking_uri()}: evaluation logged to a "
+          f"new run {new.info.run_id} tagged checkpoint_sha256={sha[:12]}")
+    return new.info.run_id
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -91,6 +137,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a published file gets the user's umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -107,7 +156,6 @@ def write_metrics(
     direction: str,
     model: dict[str, float],
     baselines: dict[str, dict[str, float]],
-    mlflow_run_id: str | None,
     data_fingerprint: str,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -130,7 +178,6 @@ def write_metrics(
         "model": {k: float(v) for k, v in model.items()},
         "baselines": {b: {k: float(v) for k, v in m.items()} for b, m in baselines.items()},
         "best_baseline": best,
-        "mlflow_run_id": mlflow_run_id,
         "data_fingerprint": data_fingerprint,
         **(extra or {}),
     }

@@ -4,14 +4,30 @@ Datamodules are importable on their own in any Lightning project (no DVC or MLfl
 
     from seqpipe.data import TextDataModule
     dm = TextDataModule(source="my_corpus.txt", prepared_dir="prepared/my_corpus")
+
+Names are imported on first use, so ``seqpipe.data.TextDataModule`` loads the text module alone,
+not every domain's readers (and a DVC stage depends on the code it really runs).
 """
 
-from seqpipe.data.audio import AudioDataModule
-from seqpipe.data.dna import DNADataModule
-from seqpipe.data.module import SequenceDataModule
-from seqpipe.data.spec import DataSpec
-from seqpipe.data.store import PreparedStore, StoreWriter
-from seqpipe.data.stocks import StockDataModule
-from seqpipe.data.text import TextDataModule
+from __future__ import annotations
 
-__all__ = ["AudioDataModule", "DNADataModule", "DataSpec", "PreparedStore", "SequenceDataModule", "StockDataModule", "StoreWriter", "TextDataModule"]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "AudioDataModule": "seqpipe.data.audio",
+    "DNADataModule": "seqpipe.data.dna",
+    "DataSpec": "seqpipe.data.spec",
+    "PreparedStore": "seqpipe.data.store",
+    "SequenceDataModule": "seqpipe.data.module",
+    "StockDataModule": "seqpipe.data.stocks",
+    "StoreWriter": "seqpipe.data.store",
+    "TextDataModule": "seqpipe.data.text",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'seqpipe.data' has no attribute {name!r}")

@@ -21,8 +21,12 @@ to training batches only.
 Splits are disjoint by speaker (the test split's voices are never heard in training); without
 speaker information every clip is its own group. Classes are fitted on train.
 
-Bad input (unreadable, truncated, empty or silent file, unsupported format, empty label folder,
-missing manifest file): ``strict=True`` (default) stops with a SeqpipeError naming the file and the
+Decoding checks the header first (``read_clip``): a sample rate outside 1-768 kHz, no samples, more
+than 12 hours, or fewer than ``n_fft`` samples at ``sample_rate`` is bad input; then only the kept
+centre of a long clip is decoded. 8-bit unsigned, 16/24/32-bit PCM, float and double WAVs all read.
+
+Bad input (unreadable, truncated, empty, too short or silent file, implausible header, NaN samples,
+unsupported format, empty label folder, missing manifest file, non-UTF-8 manifest): ``strict=True`` (default) stops with a SeqpipeError naming the file and the
 problem; ``strict=False`` skips it and records path and reason in meta.json["audio"]["skipped"]
 and the preprocess log. A dataset with fewer than two classes is refused in both modes.
 """
@@ -30,6 +34,7 @@ and the preprocess log. A dataset with fewer than two classes is refused in both
 from __future__ import annotations
 
 import csv
+import math
 import struct
 import time
 from collections import Counter
@@ -50,6 +55,8 @@ from seqpipe.errors import SeqpipeError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 SILENCE_PEAK = 1e-4  # a clip whose peak stays below -80 dBFS is silent
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000  # a header outside this range is corrupt, not a clip
+MAX_CLIP_SECONDS = 12 * 3600.0
 LOG_FLOOR = 1e-6
 
 
@@ -122,7 +129,17 @@ def read_manifest(path: Path, log: SkipLog) -> list[Clip]:
     """CSV with columns path,label[,speaker]; relative paths are relative to the manifest's folder."""
     if not path.is_file():
         raise SeqpipeError("manifest not found", where=path, fix="check data.source")
-    with open(path, newline="") as f:
+    try:
+        return _read_manifest(path, log)
+    except UnicodeDecodeError as e:
+        raise SeqpipeError(f"manifest is not UTF-8 text (byte 0x{e.object[e.start]:02x})", where=path,
+                           fix="save the manifest as UTF-8") from e
+    except csv.Error as e:
+        raise SeqpipeError(f"malformed manifest CSV: {e}", where=path, fix="check quoting; columns path,label[,speaker]") from e
+
+
+def _read_manifest(path: Path, log: SkipLog) -> list[Clip]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         cols = set(reader.fieldnames or [])
         if not {"path", "label"} <= cols:
@@ -130,10 +147,13 @@ def read_manifest(path: Path, log: SkipLog) -> list[Clip]:
                                fix="add a header row: path,label,speaker")
         clips = []
         for i, row in enumerate(reader, start=2):
-            p = Path(row["path"])
+            raw = (row.get("path") or "").strip()
+            p = Path(raw)
             p = p if p.is_absolute() else path.parent / p
-            where = f"{path}:{i} ({row['path']})"
-            if not row.get("label"):
+            where = f"{path}:{i} ({raw})"
+            if not raw:
+                log.bad(f"{path}:{i}", "row has no path", "fill the path column or remove the row")
+            elif not row.get("label"):
                 log.bad(where, "row has no label", "fill the label column")
             elif not p.is_file():
                 log.bad(where, "file in manifest does not exist", "fix the path or remove the row")
@@ -168,8 +188,22 @@ def _check_wav_chunks(path: Path, size: int) -> str | None:
     return "no 'data' chunk (corrupt or truncated header)"
 
 
-def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Decode one file -> float32 mono at ``sample_rate``. Raises SeqpipeError naming the file."""
+def load_audio(path: str | Path, sample_rate: int, max_seconds: float | None = None, min_samples: int = 1) -> np.ndarray:
+    """Decode one file -> float32 mono at ``sample_rate`` (only the centered ``max_seconds`` when given).
+    Raises SeqpipeError naming the file."""
+    return read_clip(path, sample_rate, max_seconds, min_samples)[0]
+
+
+def read_clip(path: str | Path, sample_rate: int, max_seconds: float | None = None,
+              min_samples: int = 1) -> tuple[np.ndarray, float]:
+    """(float32 mono wave at ``sample_rate``, the file's duration in seconds).
+
+    The header is checked before anything is decoded: a sample rate outside MIN..MAX_SAMPLE_RATE, a
+    duration over MAX_CLIP_SECONDS, no samples, or fewer than ``min_samples`` at ``sample_rate`` are
+    errors. With ``max_seconds`` only the centered part that is kept (plus a little resampler context)
+    is decoded, then cropped to exactly ``max_seconds`` -- the same samples a full decode + ``crop`` gives
+    when no resampling is needed.
+    """
     import soundfile as sf
     import soxr
 
@@ -185,8 +219,38 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     if path.suffix.lower() == ".wav" and (problem := _check_wav_chunks(path, size)):
         raise SeqpipeError(problem, where=path, fix="re-export or remove the file")
     try:
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        raise SeqpipeError(f"cannot decode audio (corrupt or truncated?): {e}", where=path,
+                           fix="re-export or remove the file") from e
+    sr, frames = int(info.samplerate), int(info.frames)
+    if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise SeqpipeError(f"header declares a sample rate of {sr} Hz (plausible: {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz); "
+                           f"decoding would resample {frames} samples to {frames * sample_rate / max(sr, 1):.0f}",
+                           where=path, fix="fix the header's rate (e.g. re-export the file) or remove it")
+    if frames <= 0:
+        raise SeqpipeError("file holds no audio samples", where=path, fix="remove it")
+    seconds = frames / sr
+    if seconds > MAX_CLIP_SECONDS:
+        raise SeqpipeError(f"header declares {seconds / 3600:.1f} hours of audio (over {MAX_CLIP_SECONDS / 3600:.0f} h): "
+                           f"not a clip, or a corrupt header", where=path, fix="cut the recording into clips or remove it")
+    if frames * sample_rate / sr < min_samples:
+        raise SeqpipeError(f"clip too short: {frames} sample(s) at {sr} Hz ({1000 * seconds:.2f} ms); a clip needs at "
+                           f"least {min_samples} samples at {sample_rate} Hz ({1000 * min_samples / sample_rate:.0f} ms, "
+                           f"one analysis window)", where=path, fix="remove it or pad the recording")
+    start, count, max_samples = 0, frames, None
+    if max_seconds is not None:
+        max_samples = int(max_seconds * sample_rate)
+        keep = int(np.ceil(max_samples * sr / sample_rate))
+        if frames > keep:
+            margin = 0 if sr == sample_rate else int(np.ceil(0.05 * sr))  # resampler context either side
+            centre = (frames - keep) // 2
+            step = sr // math.gcd(sr, sample_rate)  # start on a sample shared by both rates' grids
+            start = max(0, centre - margin) // step * step
+            count = min(frames, centre + keep + margin) - start
+    try:
+        data, sr = sf.read(str(path), start=start, frames=count, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise SeqpipeError(f"cannot decode audio (corrupt or truncated?): {e}", where=path,
                            fix="re-export or remove the file") from e
     if data.shape[0] == 0:
@@ -194,11 +258,17 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if sr != sample_rate:
         wave = soxr.resample(wave, sr, sample_rate, quality="HQ").astype(np.float32)
+    if max_samples is not None and len(wave) > max_samples:
+        whole = start == 0 and count == frames
+        total = len(wave) if whole else int(round(frames * sample_rate / sr))  # the full clip's length at sample_rate
+        local = (total - max_samples) // 2 - start * sample_rate // sr
+        local = min(max(0, local), max(0, len(wave) - max_samples))
+        wave = wave[local : local + max_samples]
     if not np.isfinite(wave).all():
         raise SeqpipeError("audio holds NaN/inf samples", where=path, fix="re-export the file")
     if float(np.abs(wave).max()) < SILENCE_PEAK:
         raise SeqpipeError("all-silent clip (peak below -80 dBFS)", where=path, fix="remove it or check the recording")
-    return wave
+    return wave, seconds
 
 
 def crop(wave: np.ndarray, max_samples: int) -> np.ndarray:
@@ -227,7 +297,8 @@ def log_mel(wave: np.ndarray, fc: FeatureConfig) -> np.ndarray:
 
 def clip_features(path: str | Path, fc: FeatureConfig) -> np.ndarray:
     """File -> cropped log-mel frames, exactly as preprocess computes them."""
-    return log_mel(crop(load_audio(path, fc.sample_rate), int(fc.max_seconds * fc.sample_rate)), fc)
+    wave = load_audio(path, fc.sample_rate, fc.max_seconds, min_samples=fc.n_fft)
+    return log_mel(crop(wave, int(fc.max_seconds * fc.sample_rate)), fc)
 
 
 # -- splitting --------------------------------------------------------------------------------
@@ -260,6 +331,8 @@ def prepare_audio(
     strict: bool = True,
 ) -> PreparedStore:
     """Read, validate, featurize and split a labeled audio collection into a prepared store."""
+    settings = audio_settings(source, features=features, val_fraction=val_fraction, test_fraction=test_fraction,
+                              seed=seed, strict=strict)
     t0 = time.time()
     log = SkipLog(strict)
     listed = list_clips(source, log)
@@ -268,12 +341,12 @@ def prepare_audio(
     feats, kept, durations, cropped = [], [], [], 0
     for clip in listed:
         try:
-            wave = load_audio(clip.path, fc.sample_rate)
+            wave, seconds = read_clip(clip.path, fc.sample_rate, fc.max_seconds, min_samples=fc.n_fft)
         except SeqpipeError as e:
             log.bad(clip.path, e.problem, e.fix or "remove the file")
             continue
-        durations.append(len(wave) / fc.sample_rate)
-        cropped += len(wave) > max_samples
+        durations.append(seconds)
+        cropped += round(seconds * fc.sample_rate) > max_samples
         feats.append(log_mel(crop(wave, max_samples), fc).astype(np.float16))
         kept.append(clip)
     labels = sorted({c.label for c in kept})
@@ -315,6 +388,7 @@ def prepare_audio(
             "source": str(src),
             "fingerprint": fp,
             "spec": spec.to_dict(),
+            "settings": settings,
             "files": [str(c.path) for c in kept],
             "groups": speakers,
             "audio": {
@@ -338,6 +412,13 @@ def prepare_audio(
     print(f"[seqpipe] audio: {len(kept)} clips ({per_split}), {len(labels)} classes, {len(log.items)} skipped, "
           f"{time.time() - t0:.1f}s")
     return PreparedStore.open(out_dir)
+
+
+def audio_settings(source: str | Path, *, features: FeatureConfig, val_fraction: float, test_fraction: float,
+                   seed: int, strict: bool) -> dict[str, Any]:
+    """The preprocessing settings an audio store records in meta.json["settings"] (compared by fit/evaluate)."""
+    return {"source": str(source), **features.to_dict(), "val_fraction": val_fraction, "test_fraction": test_fraction,
+            "seed": seed, "strict": strict}
 
 
 # -- samples ----------------------------------------------------------------------------------
@@ -367,27 +448,38 @@ def collate_clips(samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tens
 
 
 class SpecAugment:
-    """torchaudio FrequencyMasking + TimeMasking on a padded (B, T, F) batch, each sample its own masks.
+    """SpecAugment frequency and time masks on one sample's (T, F) frames, drawn from its own rng.
 
-    Masked values become 0, the train mean after normalization. Only padded-in frames and valid
-    frames are masked alike; ``lengths`` is unchanged.
+    torchaudio's FrequencyMasking/TimeMasking semantics (a width uniform in [0, param), a start
+    uniform over what is left; time masks at most ``max_time_fraction`` of the clip), applied per
+    sample in the loader so the draws are a function of (seed, epoch, index) (data/sampling.py).
+    Masked values become 0, the train mean after normalization.
     """
 
     def __init__(self, freq_mask: int = 8, time_mask: int = 10, n_freq_masks: int = 2, n_time_masks: int = 2,
                  max_time_fraction: float = 0.2):
-        import torchaudio.transforms as T
-
-        self.freq = T.FrequencyMasking(freq_mask, iid_masks=True) if freq_mask > 0 else None
-        self.time = T.TimeMasking(time_mask, iid_masks=True, p=max_time_fraction) if time_mask > 0 else None
+        self.freq_mask, self.time_mask = freq_mask, time_mask
         self.n_freq, self.n_time = n_freq_masks, n_time_masks
+        self.max_time_fraction = max_time_fraction
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        spec = x.transpose(1, 2).unsqueeze(1)  # (B, 1, F, T): torchaudio's layout, iid masks need 4-D
-        for _ in range(self.n_freq if self.freq else 0):
-            spec = self.freq(spec)
-        for _ in range(self.n_time if self.time else 0):
-            spec = self.time(spec)
-        return spec.squeeze(1).transpose(1, 2).contiguous()
+    @staticmethod
+    def _mask(x: np.ndarray, axis: int, param: float, rng: np.random.Generator) -> None:
+        size = x.shape[axis]
+        width = rng.uniform(0, param)
+        start = rng.uniform(0, max(0.0, size - width))
+        a, b = int(start), int(start + width)
+        if b > a:
+            (x[a:b] if axis == 0 else x[:, a:b])[...] = 0.0
+
+    def __call__(self, sample: tuple[np.ndarray, Any], rng: np.random.Generator) -> tuple[np.ndarray, Any]:
+        x, y = sample
+        x = np.array(x, dtype=np.float32, copy=True)
+        for _ in range(self.n_freq if self.freq_mask > 0 else 0):
+            self._mask(x, 1, self.freq_mask, rng)
+        time_param = min(self.time_mask, self.max_time_fraction * x.shape[0])
+        for _ in range(self.n_time if self.time_mask > 0 else 0):
+            self._mask(x, 0, time_param, rng)
+        return x, y
 
 
 class AudioDataModule(SequenceDataModule):
@@ -442,14 +534,8 @@ class AudioDataModule(SequenceDataModule):
     def collate(self, samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
         return collate_clips(samples)
 
-    def collate_train(self, samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
-        batch = collate_clips(samples)
-        if self.augment is not None:
-            batch["inputs"] = self.augment(batch["inputs"])
-        return batch
-
-    def train_dataloader(self):
-        return self._loader("train", shuffle=True, collate=self.collate_train)
+    def sample_augment(self) -> SpecAugment | None:
+        return self.augment
 
     def data_info(self) -> dict[str, Any]:
         """What predict needs (classes, feature settings, train normalization), not the file lists."""
@@ -459,3 +545,9 @@ class AudioDataModule(SequenceDataModule):
     @property
     def classes(self) -> list[str]:
         return self.meta["audio"]["classes"]
+
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
+        hp = self.hparams
+        return audio_settings(self.source, features=self.features, val_fraction=hp.val_fraction,
+                              test_fraction=hp.test_fraction, seed=hp.seed, strict=hp.strict)

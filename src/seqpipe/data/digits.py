@@ -249,14 +249,8 @@ class DigitStringsDataModule(SequenceDataModule):
     def collate(self, samples: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
         return collate_utterances(samples)
 
-    def collate_train(self, samples: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
-        batch = collate_utterances(samples)
-        if self.augment is not None:
-            batch["inputs"] = self.augment(batch["inputs"])
-        return batch
-
-    def train_dataloader(self):
-        return self._loader("train", shuffle=True, collate=self.collate_train)
+    def sample_augment(self) -> SpecAugment | None:
+        return self.augment
 
     def data_info(self) -> dict[str, Any]:
         d = self.meta["digits"]

@@ -43,7 +43,7 @@ from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, SPLITS, PreparedStore, StoreWriter, fingerprint
 from seqpipe.data.windows import pad_batch
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.dna import COMPLEMENT, PAD, VOCAB, DnaRules, read_dna
+from seqpipe.sources.dna import COMPLEMENT, PAD, VOCAB, DnaRules, read_dna, reverse_complement
 
 LENGTH_POLICY = ("ragged: stored at full length; batches padded to their longest record with lengths "
                  "(packing/masking); longer than max_len: error (strict) or center-crop to max_len")
@@ -128,6 +128,9 @@ def prepare_dna(
     if not (0 <= val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise SeqpipeError("val_fraction and test_fraction must be in [0, 1) and sum below 1",
                            where="data.val_fraction/test_fraction")
+    settings = dna_settings(source, labels=labels, label_field=label_field, strict=strict, convert_u=convert_u,
+                            max_len=max_len, min_len=min_len, val_fraction=val_fraction, test_fraction=test_fraction,
+                            seed=seed, sequence_column=sequence_column, label_column=label_column, id_column=id_column)
     rules = DnaRules(strict=strict, convert_u=convert_u, max_len=max_len, min_len=min_len)
     res = read_dna(source, rules, labels=labels, label_field=label_field, sequence_column=sequence_column,
                    label_column=label_column, id_column=id_column)
@@ -169,6 +172,7 @@ def prepare_dna(
             "labels_file": str(labels) if labels else None,
             "fingerprint": fp,
             "spec": spec.to_dict(),
+            "settings": settings,
             "skipped": res.report.skipped[:200],
             "repairs": {k: v for k, v in res.report.to_dict().items() if k != "skipped" and v},
             "dna": {
@@ -187,6 +191,11 @@ def prepare_dna(
             },
         })
     return PreparedStore.open(out_dir)
+
+
+def dna_settings(source: str | Path, **kwargs: Any) -> dict[str, Any]:
+    """The preprocessing settings a DNA store records in meta.json["settings"] (compared by fit/evaluate)."""
+    return {"source": str(source), **{k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()}}
 
 
 # -- samples ----------------------------------------------------------------------------------
@@ -218,6 +227,17 @@ def reverse_complement_batch(inputs: torch.Tensor, lengths: torch.Tensor | None 
     flipped = torch.gather(inputs, 1, src.clamp_min(0))
     comp = _COMP_T.to(inputs.device)[flipped]
     return torch.where(valid, comp, torch.full_like(comp, PAD))
+
+
+class ReverseComplementAugment:
+    """Replace a training sample by its reverse complement with probability ``p`` (its own rng)."""
+
+    def __init__(self, p: float):
+        self.p = float(p)
+
+    def __call__(self, sample: tuple[np.ndarray, int], rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        codes, label = sample
+        return (reverse_complement(codes) if rng.random() < self.p else codes), label
 
 
 class DnaCollate:
@@ -303,7 +323,10 @@ class DNADataModule(SequenceDataModule):
         return [ds[i][0] for i in range(len(ds))], np.asarray(ds.labels, dtype=np.int64), self.store.index["id"][rows]
 
     def train_dataloader(self):
-        return self._loader("train", shuffle=True, collate=DnaCollate(self.rc_augment))
+        return self._loader("train", shuffle=True, collate=DnaCollate())
+
+    def sample_augment(self) -> ReverseComplementAugment | None:
+        return ReverseComplementAugment(self.rc_augment) if self.rc_augment > 0 else None
 
     def collate(self, samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
         return DnaCollate(0.0)(samples)
@@ -311,6 +334,13 @@ class DNADataModule(SequenceDataModule):
     @property
     def classes(self) -> list[str]:
         return list(self.meta["dna"]["classes"])
+
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
+        hp = self.hparams
+        return dna_settings(hp.source, **{k: hp[k] for k in (
+            "labels", "label_field", "strict", "convert_u", "max_len", "min_len", "val_fraction", "test_fraction",
+            "seed", "sequence_column", "label_column", "id_column")})
 
     def data_info(self) -> dict[str, Any]:
         info = super().data_info()

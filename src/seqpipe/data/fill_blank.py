@@ -11,7 +11,7 @@ both sides. The mask token is one id past the text vocabulary (``mask_id`` = tex
     targets  the true character at masked positions, -100 elsewhere (seq_len,) long
 
 With ``unit="char"`` a span is ``min_span..max_span`` consecutive characters anywhere instead.
-Training masks are drawn afresh every time a window is read (a generator seeded by ``seed``);
+Training masks are drawn afresh each epoch from a generator seeded by (seed, epoch, window);
 validation and test masks are a pure function of (seed, split, window index), so every model and
 every baseline is scored on exactly the same blanks.
 """
@@ -90,7 +90,6 @@ class MaskedWindows(Dataset):
         self.tokens, self.seq_len, self.masker, self.mask_id = tokens, seq_len, masker, mask_id
         self.index = WindowIndex(np.array([offset]), np.array([length]), seq_len, stride)
         self.seed, self.split_code = seed, SPLIT_CODE[split]
-        self.train_rng = np.random.default_rng([seed, self.split_code]) if split == "train" else None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -99,7 +98,8 @@ class MaskedWindows(Dataset):
         return int(self.index.starts(i))
 
     def rng(self, i: int) -> np.random.Generator:
-        return self.train_rng if self.train_rng is not None else np.random.default_rng([self.seed, self.split_code, i])
+        """Val/test blanks: a pure function of (seed, split, window), the same for every scorer."""
+        return np.random.default_rng([self.seed, self.split_code, i])
 
     def spans(self, i: int) -> list[tuple[int, int]]:
         """The blanks of window i as (start within the window, length)."""
@@ -107,10 +107,14 @@ class MaskedWindows(Dataset):
         return self.masker.choose(np.asarray(self.tokens[s : s + self.seq_len]), self.rng(i))
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.draw(i, self.rng(i))
+
+    def draw(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Window i with blanks drawn from ``rng`` (training: fresh blanks per (seed, epoch, window))."""
         s = self.start(i)
         window = np.asarray(self.tokens[s : s + self.seq_len]).astype(np.int64)
         inputs, targets = window.copy(), np.full(self.seq_len, IGNORE, dtype=np.int64)
-        for a, n in self.masker.choose(window, self.rng(i)):
+        for a, n in self.masker.choose(window, rng):
             inputs[a : a + n] = self.mask_id
             targets[a : a + n] = window[a : a + n]
         return inputs, targets

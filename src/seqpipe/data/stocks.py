@@ -37,7 +37,7 @@ from torch.utils.data import Dataset
 
 from seqpipe.data.module import SequenceDataModule
 from seqpipe.data.spec import DataSpec
-from seqpipe.data.store import SPLIT_CODE, SPLITS, PreparedStore, StoreWriter, fingerprint
+from seqpipe.data.store import SPLIT_CODE, SPLITS, PreparedStore, StoreWriter, check_settings, fingerprint
 from seqpipe.data.windows import WindowIndex, gather_windows
 from seqpipe.errors import SeqpipeError
 from seqpipe.sources.stocks import Rules, TickerSeries, read_ohlcv, resolve_files
@@ -127,6 +127,9 @@ def prepare_stocks(
     short_series: str = "error",
 ) -> PreparedStore:
     """Read, validate, featurize and split every ticker; fit normalization on train rows; write the store."""
+    settings = stocks_settings(source, features=list(features), lookback=lookback, horizon=horizon, embargo=embargo,
+                               val_start=val_start, test_start=test_start, price_column=price_column, rules=rules,
+                               short_series=short_series)
     if lookback < 1 or horizon < 1:
         raise SeqpipeError(f"lookback ({lookback}) and horizon ({horizon}) must be >= 1", where="data.lookback/horizon")
     need = lookback + horizon
@@ -205,6 +208,8 @@ def prepare_stocks(
             "source": [str(f) for f in files],
             "fingerprint": fp,
             "spec": spec.to_dict(),
+            "settings": settings,
+            "date_formats": {s.ticker: s.date_format for s, *_ in kept},
             "repairs": repairs,
             "skipped": skipped,
             "stocks": {
@@ -231,6 +236,16 @@ def prepare_stocks(
     for k in skipped:
         print(f"[seqpipe] stocks skipped {k['ticker']}: {k['reason']}")
     return PreparedStore.open(out_dir)
+
+
+def stocks_settings(source: str | Sequence[str], *, features: Sequence[str], lookback: int, horizon: int,
+                    embargo: int | None, val_start: str, test_start: str, price_column: str, rules: Rules,
+                    short_series: str) -> dict[str, Any]:
+    """The preprocessing settings a stocks store records in meta.json["settings"] (compared by fit/evaluate)."""
+    return {"source": source if isinstance(source, str) else [str(x) for x in source], "features": list(features),
+            "lookback": lookback, "horizon": horizon, "embargo": embargo, "val_start": str(val_start),
+            "test_start": str(test_start), "price_column": price_column, "short_series": short_series,
+            **{k: v for k, v in rules.__dict__.items()}}
 
 
 # -- samples ----------------------------------------------------------------------------------
@@ -295,6 +310,9 @@ class StockDataModule(SequenceDataModule):
         embargo: rows dropped at the start of val and of test (default and minimum: lookback + horizon).
         price_column: "auto" (Adj Close if present, else Close), "adj_close" or "close".
         nonfinite, unsorted, duplicates, gaps, max_gap_days: bad-input rules (seqpipe.sources.stocks.Rules).
+        date_format: strptime pattern of the files' dates (e.g. "%d/%m/%Y"); None detects one format a file
+            and refuses an ambiguous day/month order.
+        max_unsorted_rows: ``unsorted: sort`` repairs at most this many rows out of date order.
         short_series: "error" or "skip" a ticker shorter than lookback + horizon + embargo (+ warmup).
         stride: step between training windows (evaluation always uses every origin).
         batch_size, num_workers, seed, rebuild: see SequenceDataModule.
@@ -317,6 +335,8 @@ class StockDataModule(SequenceDataModule):
         duplicates: str = "error",
         gaps: str = "error",
         max_gap_days: int = 10,
+        date_format: str | None = None,
+        max_unsorted_rows: int = 5,
         short_series: str = "error",
         stride: int = 1,
         batch_size: int = 256,
@@ -332,13 +352,20 @@ class StockDataModule(SequenceDataModule):
         self.features = list(features)
         self.val_start, self.test_start = str(val_start), str(test_start)  # YAML may hand in date objects
         self.rules = Rules(nonfinite=nonfinite, unsorted=unsorted, duplicates=duplicates, gaps=gaps,
-                           max_gap_days=max_gap_days)
+                           max_gap_days=max_gap_days, date_format=date_format, max_unsorted_rows=max_unsorted_rows)
 
     def build_store(self) -> None:
         hp = self.hparams
         prepare_stocks(hp.source, self.prepared_dir, features=self.features, lookback=hp.lookback, horizon=hp.horizon,
                        embargo=hp.embargo, val_start=self.val_start, test_start=self.test_start,
                        price_column=hp.price_column, rules=self.rules, short_series=hp.short_series)
+
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
+        hp = self.hparams
+        return stocks_settings(hp.source, features=self.features, lookback=hp.lookback, horizon=hp.horizon,
+                               embargo=hp.embargo, val_start=self.val_start, test_start=self.test_start,
+                               price_column=hp.price_column, rules=self.rules, short_series=hp.short_series)
 
     def _check_store(self) -> dict[str, Any]:
         m = self.store.meta["stocks"]
@@ -347,6 +374,7 @@ class StockDataModule(SequenceDataModule):
             if m[key] != want:
                 raise SeqpipeError(f"prepared with {key}={m[key]!r}, this config asks for {want!r}",
                                    where=self.prepared_dir, fix="rerun `seqpipe preprocess` (or `dvc repro`) with this config")
+        check_settings(self.store.meta, self.preprocessing_settings(), self.prepared_dir)
         return m
 
     def make_dataset(self, split: str) -> ForecastWindows:

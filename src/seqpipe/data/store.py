@@ -19,8 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -46,6 +49,38 @@ def fingerprint(paths: Iterable[str | Path], extra: Any = None, chunk_bytes: int
     return h.hexdigest()[:16]
 
 
+def is_store(path: Path) -> bool:
+    """Whether ``path`` holds a seqpipe prepared store (its meta.json says so)."""
+    try:
+        return "schema_version" in json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary and old store folders left by writers that died (their pid is gone)."""
+    for p in path.parent.glob(f".{path.name}.*-*"):
+        m = re.match(rf"\.{re.escape(path.name)}\.(?:tmp|old)-(\d+)", p.name)
+        if m and p.is_dir() and not _alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class StoreWriter:
     """Streams arrays into a new prepared store and publishes it atomically on ``commit``.
 
@@ -57,7 +92,13 @@ class StoreWriter:
         self.path = Path(path)
         self.domain = domain
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
+        if self.path.exists() and not is_store(self.path) and (not self.path.is_dir() or any(self.path.iterdir())):
+            raise SeqpipeError("refusing to replace a folder that is not a seqpipe prepared store (no meta.json "
+                               "with a schema_version)", where=self.path,
+                               fix="point data.prepared_dir at a new or seqpipe-made folder")
+        _remove_stale_temporaries(self.path)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-{os.getpid()}-", dir=self.path.parent))
+        os.chmod(self._tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the published store gets the umask
         self._files: dict[str, Any] = {}
         self._arrays: dict[str, dict[str, Any]] = {}
         self._index: dict[str, np.ndarray] | None = None
@@ -160,6 +201,7 @@ class PreparedStore:
 
     @classmethod
     def open(cls, path: str | Path) -> "PreparedStore":
+        """Open a store; a missing, partial or corrupt one is a SeqpipeError naming the file (never a traceback)."""
         path = Path(path)
         meta_file = path / "meta.json"
         if not meta_file.exists():
@@ -168,24 +210,84 @@ class PreparedStore:
                 where=path,
                 fix="run `seqpipe preprocess --config <experiment.yaml>` (or `dvc repro`) first",
             )
-        meta = json.loads(meta_file.read_text())
+        rebuild = f"delete {path} and rerun `seqpipe preprocess --config <experiment.yaml>` (or `dvc repro`)"
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise SeqpipeError(f"corrupt prepared store: meta.json does not read as JSON ({e})", where=meta_file,
+                               fix=rebuild) from e
+        if not isinstance(meta, dict):
+            raise SeqpipeError("corrupt prepared store: meta.json is not a JSON object", where=meta_file, fix=rebuild)
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise SeqpipeError(
                 f"prepared with schema version {meta.get('schema_version')}, this seqpipe reads {SCHEMA_VERSION}",
                 where=path,
                 fix="rerun the preprocess stage",
             )
-        with np.load(path / "index.npz") as z:
-            index = {k: z[k] for k in z.files}
+        missing = [k for k in ("domain", "arrays", "records") if k not in meta]
+        if missing or not isinstance(meta["arrays"], dict):
+            raise SeqpipeError(f"corrupt prepared store: meta.json lacks {missing or ['arrays']}", where=meta_file,
+                               fix=rebuild)
+        index_file = path / "index.npz"
+        try:
+            with np.load(index_file, allow_pickle=False) as z:
+                index = {k: z[k] for k in z.files}
+        except FileNotFoundError as e:
+            raise SeqpipeError("corrupt prepared store: index.npz is missing", where=index_file, fix=rebuild) from e
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+            raise SeqpipeError(f"corrupt prepared store: index.npz does not read ({type(e).__name__}: {e})",
+                               where=index_file, fix=rebuild) from e
+        lens = {k: len(v) for k, v in index.items()}
+        if not {"offset", "length", "split"} <= set(index) or set(lens.values()) != {meta["records"]}:
+            raise SeqpipeError(f"corrupt prepared store: index columns {lens} do not match the {meta['records']} "
+                               f"records in meta.json", where=index_file, fix=rebuild)
         arrays = {}
         for name, info in meta["arrays"].items():
-            shape = tuple(info["shape"])
+            try:
+                shape, dtype = tuple(int(x) for x in info["shape"]), np.dtype(info["dtype"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise SeqpipeError(f"corrupt prepared store: array '{name}' has no valid dtype/shape in meta.json",
+                                   where=meta_file, fix=rebuild) from e
             if shape[0] == 0:
-                arrays[name] = np.zeros(shape, dtype=np.dtype(info["dtype"]))
-            else:
-                arrays[name] = np.memmap(path / f"{name}.bin", dtype=np.dtype(info["dtype"]), mode="r", shape=shape)
+                arrays[name] = np.zeros(shape, dtype=dtype)
+                continue
+            bin_file = path / f"{name}.bin"
+            want = int(np.prod(shape)) * dtype.itemsize
+            have = bin_file.stat().st_size if bin_file.is_file() else None
+            if have != want:
+                raise SeqpipeError(
+                    "corrupt prepared store: " + (f"{name}.bin is missing" if have is None else
+                                                  f"{name}.bin holds {have} bytes, meta.json declares {want} "
+                                                  f"({shape} x {dtype})"), where=bin_file, fix=rebuild)
+            arrays[name] = np.memmap(bin_file, dtype=dtype, mode="r", shape=shape)
         return cls(path=path, meta=meta, index=index, arrays=arrays)
 
     def records(self, split: str) -> np.ndarray:
         """Row numbers of the records in ``split``."""
         return np.flatnonzero(self.index["split"] == SPLIT_CODE[split])
+
+
+def _plain(value: Any) -> Any:
+    """JSON round trip: what a value looks like once recorded in meta.json (tuples -> lists, Paths -> str)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
+
+
+def check_settings(meta: dict[str, Any], expected: dict[str, Any], where: str | Path) -> None:
+    """Refuse a store prepared with other preprocessing settings than ``expected`` (what the config asks for).
+
+    ``meta["settings"]`` is what preprocess recorded; every key of ``expected`` is compared after a JSON
+    round trip. A store without recorded settings (older seqpipe) passes. The error names every differing
+    key with both values.
+    """
+    recorded = meta.get("settings")
+    if recorded is None:
+        return
+    want = _plain(expected)
+    missing = object()
+    diff = [k for k in sorted(want) if recorded.get(k, missing) != want[k]]
+    if diff:
+        parts = [f"prepared with {k}={recorded.get(k, '(not recorded)')!r}, this config asks for {want[k]!r}"
+                 for k in diff]
+        raise SeqpipeError("; ".join(parts) + f" (differing: {', '.join(diff)})", where=where,
+                           fix="rerun `seqpipe preprocess` (or `dvc repro`) with this config, or point data.prepared_dir "
+                               "at a store built with it")

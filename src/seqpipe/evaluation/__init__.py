@@ -31,6 +31,14 @@ class Evaluation:
     artifacts: list[Path] = field(default_factory=list)
 
 
+COMMON_EVALUATE_KEYS = {"baseline_key": "name of reports/baselines/<key>.json (default: the domain)"}
+
+
+def evaluate_keys(domain: str) -> dict[str, str]:
+    """The ``evaluate:`` keys a domain's evaluator reads, with what each does."""
+    return {**COMMON_EVALUATE_KEYS, **getattr(domain_module(domain), "EVALUATE_KEYS", {})}
+
+
 def domain_module(domain: str) -> Any:
     if domain not in DOMAINS:
         raise SeqpipeError(f"unknown domain '{domain}'", where="config.domain", fix=f"use one of {list(DOMAINS)}")

@@ -21,6 +21,15 @@ from seqpipe.data.audio import FeatureConfig, clip_features, collate_clips
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 
+# the `evaluate:` keys this domain reads (anything else in a config is an error)
+# what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
+DVC_REPORTS = {"outs": ["confusion.png", "confusion.json"],
+               "plots": {"predictions.csv": {"template": "confusion", "x": "predicted", "y": "actual"}}}
+EVALUATE_KEYS = {
+    "logreg_C": "C grid of the mean+std log-mel logistic regression (chosen on val)",
+}
+
+
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict[str, float]:
     """accuracy, macro-F1 and recall_<class> (per-class recall) over all ``classes``."""

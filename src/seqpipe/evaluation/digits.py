@@ -28,6 +28,15 @@ from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.models.seq2seq import edit_distance
 
+# the `evaluate:` keys this domain reads (anything else in a config is an error)
+# what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
+DVC_REPORTS = {"outs": ["."]}
+EVALUATE_KEYS = {
+    "logreg_C": "C grid of the fixed-segment digit classifier (chosen on val)",
+    "beam_width": "beam search width (1 = greedy); default: the model's",
+}
+
+
 
 def string_metrics(hyps: list[str], refs: list[str], suffix: str = "") -> dict[str, float]:
     errors = sum(edit_distance(h, r) for h, r in zip(hyps, refs))

@@ -32,6 +32,19 @@ from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.sources.dna import DnaRules, read_dna
 
+# the `evaluate:` keys this domain reads (anything else in a config is an error)
+# what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
+DVC_REPORTS = {"outs": ["roc.png"], "plots": {"roc.csv": {"x": "fpr", "y": "tpr"}}}
+EVALUATE_KEYS = {
+    "kmer_ks": "k-mer baseline: largest k values tried (k = 1..K)",
+    "kmer_C": "k-mer baseline C grid",
+    "kmer_canonical": "k-mer baseline: merge reverse complements (list of bools tried)",
+    "rc_average": "headline metrics: true = both strands averaged, false = forward only, auto = the better on val AUROC",
+    "batch_size": "evaluation batch size",
+    "baselines": "which of kmer_lr, pos_lr, pos_gbt to fit (default all; majority always)",
+    "pos_lr_C": "position-aware logistic regression (one-hot base by position): C grid, chosen on val",
+    "gbt_depth": "gradient-boosted trees on one-hot positions: max_depth grid, chosen on val",
+}
 
 # -- metrics ----------------------------------------------------------------------------------
 def classification_metrics(y: np.ndarray, probs: np.ndarray, prefix: str = "test_", suffix: str = "") -> dict[str, float]:

@@ -34,6 +34,17 @@ from seqpipe.data.fill_blank import IGNORE, MaskedWindows
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 
+# the `evaluate:` keys this domain reads (anything else in a config is an error)
+# what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
+DVC_REPORTS = {"outs": ["."]}
+EVALUATE_KEYS = {
+    "max_windows": "score at most this many test windows",
+    "ngram_max_order": "left-context n-gram orders tried",
+    "ngram_beam": "n-gram beam width over a blank",
+    "compare": "other checkpoints scored beside the model: {name: path}",
+}
+
+
 
 # -- the blanks of a split, as flat stream positions -----------------------------------------
 def blanks(ds: MaskedWindows, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,6 +27,15 @@ from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.evaluation import stocks as stock_eval
 
+# the `evaluate:` keys this domain reads (anything else in a config is an error)
+# what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
+DVC_REPORTS = {"outs": ["per_step.png"], "plots": {"per_step.csv": {"x": "step"}}}
+EVALUATE_KEYS = {
+    "trailing_window": "days of the trailing realized-volatility baseline",
+    "direct": "direct multi-output checkpoints scored beside the model: {name: path}",
+}
+
+
 predict = stock_eval.predict  # a CSV in, H forecasts out: the checkpoint's data_info is the stock domain's
 
 

@@ -37,6 +37,16 @@ from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.sources.stocks import Rules, read_ohlcv
 
+# the `evaluate:` keys this domain reads (anything else in a config is an error)
+# what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
+DVC_REPORTS = {"outs": ["forecast.png"], "plots": {"forecast.csv": {"x": "date", "y": "model"}}}
+EVALUATE_KEYS = {
+    "trailing_window": "days of the trailing realized-volatility baseline",
+    "plot_ticker": "ticker drawn in forecast.png",
+    "plot_step": "days between plotted forecasts",
+}
+
+
 BASELINES = {"returns": ("zero", "persistence", "train_mean"),
              "volatility": ("persistence", "train_mean", "trailing_rv", "garch11")}
 

@@ -1,6 +1,23 @@
-"""Models: composed from front end -> fused recurrent core -> head, each built from a DataSpec."""
+"""Models: composed from front end -> fused recurrent core -> head, each built from a DataSpec.
 
-from seqpipe.models.crnn import CRNN
-from seqpipe.models.recurrent import RecurrentModel
+Names are imported on first use (see seqpipe.data), so a stage loads the model file it needs.
+"""
 
-__all__ = ["CRNN", "RecurrentModel"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "CRNN": "seqpipe.models.crnn",
+    "RecurrentModel": "seqpipe.models.recurrent",
+    "Seq2Seq": "seqpipe.models.seq2seq",
+    "SeedGroup": "seqpipe.models.seeds",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'seqpipe.models' has no attribute {name!r}")

@@ -152,6 +152,10 @@ class CRNN(RecurrentModel):
     def forward(
         self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: State | None = None
     ) -> tuple[torch.Tensor, State]:
+        if inputs.shape[1] < self.front.time_stride:
+            raise SeqpipeError(f"an input of {inputs.shape[1]} steps is shorter than the CRNN's time pooling "
+                               f"({self.front.time_stride} steps a pooled step)", where="model.time_pool",
+                               fix="use longer clips/sequences, or smaller time_pool values")
         feats = self.front(inputs, lengths)
         lengths = self.front.out_lengths(lengths)
         if lengths is not None:

@@ -16,7 +16,6 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Timer
 import torch.nn.functional as F
 from torch import nn
 
@@ -42,9 +41,8 @@ class RecurrentModel(L.LightningModule):
         loss: "mse" or "l1" for regression targets.
         optimizer: "adamw", "adam" or "rmsprop" (the blog's).
         lr, weight_decay: optimizer settings.
-        lr_schedule: "cosine" (linear warmup then cosine to 10% over max_steps, or over trainer.max_time
-            when that runs out first, so a time-budgeted run still ends on a low learning rate),
-            "plateau" or "none".
+        lr_schedule: "cosine" (linear warmup then cosine to 10% over the run's optimizer steps, from
+            trainer.max_steps or max_epochs; never from wall clock), "plateau" or "none".
         warmup_steps: linear warmup length for "cosine".
         tbptt: carry the hidden state across consecutive training batches (truncated BPTT).
         data_info: dataset facts kept in the checkpoint (vocabulary, class names, scaling).
@@ -128,7 +126,15 @@ class RecurrentModel(L.LightningModule):
         return loss
 
     def on_train_epoch_start(self) -> None:
-        self._carried = None
+        if not self.trainer.fit_loop.epoch_loop.restarting:  # a run resumed mid-epoch keeps its carried state
+            self._carried = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._carried is not None:  # the TBPTT state, so a resumed run continues the same streams
+            checkpoint["seqpipe_carried_state"] = self._carried
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._carried = checkpoint.get("seqpipe_carried_state")
 
     def _eval_step(self, batch: dict[str, torch.Tensor], prefix: str) -> None:
         output, _ = self(batch["inputs"], batch.get("lengths"))
@@ -170,15 +176,11 @@ def configure_optimizer(module: L.LightningModule, hp: Any) -> Any:
         raise SeqpipeError(f"unknown lr_schedule '{hp.lr_schedule}'", fix="use cosine, plateau or none")
     total = max(1, int(module.trainer.estimated_stepping_batches))
     warm = min(hp.warmup_steps, total // 10 + 1)
-    timer = next((c for c in module.trainer.callbacks if isinstance(c, Timer)), None)
 
-    def factor(step: int) -> float:
+    def factor(step: int) -> float:  # a function of the step alone: wall clock never moves the schedule
         if step < warm:
             return (step + 1) / warm
         progress = (step - warm) / max(1, total - warm)
-        if timer is not None:  # a time budget (trainer.max_time): decay by whichever runs out first
-            elapsed = timer.time_elapsed("train")
-            progress = max(progress, elapsed / max(1e-9, elapsed + timer.time_remaining("train")))
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)

@@ -37,6 +37,8 @@ class SeedGroup(L.LightningModule):
         **model_args: RecurrentModel arguments (cell, hidden_size, lr, ...), the same for every member.
     """
 
+    config_kwargs_target = RecurrentModel  # where **model_args go: configs are checked against it
+
     def __init__(self, spec: dict[str, Any], n_seeds: int = 3, member_seeds: list[int] | None = None,
                  data_info: dict[str, Any] | None = None, **model_args: Any):
         if n_seeds < 1:

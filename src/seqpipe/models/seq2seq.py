@@ -27,6 +27,7 @@ import math
 from typing import Any, Sequence
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -84,6 +85,13 @@ class Attention(nn.Module):
             scores = self.v(torch.tanh(keys + self.q(query).unsqueeze(1))).squeeze(-1)
         weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
         return torch.bmm(weights.unsqueeze(1), memory).squeeze(1), weights
+
+
+def step_generator(step: int) -> torch.Generator:
+    """Scheduled-sampling coin flips of one training step: seeded by (run seed, step), so a run and
+    its resumed continuation flip the same coins."""
+    seed = np.random.SeedSequence([torch.initial_seed() % 2**63, int(step)]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(seed))
 
 
 class Seq2Seq(L.LightningModule):
@@ -262,8 +270,9 @@ class Seq2Seq(L.LightningModule):
         return teacher_forcing_ratio(step, hp.teacher_forcing, hp.min_teacher_forcing, hp.sampling_decay, hp.decay_steps)
 
     def teacher_forced(self, inputs: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor | None = None,
-                       ratio: float = 1.0) -> torch.Tensor:
-        """Outputs (B, T, out_dim) for targets (B, T): step t reads the true y_{t-1} with prob ``ratio``."""
+                       ratio: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Outputs (B, T, out_dim) for targets (B, T): step t reads the true y_{t-1} with prob ``ratio``
+        (coin flips from ``generator``, a CPU generator)."""
         enc = self.encode(inputs, lengths)
         b, t = targets.shape[:2]
         state, feed, prev = enc["state"], self.init_feed(enc), None
@@ -276,7 +285,7 @@ class Seq2Seq(L.LightningModule):
                 prev = true
             else:
                 own = y.argmax(-1) if self.tokens_out else y[:, 0].detach()
-                use_true = torch.rand(b, device=y.device) < ratio
+                use_true = (torch.rand(b, generator=generator) < ratio).to(y.device)
                 prev = torch.where(use_true, true, own.to(true.dtype))
         return torch.stack(outs, dim=1)
 
@@ -293,7 +302,8 @@ class Seq2Seq(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         ratio = self.tf_ratio()
-        outputs = self.teacher_forced(batch["inputs"], batch["targets"], batch.get("lengths"), ratio)
+        outputs = self.teacher_forced(batch["inputs"], batch["targets"], batch.get("lengths"), ratio,
+                                      step_generator(self.global_step))
         loss, metrics = self.loss_and_metrics(outputs, batch["targets"])
         bs = batch["inputs"].shape[0]
         self.log("train_loss", loss, prog_bar=True, batch_size=bs)

@@ -11,14 +11,25 @@ meta.json under ``repairs``; nothing is changed silently):
 
 - missing required column (Date, Open, High, Low, Close, Volume): always an error naming the file
   and the column.
-- a date cell that is empty or not a date: always an error naming file, line and column.
+- dates: one format per file. ``date_format`` (a strptime pattern such as ``%d/%m/%Y``) reads every
+  date with that pattern; unset (default), the format is detected once per file: ISO ``2011-03-01``
+  (a time part allowed), ``M/D/YYYY`` when some second field is above 12, or a format pandas can
+  guess from the first date (``04-Jan-1999``, ``19990104``, ``Jan 4, 1999``) applied to every row.
+  Numeric dates whose day/month order the file cannot prove -- a day above 12 in the first field
+  (``25/01/1999``, day-first), or no field above 12 anywhere -- are an error naming the file, a line
+  and the ``date_format`` to set: a guess would silently scramble the series.
+- a date cell that is empty, not a date, or not in the file's format: always an error naming file,
+  line and column.
 - a price/volume cell that is text, not a number: always an error naming file, line and column.
 - NaN / inf / empty price or volume: ``nonfinite="drop"`` (default) drops the row (counted);
   ``"error"`` stops naming file, line and column.
 - non-positive price (Open/High/Low/Close/Adj Close <= 0) or negative volume: always an error
   naming file, line and column (log returns are undefined; no repair guesses a price).
-- unsorted rows: ``unsorted="sort"`` (default) sorts by date (rows out of order counted);
-  ``"error"`` stops naming the first line out of order.
+- unsorted rows: ``unsorted="sort"`` (default) sorts by date when at most ``max_unsorted_rows``
+  (5) rows are out of order (a row dated before the row above it; counted), and refuses wholesale
+  reordering (usually a wrong date format) naming the count, the first such line and the fix; a file
+  in exactly reverse date order (newest first, a common export) is reversed (counted as
+  ``newest_first_reversed``). ``"error"`` stops naming the first line out of order.
 - duplicated dates: ``duplicates="error"`` (default) stops naming both lines; ``"keep_last"``
   keeps the later line (dropped rows counted).
 - a gap of more than ``max_gap_days`` calendar days between consecutive rows ("missing dates"):
@@ -33,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -58,8 +70,16 @@ class Rules:
     duplicates: str = "error"   # error | keep_last
     gaps: str = "error"         # error | keep
     max_gap_days: int = 10
+    date_format: str | None = None  # strptime pattern, e.g. "%d/%m/%Y"; None = detect once per file
+    max_unsorted_rows: int = 5  # unsorted="sort" repairs at most this many rows out of order
 
     def __post_init__(self) -> None:
+        if self.date_format is not None and (not isinstance(self.date_format, str) or "%" not in self.date_format):
+            raise SeqpipeError(f"date_format {self.date_format!r} is not a strptime pattern", where="data.date_format",
+                               fix="use a pattern such as '%Y-%m-%d' or '%d/%m/%Y', or leave it unset to detect it")
+        if int(self.max_unsorted_rows) < 0:
+            raise SeqpipeError(f"max_unsorted_rows must be >= 0, got {self.max_unsorted_rows}",
+                               where="data.max_unsorted_rows")
         for name, allowed in (("nonfinite", ("drop", "error")), ("unsorted", ("sort", "error")),
                               ("duplicates", ("error", "keep_last")), ("gaps", ("error", "keep"))):
             if getattr(self, name) not in allowed:
@@ -82,6 +102,7 @@ class TickerSeries:
     volume: np.ndarray
     line: np.ndarray
     repairs: dict[str, int] = field(default_factory=dict)
+    date_format: str | None = None  # the format the file's dates were read with
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -144,7 +165,11 @@ def read_csv(path: str | Path, rules: Rules = Rules()) -> list[TickerSeries]:
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise SeqpipeError(f"cannot read as CSV: {e}", where=path, fix="export the prices as comma-separated text") from e
+        detail = " ".join(str(e).split())  # pandas' messages end in a newline: keep the error one line
+        raise SeqpipeError(f"cannot read as CSV: {detail}", where=path, fix="export the prices as comma-separated text") from e
+    except (EOFError, OSError, zlib.error) as e:  # a truncated or corrupt .csv.gz
+        raise SeqpipeError(f"cannot read the file ({type(e).__name__}: {e}); a truncated or corrupt .gz?", where=path,
+                           fix="re-download or re-compress the file") from e
     cols: dict[str, str] = {}
     for c in raw.columns:
         cols.setdefault(_norm(c), c)
@@ -155,7 +180,8 @@ def read_csv(path: str | Path, rules: Rules = Rules()) -> list[TickerSeries]:
     frame = pd.DataFrame({k: raw[v].str.strip() for k, v in cols.items() if k in (*REQUIRED, "adj_close", "ticker")})
     frame["line"] = np.arange(len(frame)) + 2
     blank = (frame.drop(columns="line") == "").all(axis=1)
-    frame = frame[~blank]
+    frame = frame[~blank].reset_index(drop=True)
+    frame["parsed_date"], date_format = parse_dates(path, frame["date"], frame["line"].to_numpy(), rules.date_format)
     if "ticker" in frame:
         empty = frame["ticker"] == ""
         if empty.any():
@@ -167,7 +193,91 @@ def read_csv(path: str | Path, rules: Rules = Rules()) -> list[TickerSeries]:
     series = [_validate(path, ticker, g.reset_index(drop=True), rules) for ticker, g in groups]
     if blank.any() and series:
         series[0].repairs["blank_lines_dropped"] = int(blank.sum())
+    for x in series:
+        x.date_format = date_format
     return series
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+_NUMERIC = r"^(\d{1,2})([/.\-])(\d{1,2})([/.\-])(\d{4}|\d{2})$"
+
+
+def parse_dates(path: Path, text: pd.Series, lines: np.ndarray, date_format: str | None) -> tuple[pd.Series, str]:
+    """Every date of a file with one format: ``date_format``, or the one format detected for the file.
+
+    Returns (datetime64 series, the format used). Ambiguous numeric day/month orders are an error.
+    """
+    text = text.reset_index(drop=True)
+    fix_fmt = "set data.date_format to the file's pattern, e.g. '%d/%m/%Y' (day first) or '%m/%d/%Y' (month first)"
+    empty = (text == "").to_numpy()
+    if empty.any():
+        i = int(np.flatnonzero(empty)[0])
+        raise SeqpipeError("missing or unreadable date ''", where=_where(path, lines[i], "date"),
+                           fix="give every row a date like 2011-03-01, or remove the row")
+    if not len(text):
+        return pd.Series([], dtype="datetime64[ns]"), date_format or "none"
+    if date_format is None:
+        date_format = _detect_format(path, text, lines, fix_fmt)
+    try:
+        if date_format == "ISO8601":
+            parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        else:
+            parsed = pd.to_datetime(text, errors="coerce", format=date_format)
+    except (ValueError, TypeError) as e:
+        raise SeqpipeError(f"cannot parse dates with date_format {date_format!r}: {e}", where=path,
+                           fix="use a strptime pattern such as '%Y-%m-%d' or '%d/%m/%Y'") from e
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise SeqpipeError(f"missing or unreadable date {text.iloc[i]!r}: not in the file's date format {date_format!r} "
+                           f"({int(bad.sum())} such rows)", where=_where(path, lines[i], "date"),
+                           fix="fix the cell (one date format per file), or set data.date_format to the file's pattern")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    return parsed, date_format
+
+
+def _detect_format(path: Path, text: pd.Series, lines: np.ndarray, fix_fmt: str) -> str:
+    if text.str.match(_ISO).all():
+        return "ISO8601"
+    m = text.str.extract(_NUMERIC)
+    numeric = m[0].notna().to_numpy()
+    if numeric.all():
+        seps = set(m[1]) | set(m[3])
+        if len(seps) != 1 or len(set(m[4].str.len())) != 1:
+            raise SeqpipeError(f"dates mix formats ({text.iloc[0]!r} ... separators {sorted(seps)})", where=path,
+                               fix="use one date format per file; " + fix_fmt)
+        sep, year = seps.pop(), "%Y" if len(m[4].iloc[0]) == 4 else "%y"
+        a, b = m[0].astype(int).to_numpy(), m[2].astype(int).to_numpy()
+        day_first, month_first = np.flatnonzero(a > 12), np.flatnonzero(b > 12)
+        if len(day_first) and len(month_first):
+            i, j = int(day_first[0]), int(month_first[0])
+            raise SeqpipeError(f"dates mix day-first ({text.iloc[i]!r}, line {lines[i]}) and month-first "
+                               f"({text.iloc[j]!r}, line {lines[j]}) order", where=path,
+                               fix="use one date format per file; " + fix_fmt)
+        if len(day_first):
+            i = int(day_first[0])
+            raise SeqpipeError(f"ambiguous day/month order: {text.iloc[i]!r} (line {lines[i]}) has a day above 12 in "
+                               f"the first field: the file looks day-first, and seqpipe does not guess a date order",
+                               where=path,
+                               fix=f"set data.date_format: '%d{sep}%m{sep}{year}' (or convert the dates to 2011-03-01)")
+        if len(month_first):
+            return f"%m{sep}%d{sep}{year}"
+        raise SeqpipeError(f"ambiguous day/month order: no date has a field above 12 ({text.iloc[0]!r} ... "
+                           f"{text.iloc[-1]!r}), so day-first and month-first both read", where=path, fix=fix_fmt)
+    if numeric.any():
+        i = int(np.flatnonzero(numeric)[0])
+        j = int(np.flatnonzero(~numeric)[0])
+        raise SeqpipeError(f"dates mix formats ({text.iloc[i]!r} on line {lines[i]}, {text.iloc[j]!r} on line "
+                           f"{lines[j]})", where=path, fix="use one date format per file, or set data.date_format")
+    from pandas.tseries.api import guess_datetime_format
+
+    fmt = guess_datetime_format(text.iloc[0])
+    if fmt is None:
+        raise SeqpipeError(f"missing or unreadable date {text.iloc[0]!r}: cannot tell its format",
+                           where=_where(path, lines[0], "date"),
+                           fix="give dates like 2011-03-01, or set data.date_format to the file's strptime pattern")
+    return fmt
 
 
 def _where(path: Path, line: int, col: str) -> str:
@@ -177,12 +287,7 @@ def _where(path: Path, line: int, col: str) -> str:
 def _validate(path: Path, ticker: str, g: pd.DataFrame, rules: Rules) -> TickerSeries:
     repairs: dict[str, int] = {}
     lines = g["line"].to_numpy()
-    dates = pd.to_datetime(g["date"], errors="coerce", format="mixed")
-    bad = dates.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise SeqpipeError(f"missing or unreadable date {g['date'].iloc[i]!r} (ticker {ticker})",
-                           where=_where(path, lines[i], "date"), fix="give every row a date like 2011-03-01, or remove the row")
+    dates = g["parsed_date"]
     numeric = [c for c in ("open", "high", "low", "close", "adj_close", "volume") if c in g]
     values = {}
     nonfinite = np.zeros(len(g), dtype=bool)
@@ -224,11 +329,20 @@ def _validate(path: Path, ticker: str, g: pd.DataFrame, rules: Rules) -> TickerS
                            where=_where(path, lines[i], "volume"), fix="fix or remove the row")
     back = np.flatnonzero(np.diff(dates) < np.timedelta64(0, "D"))
     if len(back):
+        i = int(back[0]) + 1
         if rules.unsorted == "error":
-            i = int(back[0]) + 1
             raise SeqpipeError(f"rows not sorted by date: {dates[i]} comes after {dates[i - 1]} (ticker {ticker})",
                                where=_where(path, lines[i], "date"), fix="sort the file by date, or set data.unsorted: sort")
-        repairs["unsorted_rows_sorted"] = int(len(back))
+        if len(dates) > 2 and len(back) == len(dates) - 1:  # strictly newest first: a common export layout
+            repairs["newest_first_reversed"] = 1
+        elif len(back) > rules.max_unsorted_rows:
+            raise SeqpipeError(f"{len(back)} rows out of date order (first: {dates[i]} after {dates[i - 1]}; ticker "
+                               f"{ticker}); sorting repairs at most max_unsorted_rows={rules.max_unsorted_rows}, not a "
+                               f"wholesale reordering", where=_where(path, lines[i], "date"),
+                               fix="check the dates' day/month order (set data.date_format, e.g. '%d/%m/%Y'), or sort "
+                                   "the file by date yourself")
+        else:
+            repairs["unsorted_rows_sorted"] = int(len(back))
         order = np.argsort(dates, kind="stable")
         dates, lines = dates[order], lines[order]
         values = {c: v[order] for c, v in values.items()}

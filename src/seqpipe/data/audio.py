@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -230,6 +230,46 @@ def clip_features(path: str | Path, fc: FeatureConfig) -> np.ndarray:
     return log_mel(crop(load_audio(path, fc.sample_rate), int(fc.max_seconds * fc.sample_rate)), fc)
 
 
+def _featurize(path: Path, fc: FeatureConfig) -> tuple[np.ndarray | None, int, str | None, str | None]:
+    """One clip -> (float16 log-mel frames, samples before cropping, None, None), or (None, 0, problem, fix)."""
+    try:
+        wave = load_audio(path, fc.sample_rate)
+    except SeqpipeError as e:
+        return None, 0, e.problem, e.fix
+    return log_mel(crop(wave, int(fc.max_seconds * fc.sample_rate)), fc).astype(np.float16), len(wave), None, None
+
+
+def _featurize_batch(paths: list[Path], fc: FeatureConfig) -> list[tuple]:
+    return [_featurize(p, fc) for p in paths]
+
+
+def featurize_clips(paths: list[Path], fc: FeatureConfig, workers: int = 1) -> Iterator[tuple]:
+    """``_featurize`` over ``paths``, in order, in this process or in ``workers`` worker processes.
+
+    Workers are forked where the platform allows it (no re-import of torch/librosa a worker) and get
+    contiguous batches of clips; results are yielded in input order as they complete.
+    """
+    if workers <= 1 or len(paths) < 2:
+        for p in paths:
+            yield _featurize(p, fc)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    mel_basis(fc.sample_rate, fc.n_fft, fc.n_mels, fc.f_min, fc.f_max)  # built once, inherited by forked workers
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    size = max(1, min(64, len(paths) // (workers * 8)))  # small batches: balanced, and results stream back
+    batches = [paths[i : i + size] for i in range(0, len(paths), size)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_featurize_batch, b, fc) for b in batches]
+        try:
+            for f in futures:
+                yield from f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+
+
 # -- splitting --------------------------------------------------------------------------------
 def split_groups(groups: list[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, int]:
     """Shuffle the distinct groups (speakers) with ``seed``; the first go to test, then val, rest train."""
@@ -258,23 +298,26 @@ def prepare_audio(
     test_fraction: float = 0.15,
     seed: int = 0,
     strict: bool = True,
+    workers: int = 1,
 ) -> PreparedStore:
-    """Read, validate, featurize and split a labeled audio collection into a prepared store."""
+    """Read, validate, featurize and split a labeled audio collection into a prepared store.
+
+    ``workers`` > 1 decodes and featurizes clips in that many worker processes; the store is
+    bitwise identical to the 1-worker one (same clips, order, features, skips and errors).
+    """
     t0 = time.time()
     log = SkipLog(strict)
     listed = list_clips(source, log)
     fc = features
     max_samples = int(fc.max_seconds * fc.sample_rate)
     feats, kept, durations, cropped = [], [], [], 0
-    for clip in listed:
-        try:
-            wave = load_audio(clip.path, fc.sample_rate)
-        except SeqpipeError as e:
-            log.bad(clip.path, e.problem, e.fix or "remove the file")
+    for clip, (feat, n_samples, problem, fix) in zip(listed, featurize_clips([c.path for c in listed], fc, workers)):
+        if feat is None:  # results come back in listing order, so skips and the first strict error are as with 1 worker
+            log.bad(clip.path, problem, fix or "remove the file")
             continue
-        durations.append(len(wave) / fc.sample_rate)
-        cropped += len(wave) > max_samples
-        feats.append(log_mel(crop(wave, max_samples), fc).astype(np.float16))
+        durations.append(n_samples / fc.sample_rate)
+        cropped += n_samples > max_samples
+        feats.append(feat)
         kept.append(clip)
     labels = sorted({c.label for c in kept})
     if len(labels) < 2:
@@ -401,6 +444,7 @@ class AudioDataModule(SequenceDataModule):
         val_fraction, test_fraction: fractions of speakers (or clips without speaker info) held out.
         strict: stop on bad input (True) or skip it and record why in meta.json (False).
         spec_augment: SpecAugment on training batches; dict of SpecAugment arguments, or null for none.
+        preprocess_workers: processes that decode and featurize clips at preprocess (same store for any value).
         batch_size, num_workers, seed, rebuild: see SequenceDataModule.
     """
 
@@ -423,6 +467,7 @@ class AudioDataModule(SequenceDataModule):
         num_workers: int = 0,
         seed: int = 0,
         rebuild: bool = False,
+        preprocess_workers: int = 1,
     ):
         super().__init__(prepared_dir, batch_size, num_workers, seed, rebuild)
         self.save_hyperparameters()
@@ -433,7 +478,8 @@ class AudioDataModule(SequenceDataModule):
     def build_store(self) -> None:
         hp = self.hparams
         prepare_audio(self.source, self.prepared_dir, features=self.features, val_fraction=hp.val_fraction,
-                      test_fraction=hp.test_fraction, seed=hp.seed, strict=hp.strict)
+                      test_fraction=hp.test_fraction, seed=hp.seed, strict=hp.strict,
+                      workers=hp.preprocess_workers)
 
     def make_dataset(self, split: str) -> Dataset:
         norm = self.store.meta["audio"]["normalization"]

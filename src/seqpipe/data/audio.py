@@ -240,7 +240,21 @@ def _featurize(path: Path, fc: FeatureConfig) -> tuple[np.ndarray | None, int, s
 
 
 def _featurize_batch(paths: list[Path], fc: FeatureConfig) -> list[tuple]:
-    return [_featurize(p, fc) for p in paths]
+    with _one_blas_thread():
+        return [_featurize(p, fc) for p in paths]
+
+
+def _one_blas_thread():
+    """BLAS on one thread while featurizing: the mel projection is a small matrix product, and OpenBLAS's
+    threads cost more than they give (2.3x slower on 2 shared cores) and oversubscribe worker processes.
+    The features are bitwise the same (tests/test_audio_workers.py)."""
+    try:
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    except ImportError:  # pragma: no cover
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def featurize_clips(paths: list[Path], fc: FeatureConfig, workers: int = 1) -> Iterator[tuple]:
@@ -250,8 +264,8 @@ def featurize_clips(paths: list[Path], fc: FeatureConfig, workers: int = 1) -> I
     contiguous batches of clips; results are yielded in input order as they complete.
     """
     if workers <= 1 or len(paths) < 2:
-        for p in paths:
-            yield _featurize(p, fc)
+        for i in range(0, len(paths), 64):  # the thread limit is set and lifted a batch at a time
+            yield from _featurize_batch(paths[i : i + 64], fc)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor

@@ -240,8 +240,15 @@ def _featurize(path: Path, fc: FeatureConfig) -> tuple[np.ndarray | None, int, s
 
 
 def _featurize_batch(paths: list[Path], fc: FeatureConfig) -> list[tuple]:
-    with _one_blas_thread():
-        return [_featurize(p, fc) for p in paths]
+    return [_featurize(p, fc) for p in paths]
+
+
+_WORKER_LIMIT: Any = None
+
+
+def _init_worker() -> None:
+    global _WORKER_LIMIT
+    _WORKER_LIMIT = _one_blas_thread()  # threadpool_limits applies on construction, for the worker's life
 
 
 def _one_blas_thread():
@@ -264,8 +271,9 @@ def featurize_clips(paths: list[Path], fc: FeatureConfig, workers: int = 1) -> I
     contiguous batches of clips; results are yielded in input order as they complete.
     """
     if workers <= 1 or len(paths) < 2:
-        for i in range(0, len(paths), 64):  # the thread limit is set and lifted a batch at a time
-            yield from _featurize_batch(paths[i : i + 64], fc)
+        with _one_blas_thread():  # between clips the caller only appends to lists
+            for p in paths:
+                yield _featurize(p, fc)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -277,7 +285,7 @@ def featurize_clips(paths: list[Path], fc: FeatureConfig, workers: int = 1) -> I
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     size = max(1, min(64, len(paths) // (workers * 8)))  # small batches: balanced, and results stream back
     batches = [paths[i : i + size] for i in range(0, len(paths), size)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
         futures = [pool.submit(_featurize_batch, b, fc) for b in batches]
         try:
             for f in futures:

@@ -172,7 +172,7 @@ def _file_chunks(path: Path, chunk_bytes: int, counts: InputCounts | None) -> It
     unit = "byte of the decompressed text" if gz else "byte"
     offset, held_cr, got_text = 0, False, False
     with f:
-        while raw := _read(f, chunk_bytes, path, gz):
+        while raw := _read(f, chunk_bytes if offset else max(chunk_bytes, len(BOM)), path, gz):  # a BOM in one read
             start = 0
             if offset == 0 and raw.startswith(BOM):
                 start = len(BOM)

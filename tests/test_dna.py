@@ -369,15 +369,20 @@ def test_crnn_learns_binary_and_multiclass_and_evaluate_reports_rc_on_off(tmp_pa
     model = CRNN(dm.spec.to_dict(), conv_channels=[16], kernel_size=7, time_pool=[2], hidden_size=16,
                  bidirectional=True, cell="lstm", data_info=dm.data_info())
     _train(model, dm, 400)
-    cfg = {"name": "tiny", "evaluate": {"kmer_ks": [2, 3], "kmer_C": [0.1], "kmer_canonical": [True]}}
+    cfg = {"name": "tiny", "evaluate": {"kmer_ks": [2, 3], "kmer_C": [0.1], "kmer_canonical": [True], "rc_average": True,
+                                        "pos_lr_C": [0.1], "gbt_depth": [2]}}
     base = baselines(dm, cfg)
     ev = evaluate(model, dm, cfg, base, tmp_path / "rep")
     m = ev.model
     assert ev.primary_metric == "test_auroc" and ev.direction == "higher"
     assert m["test_auroc"] == m["test_auroc_rcavg"] and m["test_sequences"] == 100
     assert m["test_auroc_rcavg"] > 0.9 and m["test_accuracy_rcavg"] > 0.75  # chance: 0.5 AUROC, 1/classes accuracy
-    assert set(base["baselines"]) == {"kmer_lr", "majority"} and base["baselines"]["majority"]["test_auroc"] == 0.5
-    assert len(base["kmer_lr_test_probs"]) == 100 and base["kmer_lr_choice"]["canonical"] is True
+    assert set(base["baselines"]) == {"kmer_lr", "pos_lr", "pos_gbt", "majority"}
+    assert base["baselines"]["majority"]["test_auroc"] == 0.5
+    # the planted 6-mer moves and flips strand: k-mer counts see it, one-hot-by-position models barely do
+    assert base["baselines"]["kmer_lr"]["test_auroc"] > base["baselines"]["pos_lr"]["test_auroc"]
+    assert len(base["test_probs"]["kmer_lr"]) == 100 and base["choices"]["kmer_lr"]["canonical"] is True
+    assert ev.extra["strand"]["rc_average_used"] is True and ev.extra["strand"]["rc_augment"] == 0.5
     roc = (tmp_path / "rep" / "roc.csv").read_text().splitlines()
     assert roc[0] == "fpr,tpr" and roc[1] == "0.0,0.0" and roc[-1] == "1.0,1.0"
     assert (tmp_path / "rep" / "roc.png").stat().st_size > 5000
@@ -391,7 +396,7 @@ def test_predict_reads_fasta_and_averages_both_strands(tmp_path):
 
     torch.manual_seed(0)
     fa = _tiny_task(tmp_path, n=60)
-    dm = DNADataModule(source=str(fa), labels=None, prepared_dir=str(tmp_path / "p"))
+    dm = DNADataModule(source=str(fa), labels=None, prepared_dir=str(tmp_path / "p"), rc_augment=0.5)
     model = RecurrentModel(dm.spec.to_dict(), cell="gru", hidden_size=8, num_layers=1, one_hot=True,
                            bidirectional=True, pooling="mean", data_info=dm.data_info())
     query = write_fasta(tmp_path / "q.fa", [("q1", "ACGTTGCAAC" * 3), ("q2 label=c1", "acgtnnGATTCAacgt")])
@@ -399,7 +404,12 @@ def test_predict_reads_fasta_and_averages_both_strands(tmp_path):
     assert [r["id"] for r in out] == ["q1", "q2"] and out[1]["label"] == "c1" and "label" not in out[0]
     fwd, rc = predict_proba(model, [encode(b"ACGTTGCAAC" * 3)])
     assert np.allclose(list(out[0]["probabilities"].values()), ((fwd + rc) / 2)[0], atol=1e-6)
-    assert out[0]["predicted"] in ("c0", "c1")
+    assert out[0]["predicted"] in ("c0", "c1") and out[0]["strands"] == "both"
+    # trained without reverse-complement augmentation (a strand-specific task): forward strand only
+    model.hparams["data_info"] = {**model.hparams["data_info"], "rc_augment": 0.0}
+    fwd_only = predict(model, [str(query)])[0]
+    assert fwd_only["strands"] == "forward"
+    assert np.allclose(list(fwd_only["probabilities"].values()), fwd[0], atol=1e-6)
     bad = write_fasta(tmp_path / "bad.fa", [("z", "ACGTZ")])
     with pytest.raises(SeqpipeError, match=r"bad.fa:1 record 'z': invalid character 'Z' at position 5"):
         predict(model, [str(bad)])
@@ -425,6 +435,6 @@ def test_dna_stages_end_to_end_fast_profile(in_tmp):
     doc = json.loads(Path("metrics/dna-crnn.json").read_text())
     assert doc["primary_metric"] == "test_auroc" and doc["domain"] == "dna"
     assert {"test_auroc_fwd", "test_auroc_rcavg", "test_auprc", "test_accuracy"} <= set(doc["model"])
-    assert doc["best_baseline"] in ("kmer_lr", "majority") and Path("reports/dna-crnn/roc.png").exists()
+    assert doc["best_baseline"] in ("kmer_lr", "pos_lr", "pos_gbt", "majority") and Path("reports/dna-crnn/roc.png").exists()
     res = predict("models/dna-crnn/best.ckpt", ["data/raw/dna/sequences.fa"], echo=False)
     assert len(res) == 400 and set(res[0]["probabilities"]) == {"0", "1"}

@@ -15,9 +15,13 @@ Length policy: records are stored at full length (ragged); a batch is padded to 
 (pad code 0) and carries ``lengths``, so recurrent cores pack and pooling masks the padding. Records
 longer than ``max_len`` are an error in strict mode, else center-cropped to ``max_len`` (reported).
 
-Reverse complement: with ``rc_augment`` = p, each training sample is replaced by its reverse
-complement with probability p (labels are strand-symmetric); val/test batches are never augmented.
-Test-time averaging over both strands is the evaluator's job (``reverse_complement_batch``).
+Reverse complement: strand handling is a property of the task, so it is off unless a dataset's config
+turns it on. With ``rc_augment`` = p, each training sample is replaced by its reverse complement with
+probability p -- right when labels are strand-symmetric (a motif counts on either strand), wrong for
+strand-specific tasks (splice sites, promoters: a reverse-complemented donor is not a donor). Val/test
+batches are never augmented. Test-time averaging over both strands is the evaluator's choice
+(``evaluate.rc_average``, picked on val by default; ``reverse_complement_batch``). ``rc_augment`` is
+kept in the checkpoint's data info, so ``predict`` averages both strands only for models trained on both.
 
 The default source is the generated JASPAR motif set (``seqpipe.sources.dna_motifs``), written as
 FASTA + labels.csv under data/raw/dna by the ``dna_generate`` DVC stage.
@@ -264,7 +268,8 @@ class DNADataModule(SequenceDataModule):
         max_len: longest allowed record (strict: error; else center-crop). None = no limit.
         min_len: shortest allowed record (shorter: error in strict mode, else skipped).
         val_fraction, test_fraction: stratified split fractions (when the source defines no split).
-        rc_augment: probability of reverse-complementing a training sample (0 = off).
+        rc_augment: probability of reverse-complementing a training sample (0 = off, the default:
+            only strand-symmetric tasks should turn it on, e.g. 0.5).
         sequence_column, label_column, id_column: CSV/TSV column names.
         batch_size, num_workers, seed, rebuild: see SequenceDataModule.
     """
@@ -281,7 +286,7 @@ class DNADataModule(SequenceDataModule):
         min_len: int = 1,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
-        rc_augment: float = 0.5,
+        rc_augment: float = 0.0,
         sequence_column: str = "sequence",
         label_column: str = "label",
         id_column: str = "id",
@@ -341,4 +346,5 @@ class DNADataModule(SequenceDataModule):
         info = super().data_info()
         info.pop("read_report", None)
         info.pop("class_counts", None)
+        info["rc_augment"] = self.rc_augment  # predict averages both strands only for models trained on both
         return info

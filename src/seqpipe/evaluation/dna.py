@@ -1,16 +1,18 @@
-"""DNA: test-split classification metrics, model beside a k-mer logistic regression, RC averaging on/off.
+"""DNA: test-split classification metrics, the model beside its baselines, strand handling chosen on val.
 
 Metrics (binary: score of the positive class = meta's classes[1]; multi-class: one-vs-rest, macro):
 ``auroc``, ``auprc`` (average precision), ``accuracy`` and ``balanced_accuracy`` (macro recall; the
 "macro accuracy" for multi-class). The model is scored twice on the same test records: forward
 strand only (``*_fwd``) and averaged over both strands (``*_rcavg``: mean of the class probabilities
-of each sequence and its reverse complement); ``evaluate.rc_average`` picks which one the headline
-``test_*`` metrics are.
+of each sequence and its reverse complement). Which one the headline ``test_*`` metrics are is a
+property of the task: ``evaluate.rc_average`` true / false, or ``auto`` (the default): both strands
+only if that scores a higher val AUROC. The choice, the val scores behind it and the training's
+``rc_augment`` are reported under ``strand`` in the metrics file.
 
-Baselines, fitted on train, chosen on val (AUROC), scored on test: k-mer frequencies (k = 1..K,
-K <= 6, plain or reverse-complement-merged) + scikit-learn logistic regression, and the majority class.
-Artifacts: ``roc.png`` (model both ways + k-mer baseline) and ``roc.csv`` (fpr,tpr of the headline
-model curve, a DVC plot).
+Baselines (``baselines``), fitted on train, hyperparameters chosen on val, scored on test: k-mer
+logistic regression, position-aware logistic regression and gradient-boosted trees on one-hot bases
+by position, and the majority class. Artifacts: ``roc.png`` (model both ways + every baseline) and
+``roc.csv`` (fpr,tpr of the headline model curve, a DVC plot).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from seqpipe.baselines.kmer import KmerLogisticRegression, kmer_features
+from seqpipe.baselines.position import PositionalBoosting, PositionalLogisticRegression, onehot_positions
 from seqpipe.data.dna import DnaCollate, reverse_complement_batch
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
@@ -36,11 +39,12 @@ EVALUATE_KEYS = {
     "kmer_ks": "k-mer baseline: largest k values tried (k = 1..K)",
     "kmer_C": "k-mer baseline C grid",
     "kmer_canonical": "k-mer baseline: merge reverse complements (list of bools tried)",
-    "rc_average": "headline metrics average both strands",
+    "rc_average": "headline metrics: true = both strands averaged, false = forward only, auto = the better on val AUROC",
     "batch_size": "evaluation batch size",
+    "baselines": "which of kmer_lr, pos_lr, pos_gbt to fit (default all; majority always)",
+    "pos_lr_C": "position-aware logistic regression (one-hot base by position): C grid, chosen on val",
+    "gbt_depth": "gradient-boosted trees on one-hot positions: max_depth grid, chosen on val",
 }
-
-
 
 # -- metrics ----------------------------------------------------------------------------------
 def classification_metrics(y: np.ndarray, probs: np.ndarray, prefix: str = "test_", suffix: str = "") -> dict[str, float]:
@@ -93,46 +97,94 @@ def predict_proba(model: torch.nn.Module, records: Sequence[np.ndarray], batch_s
 
 
 # -- baselines --------------------------------------------------------------------------------
+BASELINES = ("kmer_lr", "pos_lr", "pos_gbt")
+
+
+def _select(candidates: list[dict[str, Any]], fit_one: Any, val_X: Any, y_val: np.ndarray) -> tuple[Any, list[dict[str, Any]]]:
+    """Fit every candidate on train; keep the best on val (AUROC, then accuracy). Test is never looked at.
+
+    Returns ((key, model, params) of the winner, one grid row a candidate).
+    """
+    grid, best = [], None
+    for params in candidates:
+        m = fit_one(params)
+        val = classification_metrics(y_val, m.predict_proba(X=val_X(params)), "val_")
+        grid.append({**params, "val_auroc": val["val_auroc"], "val_accuracy": val["val_accuracy"]})
+        key = (val["val_auroc"], val["val_accuracy"])
+        if best is None or key > best[0]:
+            best = (key, m, params)
+    return best, grid
+
+
 def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
-    """k-mer LR: max_k, C and canonical chosen on val AUROC; scored on test. Plus the majority class."""
+    """Fitted on train, hyperparameters chosen on val (AUROC, ties by accuracy), scored on test:
+
+    - ``kmer_lr``: k-mer frequencies (k = 1..K, K <= 6, plain or reverse-complement merged) + logistic
+      regression; K, C and canonical chosen on val (strand-free: sees motifs anywhere, not positions).
+    - ``pos_lr``: one-hot base by position + logistic regression, C chosen on val (a discriminative PWM).
+    - ``pos_gbt``: gradient-boosted trees on the same one-hot positions, depth chosen on val.
+    - ``majority``: the train class prior.
+    ``evaluate.baselines`` lists which of the first three run (default all).
+    """
     ev = cfg.get("evaluate", {})
+    which = list(ev.get("baselines", BASELINES))
+    unknown = sorted(set(which) - set(BASELINES))
+    if unknown:
+        raise SeqpipeError(f"unknown DNA baseline(s) {unknown}", where="evaluate.baselines", fix=f"use any of {list(BASELINES)}")
     ks = [int(k) for k in ev.get("kmer_ks", [3, 4, 5, 6])]
     cs = [float(c) for c in ev.get("kmer_C", [0.01, 0.1])]
     canon = [bool(c) for c in ev.get("kmer_canonical", [False, True])]
+    pos_cs = [float(c) for c in ev.get("pos_lr_C", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0])]
+    depths = [None if d is None else int(d) for d in ev.get("gbt_depth", [2, 4, 6])]
     if max(ks) > 6 or min(ks) < 1:
         raise SeqpipeError(f"kmer_ks must lie in 1..6, got {ks}", where="evaluate.kmer_ks")
+    seed = int(cfg.get("seed", 0))
     dm.prepare_data()
     dm.setup("test")
     data = {s: dm.records(s) for s in ("train", "val", "test")}
-    t0 = time.time()
-    feats = {(s, c): kmer_features(data[s][0], range(1, max(ks) + 1), c) for s in data for c in set(canon)}
-    grid = []
-    best = None
-    for c in sorted(set(canon)):
-        for k in sorted(ks):
-            cols = _kmer_columns(k, c)
-            for C in cs:
-                m = KmerLogisticRegression(k, C, c, seed=int(cfg.get("seed", 0)))
-                m.fit(None, data["train"][1], X=feats[("train", c)][:, :cols])
-                val = classification_metrics(data["val"][1], m.predict_proba(X=feats[("val", c)][:, :cols]), "val_")
-                grid.append({"max_k": k, "C": C, "canonical": c, "val_auroc": val["val_auroc"]})
-                if best is None or val["val_auroc"] > best[0]:
-                    best = (val["val_auroc"], m, cols, c)
-    _, m, cols, c = best
-    test_probs = m.predict_proba(X=feats[("test", c)][:, :cols])
-    y_train, y_test = data["train"][1], data["test"][1]
-    prior = np.bincount(y_train, minlength=test_probs.shape[1]) / len(y_train)
-    return {
-        "baselines": {
-            "kmer_lr": classification_metrics(y_test, test_probs),
-            "majority": classification_metrics(y_test, np.tile(prior, (len(y_test), 1))),
-        },
-        "kmer_lr_choice": {"max_k": m.max_k, "C": m.C, "canonical": m.canonical},
-        "kmer_lr_grid": grid,
-        "kmer_lr_seconds": round(time.time() - t0, 1),
-        "kmer_lr_test_probs": np.round(test_probs, 6).tolist(),
-        "test_ids": [str(i) for i in data["test"][2]],
-    }
+    y_train, y_val, y_test = data["train"][1], data["val"][1], data["test"][1]
+    out: dict[str, Any] = {"baselines": {}, "choices": {}, "grids": {}, "seconds_each": {}, "test_probs": {}}
+
+    def record(name: str, best: Any, grid: list[dict[str, Any]], X_test: np.ndarray, t0: float) -> None:
+        _, m, params = best
+        probs = m.predict_proba(X=X_test)
+        out["baselines"][name] = classification_metrics(y_test, probs)
+        out["choices"][name], out["grids"][name] = params, grid
+        out["seconds_each"][name] = round(time.time() - t0, 1)
+        out["test_probs"][name] = np.round(probs, 6).tolist()
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # one thread like the training stages: deterministic, kind to shared cores
+        if "kmer_lr" in which:
+            t0 = time.time()
+            feats = {(s, c): kmer_features(data[s][0], range(1, max(ks) + 1), c) for s in data for c in set(canon)}
+
+            def kmer_X(split: str, p: dict[str, Any]) -> np.ndarray:
+                return feats[(split, p["canonical"])][:, :_kmer_columns(p["max_k"], p["canonical"])]
+
+            cand = [{"max_k": k, "C": C, "canonical": c} for c in sorted(set(canon)) for k in sorted(ks) for C in cs]
+            best, grid = _select(cand, lambda p: KmerLogisticRegression(p["max_k"], p["C"], p["canonical"], seed=seed)
+                                 .fit(None, y_train, X=kmer_X("train", p)), lambda p: kmer_X("val", p), y_val)
+            record("kmer_lr", best, grid, kmer_X("test", best[2]), t0)
+        length = int(max(len(r) for r in data["train"][0]))
+        X = {s: onehot_positions(data[s][0], length) for s in data}
+        if "pos_lr" in which:
+            t0 = time.time()
+            best, grid = _select([{"C": C} for C in pos_cs],
+                                 lambda p: PositionalLogisticRegression(p["C"], length, seed=seed).fit(None, y_train, X=X["train"]),
+                                 lambda p: X["val"], y_val)
+            record("pos_lr", best, grid, X["test"], t0)
+        if "pos_gbt" in which:
+            t0 = time.time()
+            best, grid = _select([{"max_depth": d} for d in depths],
+                                 lambda p: PositionalBoosting(p["max_depth"], length, seed=seed).fit(None, y_train, X=X["train"]),
+                                 lambda p: X["val"], y_val)
+            record("pos_gbt", best, grid, X["test"], t0)
+    prior = np.bincount(y_train, minlength=len(dm.classes)) / len(y_train)
+    out["baselines"]["majority"] = classification_metrics(y_test, np.tile(prior, (len(y_test), 1)))
+    out["test_ids"] = [str(i) for i in data["test"][2]]
+    return out
 
 
 def _kmer_columns(k: int, canonical: bool) -> int:
@@ -145,15 +197,33 @@ def _kmer_columns(k: int, canonical: bool) -> int:
 
 
 # -- evaluate ---------------------------------------------------------------------------------
+def rc_average_mode(value: Any) -> str:
+    """``evaluate.rc_average``: true (average both strands), false (forward only) or auto (pick on val)."""
+    if value is True or value is False:
+        return "both" if value else "forward"
+    if value == "auto":
+        return "auto"
+    raise SeqpipeError(f"evaluate.rc_average must be true, false or auto, got {value!r}", where="evaluate.rc_average",
+                       fix="true: average each sequence with its reverse complement; false: forward strand only; "
+                           "auto: whichever scores the higher val AUROC")
+
+
 def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[str, Any], out_dir: Path) -> Evaluation:
     ev = cfg.get("evaluate", {})
-    rc_average = bool(ev.get("rc_average", True))
+    mode = rc_average_mode(ev.get("rc_average", "auto"))
+    bs = int(ev.get("batch_size", 256))
+    vrec, vy, _ = dm.records("val")
+    vf, vr = predict_proba(model, vrec, bs)
+    val = {**classification_metrics(vy, vf, "val_", "_fwd"), **classification_metrics(vy, (vf + vr) / 2, "val_", "_rcavg")}
+    # auto: both strands only when that wins on val (a tie keeps the forward strand: strand-specific by default)
+    rc_average = mode == "both" or (mode == "auto" and val["val_auroc_rcavg"] > val["val_auroc_fwd"])
     records, y, ids = dm.records("test")
     t0 = time.time()
-    fwd, rc = predict_proba(model, records, int(ev.get("batch_size", 256)))
+    fwd, rc = predict_proba(model, records, bs)
     seconds = time.time() - t0
     avg = (fwd + rc) / 2
-    metrics = classification_metrics(y, avg if rc_average else fwd)
+    headline = avg if rc_average else fwd
+    metrics = classification_metrics(y, headline)
     metrics.update(classification_metrics(y, fwd, suffix="_fwd"))
     metrics.update(classification_metrics(y, avg, suffix="_rcavg"))
     metrics["test_rc_disagreement"] = float(np.abs(fwd - rc).sum(1).mean() / 2)  # mean total-variation distance
@@ -161,18 +231,21 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     metrics["predict_seconds"] = seconds
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    headline = avg if rc_average else fwd
     fpr, tpr = roc_points(y, headline)
     with open(out_dir / "roc.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["fpr", "tpr"])
         w.writerows(zip(np.round(fpr, 6), np.round(tpr, 6)))
     curves = {f"{cfg['name']} (both strands)": roc_points(y, avg), f"{cfg['name']} (forward only)": roc_points(y, fwd)}
-    if base.get("kmer_lr_test_probs") and list(base.get("test_ids", [])) == [str(i) for i in ids]:
-        curves["k-mer LR baseline"] = roc_points(y, np.asarray(base["kmer_lr_test_probs"]))
+    if list(base.get("test_ids", [])) == [str(i) for i in ids]:
+        for bname, probs in (base.get("test_probs") or {}).items():
+            curves[f"baseline {bname}"] = roc_points(y, np.asarray(probs))
     png = out_dir / "roc.png"
     plot_roc(curves, png, title=f"{cfg['name']}: test ROC ({'binary' if headline.shape[1] == 2 else 'micro one-vs-rest'})")
-    extra = {"rc_average": rc_average, "classes": list(dm.classes), "kmer_lr_choice": base.get("kmer_lr_choice")}
+    strand = {"rc_augment": float(getattr(dm, "rc_augment", 0.0)), "rc_average": mode, "rc_average_used": rc_average,
+              **{k: round(v, 6) for k, v in val.items()}}
+    extra = {"rc_average": rc_average, "strand": strand, "classes": list(dm.classes),
+             "baseline_choices": base.get("choices", {})}
     return Evaluation(
         task=(f"DNA sequence classification, binary (AUROC of class {dm.classes[1]!r})" if len(dm.classes) == 2 else
               f"DNA sequence classification, {len(dm.classes)} classes (one-vs-rest macro AUROC)"),
@@ -207,7 +280,12 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title
 
 # -- predict ----------------------------------------------------------------------------------
 def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
-    """Class probabilities (averaged over both strands) for every record of FASTA / CSV / folder inputs."""
+    """Class probabilities for every record of FASTA / CSV / folder inputs.
+
+    Averaged over both strands when the model was trained with reverse-complement augmentation (a
+    strand-symmetric task), forward strand only when it was not (strand-specific: splice sites,
+    promoters). Checkpoints from before ``rc_augment`` was recorded average both strands, as they did.
+    """
     info = model.hparams.get("data_info") or {}
     classes = info.get("classes")
     if not classes:
@@ -219,11 +297,12 @@ def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
     for p in paths:
         res = read_dna(p, rules, label_field=info.get("label_field", "label"), require_labels=False)
         fwd, rc = predict_proba(model, res.codes)
-        avg = (fwd + rc) / 2
+        both = float(info.get("rc_augment", 0.5)) > 0
+        avg = (fwd + rc) / 2 if both else fwd
         for rid, label, probs, f in zip(res.ids, res.labels, avg, fwd):
             out = {"file": str(p), "id": rid, "predicted": classes[int(probs.argmax())],
                    "probabilities": {c: round(float(v), 6) for c, v in zip(classes, probs)},
-                   "forward_only": classes[int(f.argmax())]}
+                   "strands": "both" if both else "forward", "forward_only": classes[int(f.argmax())]}
             if label:
                 out["label"] = label
             results.append(out)

@@ -48,14 +48,20 @@ def lightning_steps(dm, args) -> float:
             self.t = []
 
         def on_train_batch_start(self, *a):
-            self.t.append(time.perf_counter())
+            self.t.append((time.perf_counter(), time.process_time()))
 
     timer = Timer()
     trainer = L.Trainer(max_steps=args.steps + 2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, gradient_clip_val=1.0, limit_val_batches=0, accelerator="cpu",
                         callbacks=[timer], num_sanity_val_steps=0)
     trainer.fit(new_model(dm, args), train_dataloaders=dm.train_dataloader())
-    return statistics.median(b - a for a, b in zip(timer.t[2:], timer.t[3:]))
+    return medians(timer.t)
+
+
+def medians(stamps: list[tuple[float, float]]) -> tuple[float, float]:
+    """Median wall and CPU (process) time between consecutive step starts, skipping 2 warm-up steps."""
+    pairs = list(zip(stamps[2:], stamps[3:]))
+    return (statistics.median(b[0] - a[0] for a, b in pairs), statistics.median(b[1] - a[1] for a, b in pairs))
 
 
 def plain_steps(dm, args) -> float:
@@ -64,7 +70,7 @@ def plain_steps(dm, args) -> float:
     model.train()
     times = []
     for i, batch in enumerate(dm.train_dataloader()):
-        times.append(time.perf_counter())
+        times.append((time.perf_counter(), time.process_time()))
         if i == args.steps + 2:
             break
         logits, _ = model(batch["inputs"])
@@ -73,7 +79,7 @@ def plain_steps(dm, args) -> float:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-    return statistics.median(b - a for a, b in zip(times[2:], times[3:]))
+    return medians(times)
 
 
 def loader_rate(dm, n=200) -> float:
@@ -104,21 +110,26 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--threads", type=int, default=int(os.environ.get("SEQPIPE_THREADS") or 1),
+                   help="torch threads (default: SEQPIPE_THREADS or 1, as the pipeline stages)")
     p.add_argument("--out", default=str(ROOT / "benchmarks/text.md"))
     args = p.parse_args(argv)
-    torch.set_num_threads(int(os.environ.get("SEQPIPE_THREADS", "2")))
+    torch.set_num_threads(args.threads)
     dm = make(args)
     mem = memory(dm)  # first, before the models allocate
     light, plain = [], []
     for _ in range(args.rounds):
         plain.append(plain_steps(dm, args))
         light.append(lightning_steps(dm, args))
-    step_l, step_p = statistics.median(light), statistics.median(plain)
+    step_l, step_p = statistics.median(x[0] for x in light), statistics.median(x[0] for x in plain)
+    cpu_l, cpu_p = statistics.median(x[1] for x in light), statistics.median(x[1] for x in plain)
     loader = loader_rate(dm)
     rows = [
         ("training step, seqpipe (Lightning)", f"{step_l * 1000:.0f} ms"),
         ("training step, plain PyTorch loop", f"{step_p * 1000:.0f} ms"),
-        ("ratio Lightning / plain (goal <= 1.05)", f"{step_l / step_p:.3f}"),
+        ("ratio Lightning / plain, wall clock (goal <= 1.05)", f"{step_l / step_p:.3f}"),
+        ("training step CPU time, Lightning / plain", f"{cpu_l * 1000:.1f} ms / {cpu_p * 1000:.1f} ms"),
+        ("ratio Lightning / plain, CPU time (less disturbed by other processes)", f"{cpu_l / cpu_p:.3f}"),
         ("DataLoader batches/s", f"{loader:.0f}"),
         ("model steps/s", f"{1 / step_l:.2f}"),
         ("loader / model ratio (goal >= 10)", f"{loader * step_l:.0f}x"),
@@ -129,9 +140,11 @@ def main(argv=None) -> None:
     ]
     text = (
         "# Text benchmarks\n\n"
-        f"Reproduce: `.venv/bin/python benchmarks/bench_text.py` (LSTM 1x{args.hidden}, batch {args.batch_size}, "
-        f"seq {args.seq_len}, {args.steps} steps x {args.rounds} alternating rounds, "
-        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; medians).\n\n"
+        f"Reproduce: `.venv/bin/python benchmarks/bench_text.py --batch-size {args.batch_size} --seq-len {args.seq_len} "
+        f"--steps {args.steps} --rounds {args.rounds} --threads {args.threads}` (LSTM 1x{args.hidden}, float32, "
+        f"shuffled windows, no truncated BPTT; {args.steps} steps x {args.rounds} alternating rounds, "
+        f"{torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs shared with other work, load average "
+        f"{os.getloadavg()[0]:.1f} at the end; medians).\n\n"
         "| measure | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows) + "\n"
         "\nMachine-dependent: compare the ratios, not the absolute times (shared, noisy machines).\n"
     )

@@ -170,3 +170,185 @@ def test_ddp_ranks_see_distinct_windows(tmp_path):
         for b0, b1 in zip(batches, batches[1:]):
             for i0, i1 in zip(b0, b1):
                 assert lanes[i1][0] == lanes[i0][-1]
+
+
+# -- the vectorized encoder against the reference (per-token Python) encoder it replaced -------
+def reference_encode(files, *, level="char", lowercase=True, val_fraction=0.05, test_fraction=0.05, min_count=1,
+                     max_vocab=20000, chunk_chars=1 << 20):
+    """The encoder before the vectorized one (commit a08956c), kept verbatim in substance: vocab and ids."""
+    import codecs
+    import re
+    from collections import Counter
+
+    word_re = re.compile(r"\w+|[^\w\s]|\s+", re.UNICODE)
+
+    def iter_text():
+        for path in files:
+            decoder = codecs.getincrementaldecoder("utf-8")()
+            with open(path, "rb") as f:
+                while raw := f.read(chunk_chars):
+                    if text := decoder.decode(raw):
+                        yield text
+            yield "\n"
+
+    def tok(text):
+        text = text.lower() if lowercase else text
+        return text if level == "char" else word_re.findall(text)
+
+    def tokens():
+        carry = ""
+        for text in iter_text():
+            if level == "char":
+                yield tok(text)
+                continue
+            text = carry + text
+            cut = max(text.rfind(" "), text.rfind("\n"))
+            carry, text = (text[cut + 1:], text[: cut + 1]) if cut >= 0 else (text, "")
+            if text:
+                yield tok(text)
+        if carry:
+            yield tok(carry)
+
+    total = sum(len(t) for t in tokens())
+    n_train = int(total * (1 - val_fraction - test_fraction))
+    counts, seen = Counter(), 0
+    for t in tokens():
+        take = min(len(t), n_train - seen)
+        counts.update(t[:take])
+        seen += take
+        if seen >= n_train:
+            break
+    vocab = ["<unk>"] + sorted(t for t, c in counts.most_common(max_vocab) if c >= min_count)
+    ids = {t: i for i, t in enumerate(vocab)}
+    return vocab, np.array([ids.get(x, 0) for t in tokens() for x in t])
+
+
+def unicode_corpus(tmp_path, n_files=3, chars=6000, seed=0):
+    """Mixed scripts: ASCII, Latin-1 capitals, Greek with final sigma, dotted I, CJK, 4-byte emoji."""
+    rng = np.random.default_rng(seed)
+    pieces = ["To be", " or not", ", that", " is\n", " ÉCOLE", " Ÿ", " ΟΔΥΣΣΕΥΣ", " ΣΑΣ", " İstanbul",
+              " 東京", " 😀", " — ", " café", "\t", "  ", "Ωmega", "ǅ", "ß"]
+    paths = []
+    for i in range(n_files):
+        text = "".join(rng.choice(pieces, chars // 5))
+        p = tmp_path / f"u{i}.txt"
+        p.write_text(text, encoding="utf-8")
+        paths.append(p)
+    return paths
+
+
+@pytest.mark.parametrize("chunk_chars", [7, 1000, 1 << 20])
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_vectorized_char_encoder_equals_reference(tmp_path, chunk_chars, lowercase):
+    files = unicode_corpus(tmp_path)
+    st = prepare_text([str(f) for f in files], tmp_path / "p", lowercase=lowercase, chunk_chars=chunk_chars)
+    vocab, ids = reference_encode(files, lowercase=lowercase, chunk_chars=chunk_chars)
+    assert st.meta["text"]["vocab"] == vocab
+    assert np.array_equal(np.asarray(st.arrays["tokens"]), ids)
+
+
+def test_vectorized_encoder_equals_reference_on_ascii_and_limits(tmp_path):
+    path, _ = corpus(tmp_path, 60000)
+    for kw in (dict(), dict(min_count=500), dict(max_vocab=5), dict(val_fraction=0.3, test_fraction=0.3)):
+        st = prepare_text(str(path), tmp_path / "p", chunk_chars=4096, **kw)
+        vocab, ids = reference_encode([path], chunk_chars=4096, **kw)
+        assert st.meta["text"]["vocab"] == vocab, kw
+        assert np.array_equal(np.asarray(st.arrays["tokens"]), ids), kw
+
+
+def test_max_vocab_ties_follow_first_occurrence(tmp_path):
+    p = tmp_path / "ties.txt"
+    p.write_text("zyxwvu" * 200 + "ABC" * 10, encoding="utf-8")  # six characters tied, max_vocab keeps 3
+    st = prepare_text(str(p), tmp_path / "p", max_vocab=3, chunk_chars=5)
+    assert st.meta["text"]["vocab"] == reference_encode([p], max_vocab=3, chunk_chars=5)[0] == ["<unk>", "x", "y", "z"]
+
+
+def test_uint16_ids_when_vocab_exceeds_256(tmp_path):
+    p = tmp_path / "cjk.txt"
+    p.write_text("".join(chr(0x4E00 + i % 400) for i in range(20000)) + "abc" * 100, encoding="utf-8")
+    st = prepare_text(str(p), tmp_path / "p", chunk_chars=999)
+    assert st.arrays["tokens"].dtype == np.uint16
+    vocab, ids = reference_encode([p], chunk_chars=999)
+    assert st.meta["text"]["vocab"] == vocab and np.array_equal(np.asarray(st.arrays["tokens"]), ids)
+
+
+@pytest.mark.parametrize("chunk_chars", [16, 1 << 20])
+def test_word_level_equals_reference(tmp_path, chunk_chars):
+    path, _ = corpus(tmp_path, 20000)
+    st = prepare_text(str(path), tmp_path / "p", level="word", chunk_chars=chunk_chars)
+    vocab, ids = reference_encode([path], level="word", chunk_chars=chunk_chars)
+    assert st.meta["text"]["vocab"] == vocab
+    assert np.array_equal(np.asarray(st.arrays["tokens"]), ids)
+
+
+# -- input rules (#12): BOM, CRLF, gzip, word level without whitespace --------------------------
+def test_bom_dropped_and_crlf_normalized_and_counted(tmp_path):
+    plain, _ = corpus(tmp_path, 5000)
+    text = plain.read_text()
+    windows = tmp_path / "w.txt"
+    windows.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").replace(" or ", " or\r\n").encode())
+    crlf = text.count("\n") + text.count(" or ")
+    for chunk in (1, 2, 3, 4, 1 << 20):  # tiny chunks cut between CR and LF (and the BOM is read whole)
+        plain.write_text(text.replace(" or ", " or\n"))
+        a = prepare_text(str(plain), tmp_path / "a", chunk_chars=chunk)
+        b = prepare_text(str(windows), tmp_path / "b", chunk_chars=chunk)
+        plain.write_text(text)
+        assert np.array_equal(np.asarray(a.arrays["tokens"]), np.asarray(b.arrays["tokens"]))
+        assert "\ufeff" not in b.meta["text"]["vocab"] and "\r" not in b.meta["text"]["vocab"]
+        assert b.meta["text"]["input"] == {"bom_dropped": 1, "crlf_normalized": crlf, "gzip_files": 0}
+        assert "input" not in a.meta["text"]  # nothing changed: the store's meta stays as before
+
+
+def test_lone_cr_is_kept(tmp_path):
+    p = tmp_path / "cr.txt"
+    p.write_bytes(b"ab\rcd\r\n" * 500 + b"ab\r")  # a CR at the very end too
+    st = prepare_text(str(p), tmp_path / "p", chunk_chars=3)
+    v = Vocabulary.from_meta(st.meta)
+    assert v.decode(np.asarray(st.arrays["tokens"])) == "ab\rcd\n" * 500 + "ab\r\n"
+    assert st.meta["text"]["input"]["crlf_normalized"] == 500
+
+
+def test_gzip_read_transparently(tmp_path):
+    import gzip
+
+    path, text = corpus(tmp_path, 20000)
+    gz = tmp_path / "docs" / "c.txt.gz"
+    gz.parent.mkdir()
+    gz.write_bytes(gzip.compress(text.encode()))
+    a = prepare_text(str(path), tmp_path / "a")
+    b = prepare_text(str(gz.parent), tmp_path / "b", chunk_chars=1000)  # a folder picks up .txt.gz
+    assert np.array_equal(np.asarray(a.arrays["tokens"]), np.asarray(b.arrays["tokens"]))
+    assert b.meta["text"]["input"]["gzip_files"] == 1 and a.meta["fingerprint"] != b.meta["fingerprint"]
+
+
+def test_corrupt_and_empty_gzip(tmp_path):
+    import gzip
+
+    good = gzip.compress(b"to be or not to be " * 1000)
+    (tmp_path / "cut.txt.gz").write_bytes(good[: len(good) // 2])
+    with pytest.raises(SeqpipeError, match=r"cut.txt.gz: corrupt or truncated gzip.*gzip -t"):
+        prepare_text(str(tmp_path / "cut.txt.gz"), tmp_path / "p")
+    (tmp_path / "empty.txt.gz").write_bytes(gzip.compress(b""))
+    with pytest.raises(SeqpipeError, match=r"empty.txt.gz: file is empty \(after decompression\)"):
+        prepare_text(str(tmp_path / "empty.txt.gz"), tmp_path / "p")
+    (tmp_path / "nul.txt.gz").write_bytes(gzip.compress(b"abc\x00"))
+    with pytest.raises(SeqpipeError, match=r"NUL byte at byte of the decompressed text 3"):
+        prepare_text(str(tmp_path / "nul.txt.gz"), tmp_path / "p")
+    assert_no_output(tmp_path)
+
+
+def test_word_level_without_whitespace_stays_linear(tmp_path):
+    """No whitespace: the reference reader carried the whole text from chunk to chunk (quadratic)."""
+    from seqpipe.data.text import WORD_RE, word_chunks
+
+    text = "".join(f"w{i % 97},x{i % 13};" for i in range(20000))  # ~200 KB, punctuation, no spaces
+    chunks = [text[i : i + 1000] for i in range(0, len(text), 1000)]
+    out = list(word_chunks(chunks, lowercase=True))
+    assert len(out) == len(chunks) + 1 and all(out)  # tokens after every chunk (+ the last carry): carry stays short
+    assert [t for toks in out for t in toks] == WORD_RE.findall(text.lower())
+    run = ["ab" * 300] * 5 + [" cd", "ef"]  # one long run across chunks, then a break at the chunk start
+    assert [t for toks in word_chunks(run, True) for t in toks] == WORD_RE.findall("".join(run))
+    p = tmp_path / "nows.txt"
+    p.write_text(text, encoding="utf-8")
+    st = prepare_text(str(p), tmp_path / "p", level="word", chunk_chars=1000)
+    assert sum(st.meta["text"]["split_tokens"].values()) == len(WORD_RE.findall(text.lower() + "\n"))

@@ -155,7 +155,6 @@ def prepare_digits(
                 "digits_per_split": {name: int(sum(len(t) for (_, t, _), s in zip(kept, split) if s == code))
                                      for name, code in SPLIT_CODE.items()},
                 "skipped": log.items,
-                "seconds": round(time.time() - t0, 1),
             },
         })
     print(f"[seqpipe] digits: {len(kept)} utterances ({per_split}), {len(speakers)} speakers, "

@@ -210,3 +210,18 @@ def test_splice_stages_end_to_end_fast_profile(in_tmp):
     assert doc["strand"]["rc_augment"] == 0.0 and doc["strand"]["rc_average"] == "auto"
     res = predict("models/splice-crnn/best.ckpt", ["data/raw/splice/splice.csv"], echo=False)
     assert len(res) == 3186 and set(res[0]["probabilities"]) == {"EI", "IE", "N"} and res[0]["strands"] == "forward"
+
+
+def test_baselines_report_is_the_same_bytes_twice_and_has_no_wall_time(in_tmp):
+    import shutil
+
+    from seqpipe import stages
+
+    shutil.copytree(REPO / "pipelines" / "splice", in_tmp / "pipelines" / "splice")
+    (in_tmp / "data" / "raw" / "splice").mkdir(parents=True)
+    shutil.copy(SPLICE, in_tmp / "data" / "raw" / "splice" / "splice.csv")
+    cfg = load_config("pipelines/splice/base.yaml", profile="fast")
+    stages.preprocess(cfg)
+    first = stages.baselines(cfg).read_bytes()
+    assert stages.baselines(cfg).read_bytes() == first
+    assert b"seconds" not in first

@@ -143,14 +143,14 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     dm.setup("test")
     data = {s: dm.records(s) for s in ("train", "val", "test")}
     y_train, y_val, y_test = data["train"][1], data["val"][1], data["test"][1]
-    out: dict[str, Any] = {"baselines": {}, "choices": {}, "grids": {}, "seconds_each": {}, "test_probs": {}}
+    out: dict[str, Any] = {"baselines": {}, "choices": {}, "grids": {}, "fit_seconds": {}, "test_probs": {}}
 
     def record(name: str, best: Any, grid: list[dict[str, Any]], X_test: np.ndarray, t0: float) -> None:
         _, m, params = best
         probs = m.predict_proba(X=X_test)
         out["baselines"][name] = classification_metrics(y_test, probs)
         out["choices"][name], out["grids"][name] = params, grid
-        out["seconds_each"][name] = round(time.time() - t0, 1)
+        out["fit_seconds"][name] = round(time.time() - t0, 1)
         out["test_probs"][name] = np.round(probs, 6).tolist()
 
     from threadpoolctl import threadpool_limits

@@ -32,8 +32,9 @@ def sh(cmd, cwd, timeout=1800):
 def test_dvc_repro_fast_profile(tmp_path):
     work = tmp_path / "repo"
     work.mkdir()
-    for item in ("dvc.yaml", "params.yaml", "pipelines", "src", "pyproject.toml"):
+    for item in ("dvc.yaml", "params.yaml", "pipelines", "src", "pyproject.toml", "data/raw/splice"):
         src = REPO / item
+        (work / item).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["profile"] = "fast"

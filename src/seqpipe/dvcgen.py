@@ -22,6 +22,7 @@ The only value outside pipelines/ is ``profile`` in params.yaml (``fast`` shrink
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import sys
 from pathlib import Path
@@ -180,7 +181,7 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
             for need in pipe.get("needs") or []:
                 if need not in names:
                     raise SeqpipeError(f"pipeline.needs names '{need}', which no experiment is", where=f)
-            eval_mod = importlib_module(f"seqpipe.evaluation.{cfg['domain']}")
+            eval_mod = importlib.import_module(f"seqpipe.evaluation.{cfg['domain']}")
             key = (cfg.get("evaluate") or {}).get("baseline_key", cfg["domain"])
             reports = getattr(eval_mod, "DVC_REPORTS", {"outs": ["."]})
             outs: list[Any] = []
@@ -204,12 +205,6 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
     stages["summary"] = {"cmd": "seqpipe summary", "deps": metrics + import_closure(["seqpipe.stages"]),
                          "outs": [{"metrics/summary.md": {"cache": False}}]}
     return {"stages": stages, "plots": top_level_plots(datasets, bases, experiments)}
-
-
-def importlib_module(name: str) -> Any:
-    import importlib
-
-    return importlib.import_module(name)
 
 
 def top_level_plots(datasets: list[Path], bases: dict[str, Any], experiments: dict[str, list]) -> list[dict[str, Any]]:

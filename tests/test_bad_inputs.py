@@ -26,7 +26,8 @@ from seqpipe.data.audio import AudioDataModule, FeatureConfig, load_audio, prepa
 from seqpipe.data.dna import DNADataModule, prepare_dna
 from seqpipe.data.stocks import StockDataModule, prepare_stocks
 from seqpipe.data.store import PreparedStore, check_settings
-from seqpipe.data.text import prepare_text
+from seqpipe.data.fill_blank import FillBlankDataModule
+from seqpipe.data.text import TextDataModule, prepare_text
 from seqpipe.errors import SeqpipeError
 from seqpipe.sources.dna import DnaRules, read_dna
 from seqpipe.sources.stocks import Rules, read_csv
@@ -857,6 +858,13 @@ def test_recorded_settings_match_each_datamodule(tmp_path: Path) -> None:
     stocks = StockDataModule(source=str(tmp_path / "raw"), prepared_dir=str(tmp_path / "stocks"), **STOCK_ARGS)
     stocks.prepare_data()
     stocks.setup()  # the datamodule checks its own store
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("To be, or not to be, that is the question.\n" * 200)
+    text = TextDataModule(source=str(corpus), prepared_dir=str(tmp_path / "text"), seq_len=16)
+    text.prepare_data()
+    text.setup()
+    blank = FillBlankDataModule(source=str(corpus), prepared_dir=str(tmp_path / "text"), seq_len=40, margin=5)
+    blank.setup()  # fill-in-the-blank reads the same character store
 
 
 def test_store_built_with_other_settings_is_refused_naming_the_keys(tmp_path: Path) -> None:
@@ -875,3 +883,13 @@ def test_store_built_with_other_settings_is_refused_naming_the_keys(tmp_path: Pa
     dm = StockDataModule(source=str(tmp_path / "raw"), prepared_dir=str(tmp_path / "stocks"), gaps="keep", **STOCK_ARGS)
     with pytest.raises(SeqpipeError, match=r"prepared with gaps='error', this config asks for 'keep' \(differing: gaps\)"):
         dm.setup()
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("To be, or not to be, that is the question.\n" * 200)
+    TextDataModule(source=str(corpus), prepared_dir=str(tmp_path / "text"), seq_len=16).prepare_data()
+    cased = TextDataModule(source=str(corpus), prepared_dir=str(tmp_path / "text"), seq_len=16, lowercase=False)
+    with pytest.raises(SeqpipeError, match=r"prepared with lowercase=True, this config asks for False"):
+        cased.setup()
+    blank = FillBlankDataModule(source=str(corpus), prepared_dir=str(tmp_path / "text"), seq_len=40, margin=5,
+                                test_fraction=0.1)
+    with pytest.raises(SeqpipeError, match=r"\(differing: test_fraction\)"):
+        blank.setup()

@@ -69,6 +69,16 @@ def test_store_targets_splits_and_normalization(raw, tmp_path):
     assert dm.spec.target == "sequence" and dm.spec.num_classes == 13 and encode_digits("09") == [3, 12]
 
 
+def test_store_built_with_other_settings_is_refused(raw, tmp_path):
+    """fit/evaluate (setup) refuse a digits store prepared with other features, naming the key."""
+    dm = module(raw, tmp_path / "prep")
+    dm.prepare_data()
+    dm.setup()  # what preprocess recorded is what this config asks for: no false refusal
+    other = module(raw, tmp_path / "prep", n_mels=32)
+    with pytest.raises(SeqpipeError, match=r"prepared with n_mels=40, this config asks for 32 \(differing: n_mels\)"):
+        other.setup()
+
+
 def test_bad_manifest_rows_are_named(raw, tmp_path):
     rows = list(csv.DictReader(open(raw / "manifest.csv")))
     bad = tmp_path / "bad"

@@ -19,3 +19,14 @@ class SeqpipeError(ValueError):
         if fix:
             parts.append(f"Fix: {fix}")
         super().__init__(" ".join(parts))
+
+
+def exit_code(main, argv: list[str] | None = None) -> int:
+    """Run a command-line ``main``: a SeqpipeError becomes one line on stderr and exit status 2."""
+    import sys
+
+    try:
+        return main(argv)
+    except SeqpipeError as e:
+        print(f"seqpipe: error: {e}", file=sys.stderr)
+        return 2

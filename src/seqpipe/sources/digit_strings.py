@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import SeqpipeError, exit_code
+from seqpipe.sources.output import GeneratedFolder
 from seqpipe.sources.speech import SAMPLE_RATE, english_voices, synthesize
 from seqpipe.sources.spoken_digits import DIGITS, clip_rng, speaker_name
 
@@ -64,12 +62,12 @@ def generate_digit_strings(
     names = [speaker_name(v) for v in voices]
     if len(set(names)) != len(names):
         raise SeqpipeError("two voices map to the same speaker name", where=str(voices))
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     t0 = time.time()
     rows, total = [], 0
-    try:
+    args = dict(voices=voices, per_voice=per_voice, min_digits=min_digits, max_digits=max_digits, seed=seed,
+                speed=speed, pitch=pitch, snr_db=snr_db, gain_db=gain_db, sample_rate=sample_rate)
+    with GeneratedFolder(out_dir, "seqpipe.sources.digit_strings", args=args) as folder:
+        tmp = folder.path
         for voice, spk in zip(voices, names):
             (tmp / spk).mkdir()
             for k in range(per_voice):
@@ -94,14 +92,8 @@ def generate_digit_strings(
             w = csv.writer(f)
             w.writerow(["path", "text", "speaker"])
             w.writerows(rows)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"utterances": len(rows), "speakers": len(voices), "seconds": round(time.time() - t0, 1),
-            "audio_minutes": round(total / sample_rate / 60, 1), "out": str(out_dir)}
+            "audio_minutes": round(total / sample_rate / 60, 1), "out": str(folder.out)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,4 +116,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_code(main))

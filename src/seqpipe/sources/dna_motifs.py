@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
@@ -52,7 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import SeqpipeError, exit_code
+from seqpipe.sources.output import GeneratedFolder
 
 BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 COMP = np.array([3, 2, 1, 0])  # index of the complementary base in ACGT
@@ -250,27 +250,24 @@ def generate(cfg: MotifTaskConfig) -> tuple[list[str], list[str], list[str], lis
 
 
 def write_dataset(cfg: MotifTaskConfig, out: str | Path) -> Path:
-    """Write sequences.fa, labels.csv, sites.tsv and generation.json under ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write sequences.fa, labels.csv, sites.tsv and generation.json under ``out`` (replaced whole)."""
     ids, seqs, labels, sites = generate(cfg)
-    with open(out / "sequences.fa", "w") as f:
-        for rid, s in zip(ids, seqs):
-            f.write(f">{rid}\n")
-            for j in range(0, len(s), 60):
-                f.write(s[j:j + 60] + "\n")
-    with open(out / "labels.csv", "w") as f:
-        f.write("id,label\n" + "".join(f"{r},{lab}\n" for r, lab in zip(ids, labels)))
-    with open(out / "sites.tsv", "w") as f:
-        cols = ["id", "label", "kind", "tf", "matrix_id", "start", "strand"]
-        f.write("\t".join(cols) + "\n" + "".join("\t".join(str(s[c]) for c in cols) + "\n" for s in sites))
     names = sorted({*cfg.decoy_motifs, cfg.partner_a, cfg.partner_b} if cfg.task == "binary"
                    else {*cfg.decoy_motifs, *(n for p in cfg.multiclass_pairs for n in p)})
-    info = {"config": asdict(cfg), "jaspar_release": cfg.release,
-            "matrices": {m.name: m.matrix_id for m in load_motifs(names, cfg.release)},
-            "class_counts": {c: labels.count(c) for c in sorted(set(labels))}}
-    (out / "generation.json").write_text(json.dumps(info, indent=2) + "\n")
-    return out
+    with GeneratedFolder(out, "seqpipe.sources.dna_motifs", config=asdict(cfg), jaspar_release=cfg.release,
+                         matrices={m.name: m.matrix_id for m in load_motifs(names, cfg.release)},
+                         class_counts={c: labels.count(c) for c in sorted(set(labels))}) as folder:
+        with open(folder.path / "sequences.fa", "w") as f:
+            for rid, s in zip(ids, seqs):
+                f.write(f">{rid}\n")
+                for j in range(0, len(s), 60):
+                    f.write(s[j:j + 60] + "\n")
+        with open(folder.path / "labels.csv", "w") as f:
+            f.write("id,label\n" + "".join(f"{r},{lab}\n" for r, lab in zip(ids, labels)))
+        with open(folder.path / "sites.tsv", "w") as f:
+            cols = ["id", "label", "kind", "tf", "matrix_id", "start", "strand"]
+            f.write("\t".join(cols) + "\n" + "".join("\t".join(str(s[c]) for c in cols) + "\n" for s in sites))
+    return folder.out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,4 +287,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_code(main))

@@ -22,19 +22,17 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import os
 import re
-import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import SeqpipeError, exit_code
+from seqpipe.sources.output import GeneratedFolder
 from seqpipe.sources.speech import SAMPLE_RATE, english_voices, synthesize
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -100,32 +98,25 @@ def write_clips(out_dir: str | Path, jobs: Sequence[ClipJob], header: Sequence[s
     other and of ``workers``. Returns clips written, seconds taken and audio hours."""
     import soundfile as sf
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     t0 = time.time()
+    args = dict(header=list(header), jobs=len(jobs), seed=seed, variation=asdict(variation), sample_rate=sample_rate)
+    with GeneratedFolder(out_dir, "seqpipe.sources.spoken_digits", args=args) as folder:
+        tmp = folder.path
 
-    def make(job: ClipJob) -> int:
-        wave = speak_clip(job.text, job.voice, clip_rng(seed, *job.key), variation, sample_rate)
-        (tmp / job.rel_path).parent.mkdir(parents=True, exist_ok=True)
-        sf.write(tmp / job.rel_path, np.clip(wave, -1, 1), sample_rate, subtype="PCM_16")
-        return len(wave)
+        def make(job: ClipJob) -> int:
+            wave = speak_clip(job.text, job.voice, clip_rng(seed, *job.key), variation, sample_rate)
+            (tmp / job.rel_path).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(tmp / job.rel_path, np.clip(wave, -1, 1), sample_rate, subtype="PCM_16")
+            return len(wave)
 
-    try:
         with ThreadPoolExecutor(max(1, workers)) as pool:
             total_samples = sum(pool.map(make, jobs))
         with open(tmp / "manifest.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(header)
             w.writerows(job.row for job in jobs)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"clips": len(jobs), "seconds": round(time.time() - t0, 1),
-            "audio_hours": round(total_samples / sample_rate / 3600, 3), "out": str(out_dir)}
+            "audio_hours": round(total_samples / sample_rate / 3600, 3), "out": str(folder.out)}
 
 
 def generate_spoken_digits(
@@ -185,4 +176,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_code(main))

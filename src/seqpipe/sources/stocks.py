@@ -52,7 +52,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import SeqpipeError, exit_code
+from seqpipe.sources.output import GeneratedFolder
 
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close", "adj_close")
@@ -398,19 +399,16 @@ def embedded_frames() -> dict[str, pd.DataFrame]:
 
 
 def export_embedded(out_dir: str | Path) -> list[Path]:
-    """Write the embedded default as one CSV a ticker (the layout any user's export has)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, frame in embedded_frames().items():
-        frame = frame.copy()
-        frame["Date"] = pd.to_datetime(frame["Date"]).dt.strftime("%Y-%m-%d")
-        path = out_dir / f"{name}.csv"
-        tmp = path.with_suffix(".csv.tmp")
-        frame.to_csv(tmp, index=False, float_format="%.10g")
-        tmp.replace(path)
-        paths.append(path)
-    return paths
+    """Write the embedded default as one CSV a ticker (the layout any user's export has); the folder is
+    replaced whole, and only if a seqpipe generator wrote it (see sources/output.py)."""
+    with GeneratedFolder(out_dir, "seqpipe.sources.stocks", data="the embedded default (bokeh_sampledata, arch)") as folder:
+        names = []
+        for name, frame in embedded_frames().items():
+            frame = frame.copy()
+            frame["Date"] = pd.to_datetime(frame["Date"]).dt.strftime("%Y-%m-%d")
+            frame.to_csv(folder.path / f"{name}.csv", index=False, float_format="%.10g")
+            names.append(f"{name}.csv")
+    return [folder.out / n for n in names]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -423,4 +421,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(exit_code(main))

@@ -40,7 +40,7 @@ def fit_seconds(env_extra: dict[str, str], work: Path) -> float:
            "--set", "trainer.limit_val_batches=2", "--set", "trainer.enable_progress_bar=false",
            "--set", "fit.grad_every_n_steps=1000"]
     subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
-    return float(json.loads((work / "models" / name / "run.json").read_text())["train_seconds"])
+    return float(json.loads((work / "models" / f"{name}.training.json").read_text())["train_seconds"])
 
 
 def measure(busy: bool) -> dict[str, float]:

@@ -48,7 +48,9 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     m = json.loads((tmp / "metrics/tiny-lstm.json").read_text())
     assert m["primary_metric"] == "test_bpc" and m["direction"] == "lower"
     report = json.loads((tmp / "reports/tiny-lstm/run.json").read_text())
-    assert report["mlflow_run_id"] == run["mlflow_run_id"] and report["train_seconds"] > 0
+    training = json.loads((tmp / "models/tiny-lstm.training.json").read_text())
+    assert report["mlflow_run_id"] == training["mlflow_run_id"] and report["train_seconds"] > 0
+    assert not any(k.endswith("seconds") or k == "mlflow_run_id" for k in run)  # the model folder: config + seed only
     assert not any(k.endswith("seconds") or k == "mlflow_run_id" for k in m)  # metrics: model numbers only
     assert m["truncated_by_time"] is False
     assert 0 < m["model"]["test_bpc"] < np.log2(20)  # better than uniform over the vocabulary
@@ -75,11 +77,11 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlruns/mlflow.db'}")
-    r = mlflow.get_run(run["mlflow_run_id"])
+    r = mlflow.get_run(training["mlflow_run_id"])
     assert r.info.run_name == "tiny-lstm"
     assert {"train_loss", "val_loss", "val_bpc", "test_bpc", "grad_h_log10_ratio"} <= set(r.data.metrics)
     assert r.data.tags["data_fingerprint"] == m["data_fingerprint"]
-    model = mlflow.pytorch.load_model(f"runs:/{run['mlflow_run_id']}/model")
+    model = mlflow.pytorch.load_model(f"runs:/{training['mlflow_run_id']}/model")
     import torch
 
     assert model(torch.zeros(1, 5, dtype=torch.long)).shape == (1, 5, r.data.params and json.loads(

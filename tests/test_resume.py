@@ -91,7 +91,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(make, in_tmp: Path):
     a = json.loads((in_tmp / "models/whole/run.json").read_text())
     b = json.loads((in_tmp / "models/broken/run.json").read_text())
     assert b["global_steps"] == a["global_steps"] and b["best_score"] == a["best_score"]
-    assert b["mlflow_run_id"] == run_id and b["resumed_from"].endswith("last.ckpt")
+    assert a == {**b, "experiment": "whole", "best_ckpt": a["best_ckpt"]}  # the model record: no trace of the crash
+    training = json.loads((in_tmp / "models/broken.training.json").read_text())
+    assert training["mlflow_run_id"] == run_id and training["resumed_from"].endswith("last.ckpt")
     curve_a = (in_tmp / "models/whole/learning_curve.csv").read_text()
     assert (in_tmp / "models/broken/learning_curve.csv").read_text() == curve_a
 

@@ -6,7 +6,7 @@ Each becomes stages:
     <ds>_raw              pipeline.raw: a command that writes the raw data (generators, exports)
     <ds>_prepare          seqpipe preprocess --config base.yaml        -> data.init_args.prepared_dir
     <ds>_baselines        seqpipe baselines --config base.yaml         -> reports/baselines/<key>.json
-    <ds>_train_<exp>      seqpipe fit --config <exp>.yaml              -> models/<name>
+    <ds>_train_<exp>      seqpipe fit --config <exp>.yaml              -> models/<name>, models/<name>.training.json
     <ds>_evaluate_<exp>   seqpipe evaluate --config <exp>.yaml         -> metrics/<name>.json, reports/<name>/
     summary               seqpipe summary                              -> metrics/summary.md
 
@@ -174,7 +174,7 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
                 "cmd": f"seqpipe fit --config {f.as_posix()} --profile ${{profile}}",
                 "deps": [store] + import_closure([*STAGE_ROOTS, data_mod, model_mod, "seqpipe.callbacks"]),
                 "params": param_entries(f, "train"),
-                "outs": [f"models/{name}"],
+                "outs": [f"models/{name}", {f"models/{name}.training.json": {"cache": False}}],
             }
             if not pipe.get("evaluate", True):
                 continue

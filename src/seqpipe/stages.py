@@ -187,23 +187,28 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
     if not best.exists():
         raise SeqpipeError("training produced no checkpoint (no validation run?)", where=work_dir,
                            fix="make sure trainer settings allow at least one validation pass")
-    run = {
+    run = {  # a function of the config and seed: the same bits on a rerun, so DVC sees an unchanged model
         "experiment": name,
-        "mlflow_run_id": logger.run_id,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "best_ckpt": str(final_dir / "best.ckpt"),
         "best_score": float(callbacks[0].best_model_score) if callbacks[0].best_model_score is not None else None,
         "global_steps": trainer.global_step,
         "epochs": trainer.current_epoch,
         "truncated_by_time": truncated,
+        "data_fingerprint": dm.meta["fingerprint"],
+    }
+    training = {  # this machine and this run: beside the model folder, not inside it
+        "experiment": name,
+        "mlflow_run_id": logger.run_id,
         "resumed_from": str(ckpt) if ckpt is not None else None,
         "train_seconds": round(train_seconds, 1),
-        "data_fingerprint": dm.meta["fingerprint"],
         "hardware": tracking.hardware(),
     }
     tracking.atomic_write_text(work_dir / "run.json", json.dumps(run, indent=2) + "\n")
     (work_dir / "run_state.json").unlink(missing_ok=True)
+    training_record(name).unlink(missing_ok=True)  # never left describing the model this publish replaces
     runs.publish(work_dir, final_dir)  # the model first: a tracking failure after this loses nothing
+    tracking.atomic_write_text(training_record(name), json.dumps(training, indent=2) + "\n")
     print(f"[seqpipe] {name}: {trainer.global_step} steps in {train_seconds:.0f}s, best {run['best_score']}, "
           f"published {final_dir}")
     try:
@@ -279,6 +284,12 @@ def _strip_timings(doc: Any, prefix: str = "") -> dict[str, Any]:
     return found
 
 
+def training_record(name: str) -> Path:
+    """models/<name>.training.json: the MLflow run id, train seconds, hardware and resume point of the last fit
+    (kept out of models/<name>/ so that folder is the same bits on every rerun)."""
+    return MODELS / f"{name}.training.json"
+
+
 def load_model(ckpt: str | Path) -> torch.nn.Module:
     """Load a seqpipe checkpoint whatever its model class (recorded in run.json or the checkpoint)."""
     ckpt = Path(ckpt)
@@ -302,6 +313,8 @@ def evaluate(cfg: dict[str, Any]) -> Path:
         raise SeqpipeError("no trained model to evaluate", where=MODELS / name,
                            fix=f"train it first: seqpipe fit --config {cfg.get('config_path')} (or dvc repro)")
     run = json.loads(run_file.read_text())
+    record = training_record(name)
+    run.update(json.loads(record.read_text()) if record.exists() else {"mlflow_run_id": None, "train_seconds": None})
     model = load_model(MODELS / name / "best.ckpt")
     dm = make_datamodule(cfg)
     dm.prepare_data()

@@ -475,3 +475,21 @@ def test_stock_pipeline_end_to_end(in_tmp, experiment):
 
     [res] = predict(str(in_tmp / "models" / f"stocks-{experiment}" / "best.ckpt"), [str(raw / "BBB.csv")], echo=False)
     assert res["ticker"] == "BBB" and len(res["forecast"]) == 3 and all(v >= 0 for v in res["forecast"])
+
+
+def test_forecast_scores_like_the_stock_domain_and_clips_negative_volatility(two_tickers, tmp_path):
+    """evaluation/forecast.py scores through evaluation/stocks.py: a forecaster that undershoots 0 is clipped
+    and counted there too (it once re-implemented the scoring and scored the raw negative forecasts)."""
+    from seqpipe.evaluation import forecast
+    from seqpipe.models.seq2seq import Seq2Seq
+
+    dm = prepared(two_tickers, tmp_path, target="volatility")
+    torch.manual_seed(0)
+    m = Seq2Seq(dm.spec.to_dict(), cell="gru", hidden_size=8, attention="none", data_info=dm.data_info()).eval()
+    with torch.no_grad():
+        m.out.bias.fill_(-3.0)  # every forecast far below zero
+    seeds, actual, clipped = ev.model_forecasts(m, dm, {})
+    assert clipped == seeds.size and (seeds == 0).all()
+    out = forecast.evaluate(m, dm, {"evaluate": {}}, {}, tmp_path)
+    assert out.model["negative_vol_forecasts_clipped"] == clipped
+    assert out.model["test_mae"] == pytest.approx(ev.score(np.zeros_like(actual), actual, "volatility")["test_mae"])

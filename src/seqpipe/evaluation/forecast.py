@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqpipe.data.stocks import make_targets
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.evaluation import stocks as stock_eval
@@ -49,15 +48,12 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
 
     ev = cfg.get("evaluate", {})
     target = dm.target
-    trained_on = (model.hparams.get("data_info") or {}).get("target")
-    if trained_on and trained_on != target:
-        raise SeqpipeError(f"the model was trained on target {trained_on!r}, the config evaluates {target!r}",
-                           where=cfg.get("config_path"), fix="evaluate with the config the model was trained with")
     test = dm.datasets["test"]
-    scale = dm.meta["stocks"]["target_scale"]
-    actual = make_targets(test.future_returns(test.origins()), target)
-    pred = stock_eval.member_forecasts(model, test, scale)[0]
+    # scored exactly as the stock domain scores its models: same actuals, negative volatilities clipped to 0
+    seeds, actual, clipped = stock_eval.model_forecasts(model, dm, cfg)
+    pred = seeds[0]
     metrics = stock_eval.score(pred, actual, target)
+    metrics["negative_vol_forecasts_clipped"] = clipped
     per_step = {"seq2seq": stock_eval.mae_per_step(pred, actual)}
 
     garch = base.get("garch11_params_list") or stock_eval.fit_garch(dm)
@@ -74,7 +70,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         if (direct.hparams.get("data_info") or {}).get("target") != target:
             raise SeqpipeError(f"direct model {name} was trained on another target than {target!r}", where=ckpt,
                                fix="point evaluate.direct at the stock experiment with the same target")
-        seeds = stock_eval.member_forecasts(direct, test, scale)
+        seeds = stock_eval.model_forecasts(direct, dm, cfg)[0]
         per_seed = [stock_eval.score(p, actual, target) for p in seeds]
         scores[name] = {k: float(np.mean([s[k] for s in per_seed])) for k in per_seed[0]}
         scores[name]["test_mae_std"] = float(np.std([s["test_mae"] for s in per_seed], ddof=1)) if len(seeds) > 1 else 0.0

@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "generate":
         from seqpipe.data.text import Vocabulary
         from seqpipe.generate import generate
+        from seqpipe.models.loading import load_model
 
-        model = stages.load_model(args.ckpt)
+        model = load_model(args.ckpt)
         vocab = Vocabulary.from_meta({"text": _data_info(model, "text")})
         print(generate(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed, args.allow_unk))
         return 0

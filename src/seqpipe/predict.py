@@ -11,11 +11,10 @@ from typing import Any
 
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import domain_module
+from seqpipe.models.loading import load_model
 
 
 def predict(ckpt: str, inputs: list[str], echo: bool = True) -> list[dict[str, Any]]:
-    from seqpipe.stages import load_model
-
     model = load_model(ckpt)
     info = model.hparams.get("data_info") or {}
     domain = info.get("domain")

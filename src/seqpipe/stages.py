@@ -20,6 +20,7 @@ from seqpipe import runs, tracking
 from seqpipe.config import import_class, instantiate
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import domain_module
+from seqpipe.models.loading import load_model
 
 MODELS = Path("models")
 METRICS = Path("metrics")
@@ -288,19 +289,6 @@ def training_record(name: str) -> Path:
     """models/<name>.training.json: the MLflow run id, train seconds, hardware and resume point of the last fit
     (kept out of models/<name>/ so that folder is the same bits on every rerun)."""
     return MODELS / f"{name}.training.json"
-
-
-def load_model(ckpt: str | Path) -> torch.nn.Module:
-    """Load a seqpipe checkpoint whatever its model class (recorded in run.json or the checkpoint)."""
-    ckpt = Path(ckpt)
-    if not ckpt.exists():
-        raise SeqpipeError("checkpoint not found", where=ckpt, fix="train first (`dvc repro` or `seqpipe fit`)")
-    run_file = ckpt.parent / "run.json"
-    if run_file.exists():
-        cls = import_class(json.loads(run_file.read_text())["model_class"])
-    else:
-        from seqpipe.models import RecurrentModel as cls
-    return cls.load_from_checkpoint(ckpt, map_location="cpu")
 
 
 def evaluate(cfg: dict[str, Any]) -> Path:

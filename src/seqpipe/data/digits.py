@@ -30,11 +30,10 @@ from torch.utils.data import Dataset
 
 from seqpipe.data.audio import FeatureConfig, SkipLog, SpecAugment, crop, load_audio, log_mel, split_groups
 from seqpipe.data.module import SequenceDataModule
-from seqpipe.data.spec import DataSpec
+from seqpipe.data.spec import EOS, PAD, DataSpec
 from seqpipe.data.store import SPLIT_CODE, PreparedStore, StoreWriter, fingerprint
 from seqpipe.data.windows import pad_batch
 from seqpipe.errors import SeqpipeError
-from seqpipe.models.seq2seq import EOS, PAD
 
 ALPHABET = "0123456789"
 OFFSET = 3  # digit d has output id d + OFFSET (after PAD, BOS, EOS)

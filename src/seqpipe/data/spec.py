@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+# Output token ids shared by sequence targets (datamodules emit them, the seq2seq decoder reads them).
+PAD, BOS, EOS = 0, 1, 2
+
 InputKind = Literal["tokens", "features"]
 TargetKind = Literal["next_token", "class", "regression", "sequence", "masked_token"]
 

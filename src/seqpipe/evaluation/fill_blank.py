@@ -33,6 +33,7 @@ from seqpipe.baselines.ngram import KneserNeyLM
 from seqpipe.data.fill_blank import IGNORE, MaskedWindows
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
+from seqpipe.models.loading import load_model
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
@@ -219,8 +220,6 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     metrics = model_scores(model, test, n)
     compared: dict[str, dict[str, float]] = {}
     missing = {}
-    from seqpipe.stages import load_model
-
     for name, ckpt in (ev.get("compare") or {}).items():
         if not Path(ckpt).exists():
             missing[name] = f"{ckpt} not found (train it first)"

@@ -24,6 +24,7 @@ import torch
 
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
+from seqpipe.models.loading import load_model
 from seqpipe.evaluation import stocks as stock_eval
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
@@ -44,8 +45,6 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[str, Any], out_dir: Path) -> Evaluation:
-    from seqpipe.stages import load_model
-
     ev = cfg.get("evaluate", {})
     target = dm.target
     test = dm.datasets["test"]

@@ -32,13 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqpipe.data.spec import DataSpec
+from seqpipe.data.spec import BOS, EOS, PAD, DataSpec
 from seqpipe.errors import SeqpipeError
 from seqpipe.models.core import FrontEnd, RecurrentCore, State, check_bidirectional
 from seqpipe.models.crnn import ConvFrontEnd
 from seqpipe.models.recurrent import configure_optimizer
 
-PAD, BOS, EOS = 0, 1, 2
 ATTENTION = ("none", "luong", "bahdanau")
 DECAYS = ("none", "linear", "exponential", "inverse_sigmoid")
 

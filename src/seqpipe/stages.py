@@ -362,9 +362,8 @@ def _gradient_summary(path: Path) -> dict[str, float]:
 
 
 def _log_evaluation(run_id: str, doc: dict[str, Any], artifacts: list[Path]) -> None:
-    from mlflow.tracking import MlflowClient
-
     from mlflow.entities import Metric, RunTag
+    from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking.tracking_uri())
     now = int(time.time() * 1000)

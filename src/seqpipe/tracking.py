@@ -23,6 +23,7 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from seqpipe.errors import SeqpipeError  # noqa: E402
 
+
 def mlruns_dir() -> Path:
     """<project>/mlruns: the DVC project root when DVC runs the stage (also for temp/queued experiments)."""
     return Path(os.environ.get("DVC_ROOT") or ".").resolve() / "mlruns"

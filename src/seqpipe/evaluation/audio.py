@@ -41,7 +41,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
         "test_macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
     }
     recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    out.update({f"test_recall_{c}": float(r) for c, r in zip(classes, recall)})
+    out.update({f"test_recall_{c}": float(r) for c, r in zip(classes, recall, strict=False)})
     return out
 
 
@@ -63,7 +63,6 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # BLAS threads spinning on a shared 2-core machine made these fits ~100x slower
@@ -154,7 +153,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     with open(pred_csv, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "speaker", "actual", "predicted", "confidence"])
-        for r, t, p, pr in zip(rows, y, pred, proba):
+        for r, t, p, pr in zip(rows, y, pred, proba, strict=False):
             w.writerow([files[r], store.meta["groups"][store.index["group"][r]], classes[t], classes[p], f"{pr[p]:.4f}"])
     cm_json = out_dir / "confusion.json"
     cm_json.write_text(json.dumps({"classes": classes, "matrix": matrix.tolist()}, indent=1) + "\n")
@@ -185,4 +184,4 @@ def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
     proba = predict_proba(model, frames)
     classes = info["classes"]
     return [{"file": str(p), "label": classes[int(pr.argmax())],
-             "probabilities": {c: round(float(v), 4) for c, v in zip(classes, pr)}} for p, pr in zip(paths, proba)]
+             "probabilities": {c: round(float(v), 4) for c, v in zip(classes, pr, strict=False)}} for p, pr in zip(paths, proba, strict=False)]

@@ -18,8 +18,8 @@ Baselines (fitted on train rows only):
                  RV_h forecast = sqrt(mean of sigma^2_{t+j|t}, j = 1..h))
 
 Volatility forecasts below 0 (the linear head can undershoot) are clipped to 0, counted in
-``negative_vol_forecasts_clipped``. The model's numbers are the mean over its training seeds (SeedGroup members), with their standard
-deviation (``*_std``) and every seed's value in the extra section; ``ensemble_*`` scores the seeds'
+``negative_vol_forecasts_clipped``. The model's numbers are the mean over its training seeds (SeedGroup members),
+with their standard deviation (``*_std``) and every seed's value in the extra section; ``ensemble_*`` scores the seeds'
 mean forecast.
 """
 
@@ -179,7 +179,7 @@ def baselines(dm: StockDataModule, cfg: dict[str, Any]) -> dict[str, Any]:
         "baselines": by_target[dm.target],
         "by_target": by_target,
         "test_mae_per_step": per_step,
-        "garch11_params": {k: dict(zip(("mu", "omega", "alpha", "beta"), v)) for k, v in garch.items()},
+        "garch11_params": {k: dict(zip(("mu", "omega", "alpha", "beta"), v, strict=False)) for k, v in garch.items()},
         "garch11_params_list": garch,
         "test_windows": len(test),
     }
@@ -249,7 +249,8 @@ def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], b
     artifacts = _plots(out_dir, ev, target, names, tick, dates, actual, mean_pred, bpreds, best)
     member_seeds = list(model.hparams.get("member_seeds") or [cfg.get("seed", 0)])
     return Evaluation(
-        task=f"{dm.horizon}-day direct forecast of daily {'log returns' if target == 'returns' else 'realized volatility'} "
+        task=f"{dm.horizon}-day direct forecast of daily "
+             f"{'log returns' if target == 'returns' else 'realized volatility'} "
              f"(percent), lookback {dm.lookback} days, test from {dm.meta['stocks']['test_start']}",
         primary_metric="test_mae",
         direction="lower",

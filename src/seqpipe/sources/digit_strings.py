@@ -22,8 +22,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -70,7 +70,7 @@ def generate_digit_strings(
     t0 = time.time()
     rows, total = [], 0
     try:
-        for voice, spk in zip(voices, names):
+        for voice, spk in zip(voices, names, strict=False):
             (tmp / spk).mkdir()
             for k in range(per_voice):
                 rng = clip_rng(seed, "strings", spk, k)

@@ -13,7 +13,8 @@ from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import domain_module
 
 
-def predict(ckpt: str, inputs: list[str], echo: bool = True) -> list[dict[str, Any]]:
+def predict(ckpt: str, inputs: list[str], echo: bool = False) -> list[dict[str, Any]]:
+    """One dict a prediction; ``echo=True`` also prints each as a JSON line (``seqpipe predict`` prints them)."""
     from seqpipe.stages import load_model
 
     model = load_model(ckpt)

@@ -16,6 +16,7 @@ reports/<experiment>/per_step.csv + per_step.png.
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from seqpipe.data.stocks import make_targets
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.evaluation import stocks as stock_eval
+
+log = logging.getLogger(__name__)
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
@@ -68,7 +71,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     for name, ckpt in (ev.get("direct") or {}).items():
         if not Path(ckpt).exists():
             direct_missing[name] = f"{ckpt} not found (train it first)"
-            print(f"[seqpipe] forecast: direct model {name} skipped: {direct_missing[name]}")
+            log.warning("forecast: direct model %s skipped: %s", name, direct_missing[name])
             continue
         direct = load_model(ckpt)
         if (direct.hparams.get("data_info") or {}).get("target") != target:
@@ -138,6 +141,6 @@ def _per_step_report(out_dir: Path, per_step: dict[str, list], target: str) -> l
         fig.savefig(png, dpi=110)
         plt.close(fig)
     except Exception as e:  # a plot is a nicety; never lose the metrics for it
-        print(f"[seqpipe] per-step plot skipped: {e}")
+        log.warning("per-step plot skipped: %s", e)
         return [path]
     return [path, png]

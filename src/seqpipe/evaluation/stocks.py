@@ -26,6 +26,7 @@ mean forecast.
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from seqpipe.data.stocks import ForecastWindows, StockDataModule, causal_feature
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.sources.stocks import Rules, read_ohlcv
+
+log = logging.getLogger(__name__)
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
@@ -312,7 +315,7 @@ def _plots(out_dir: Path, ev: dict[str, Any], target: str, names: list[str], tic
         fig.savefig(png, dpi=110)
         plt.close(fig)
     except Exception as e:  # a plot is a nicety; never lose the metrics for it
-        print(f"[seqpipe] forecast plot skipped: {e}")
+        log.warning("forecast plot skipped: %s", e)
         return [csv_path]
     return [csv_path, png]
 

@@ -261,13 +261,11 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
 
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str = "") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
     from sklearn.metrics import auc
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     for name, (fpr, tpr) in curves.items():
         ax.plot(fpr, tpr, label=f"{name}: AUC {auc(fpr, tpr):.3f}")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
@@ -277,7 +275,6 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 # -- predict ----------------------------------------------------------------------------------

@@ -125,12 +125,10 @@ def _per_step_report(out_dir: Path, per_step: dict[str, list], target: str) -> l
             w.writerow([h + 1, *(f"{per_step[n][h]:.6g}" for n in names)])
     png = out_dir / "per_step.png"
     try:
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig = Figure(figsize=(7, 4))
+        ax = fig.subplots()
         for n in names:
             ax.plot(range(1, H + 1), per_step[n], marker="o", lw=2.0 if n == "seq2seq" else 1.0, label=n)
         ax.set_xlabel("horizon step h (days)")
@@ -139,7 +137,6 @@ def _per_step_report(out_dir: Path, per_step: dict[str, list], target: str) -> l
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(png, dpi=110)
-        plt.close(fig)
     except Exception as e:  # a plot is a nicety; never lose the metrics for it
         log.warning("per-step plot skipped: %s", e)
         return [path]

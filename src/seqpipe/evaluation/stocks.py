@@ -298,12 +298,10 @@ def _plots(out_dir: Path, ev: dict[str, Any], target: str, names: list[str], tic
             w.writerow([str(d), *(f"{cols[c][i]:.6g}" for c in cols)])
     png = out_dir / "forecast.png"
     try:
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(11, 4))
+        fig = Figure(figsize=(11, 4))
+        ax = fig.subplots()
         x = dates[sel].astype("datetime64[D]").astype(object)
         ax.plot(x, cols["actual"], lw=0.6, color="0.6", label="actual")
         ax.plot(x, cols["model"], lw=1.0, label="model (seed mean)")
@@ -313,7 +311,6 @@ def _plots(out_dir: Path, ev: dict[str, Any], target: str, names: list[str], tic
         ax.legend(loc="upper right")
         fig.tight_layout()
         fig.savefig(png, dpi=110)
-        plt.close(fig)
     except Exception as e:  # a plot is a nicety; never lose the metrics for it
         log.warning("forecast plot skipped: %s", e)
         return [csv_path]

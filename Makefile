@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export PYTHONUNBUFFERED := 1
 UI_PORT ?= 5000
 
-.PHONY: install repro test test-fast test-slow ui bench browser clean
+.PHONY: install repro lint test test-fast test-slow ui bench browser clean
 
 install: $(VENV)/.installed
 
@@ -28,8 +28,12 @@ repro: install
 	$(BIN)/dvc repro
 	@cat metrics/summary.md
 
-## make test: set up, run the fast suite, then the slow (end-to-end, DDP, browser) suite
-test: install browser
+## make lint: ruff over the code (configured in pyproject.toml)
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+## make test: set up, lint, run the fast suite, then the slow (end-to-end, DDP, browser) suite
+test: install lint browser
 	$(BIN)/pytest -q
 	$(BIN)/pytest -q -m slow
 

@@ -36,7 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from seqpipe.data.audio import FeatureConfig, collate_clips, crop, list_clips, load_audio, log_mel, SkipLog  # noqa: E402
+from seqpipe.data.audio import FeatureConfig, SkipLog, collate_clips, crop, list_clips, load_audio, log_mel  # noqa: E402
 from seqpipe.data.spec import DataSpec  # noqa: E402
 
 
@@ -211,7 +211,7 @@ def main() -> None:
     breakeven = (t_decode + t_librosa) / extra_cpu if extra_cpu > 0 else float("inf")
 
     rows = [
-        ("clips / batches per epoch (batch %d)" % args.batch_size, f"{len(clips)} / {n_batches}"),
+        (f"clips / batches per epoch (batch {args.batch_size:d})", f"{len(clips)} / {n_batches}"),
         ("decode + resample, all clips (both options pay this once)", f"{t_decode:.2f} s"),
         ("A: librosa log-mel at preprocess, all clips (one-off)", f"{t_librosa:.2f} s ({1e3 * t_librosa / len(clips):.2f} ms a clip)"),
         ("A: an epoch from the store (float16 read, normalize, pad)", f"{t_epoch_store:.3f} s"),
@@ -222,10 +222,11 @@ def main() -> None:
         ("epochs after which A's one-off preprocess has paid for itself (CPU)", f"{breakeven:.1f}"),
         ("store size: A float16 log-mel vs B int16 waveforms", f"{mb_feats:.1f} MB vs {mb_waves:.1f} MB"),
         (f"max |librosa - torchaudio| on bins within 30 dB of a clip's peak ({n_cmp} clips)", f"{max(diffs):.2e} (natural-log units)"),
-        ("for scale: one CRNN training step (fwd+bwd, batch %d, CPU)" % args.batch_size, f"{1e3 * t_step:.1f} ms"),
+        (f"for scale: one CRNN training step (fwd+bwd, batch {args.batch_size:d}, CPU)", f"{1e3 * t_step:.1f} ms"),
     ]
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    host = f"{platform.machine()}, torch threads {args.threads}, torch {torch.__version__}, torchaudio {torchaudio.__version__}"
+    host = (f"{platform.machine()}, torch threads {args.threads}, torch {torch.__version__}, "
+            f"torchaudio {torchaudio.__version__}")
     epoch_steps = n_batches * t_step
     decision = (
         f"On this CPU, computing features in the batch (B) adds {extra_cpu:.2f} s to every epoch, "
@@ -243,8 +244,10 @@ def main() -> None:
     text = [
         "# Audio benchmark: where log-mel features are computed",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_audio.py` (source `{Path(args.source).name}`; host {host}; GPU: {gpu}).",
-        "Medians of %d repeats. Here the machine's 2 cores may be shared with other work: read ratios, not absolutes." % args.repeats,
+        f"Reproduce: `.venv/bin/python benchmarks/bench_audio.py` (source `{Path(args.source).name}`; "
+        f"host {host}; GPU: {gpu}).",
+        f"Medians of {args.repeats:d} repeats. Here the machine's 2 cores may be shared with other work: read ratios, "
+        "not absolutes.",
         "",
         "| measurement | value |",
         "|---|---|",
@@ -261,7 +264,7 @@ def main() -> None:
             f"## The audio pipeline stage by stage ({cores} cores, {os.cpu_count()} in the machine)",
             "",
             "Produced by `--pipeline`: the stages' own work in one process with a plain Lightning Trainer (no "
-            "MLflow/DVC), default configs and params.yaml values; torch threads %d." % args.threads,
+            f"MLflow/DVC), default configs and params.yaml values; torch threads {args.threads:d}.",
             "",
             "| stage | value |",
             "|---|---|",

@@ -139,12 +139,12 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     med = {w: statistics.median(v) for w, v in times.items()}
-    base = med[counts[0]]
     fmed = {w: statistics.median(v) for w, v in feats.items()}
     old_med = statistics.median(old_times)
     rows = [f"| before (one process, {args.old_rev}) | {old_med:.1f} s | {clips / old_med:.0f} | 1.00x |"
             " | | | |"]
-    rows += [f"| {w} | {med[w]:.1f} s | {clips / med[w]:.0f} | {old_med / med[w]:.2f}x | {statistics.median(cpus[w]):.1f} s |"
+    rows += [f"| {w} | {med[w]:.1f} s | {clips / med[w]:.0f} | {old_med / med[w]:.2f}x |"
+             f" {statistics.median(cpus[w]):.1f} s |"
             f" {clips / fmed[w]:.0f} | {fmed[counts[0]] / fmed[w]:.2f}x |"
             f" {statistics.median(ref[counts[0]]) / statistics.median(ref[w]):.2f}x |" for w in counts]
     md = [

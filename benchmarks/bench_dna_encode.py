@@ -55,7 +55,8 @@ else:
     dm.prepare_data()
     from seqpipe.data.store import PreparedStore
     meta = PreparedStore.open({out!r}).meta
-    n, bases = int(meta["records"]), int(sum(a["shape"][0] for k, a in meta["arrays"].items() if k in ("bases", "codes", "sequence", "tokens")))
+    base_arrays = ("bases", "codes", "sequence", "tokens")
+    n, bases = int(meta["records"]), int(sum(a["shape"][0] for k, a in meta["arrays"].items() if k in base_arrays))
 dt = time.perf_counter() - t
 print(json.dumps(dict(seconds=dt, rss_before_mb=base, peak_mb=status("VmHWM"), records=n, bases=bases)))
 """
@@ -71,7 +72,7 @@ def make_fasta(path: Path, mb: float, record_len: int, line_len: int = 80) -> tu
             pad = (-record_len) % line_len
             lines = np.concatenate([seq, np.full(pad, ord("\n"), np.uint8)]).reshape(-1, line_len) if pad else \
                 seq.reshape(-1, line_len)
-            body = b"\n".join(bytes(l).rstrip(b"\n") for l in lines) + b"\n"
+            body = b"\n".join(bytes(line).rstrip(b"\n") for line in lines) + b"\n"
             rec = f">r{i} label={'ab'[i % 2]}\n".encode() + body
             f.write(rec)
             written += len(rec)

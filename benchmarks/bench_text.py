@@ -60,7 +60,7 @@ def lightning_steps(dm, args) -> float:
 
 def medians(stamps: list[tuple[float, float]]) -> tuple[float, float]:
     """Median wall and CPU (process) time between consecutive step starts, skipping 2 warm-up steps."""
-    pairs = list(zip(stamps[2:], stamps[3:]))
+    pairs = list(zip(stamps[2:], stamps[3:], strict=False))
     return (statistics.median(b[0] - a[0] for a, b in pairs), statistics.median(b[1] - a[1] for a, b in pairs))
 
 
@@ -140,7 +140,8 @@ def main(argv=None) -> None:
     ]
     text = (
         "# Text benchmarks\n\n"
-        f"Reproduce: `.venv/bin/python benchmarks/bench_text.py --batch-size {args.batch_size} --seq-len {args.seq_len} "
+        "Reproduce: `.venv/bin/python benchmarks/bench_text.py "
+        f"--batch-size {args.batch_size} --seq-len {args.seq_len} "
         f"--steps {args.steps} --rounds {args.rounds} --threads {args.threads}` (LSTM 1x{args.hidden}, float32, "
         f"shuffled windows, no truncated BPTT; {args.steps} steps x {args.rounds} alternating rounds, "
         f"{torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs shared with other work, load average "

@@ -144,14 +144,16 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    mbs = lambda n, s: n / s / 1e6
+    def mbs(n: float, s: float) -> float:
+        return n / s / 1e6
+
     rows = [
-        ("old encoder (per-token), %.0f MB corpus: time / throughput" % (n_small / 1e6),
+        (f"old encoder (per-token), {n_small / 1e6:.0f} MB corpus: time / throughput",
          f"{med['old']:.1f} s / {mbs(n_small, med['old']):.1f} MB/s"),
         ("new encoder (vectorized), same corpus: time / throughput",
          f"{med['new']:.1f} s / {mbs(n_small, med['new']):.1f} MB/s"),
-        ("speed-up new / old (medians of %d alternating runs)" % args.rounds, f"{med['old'] / med['new']:.1f}x"),
-        ("peak RSS of prepare_text itself, old / new (%.0f MB)" % (n_small / 1e6),
+        (f"speed-up new / old (medians of {args.rounds:d} alternating runs)", f"{med['old'] / med['new']:.1f}x"),
+        (f"peak RSS of prepare_text itself, old / new ({n_small / 1e6:.0f} MB)",
          f"{max(x['peak_mb'] for x in res['old'])} MB / {max(x['peak_mb'] for x in res['new'])} MB"),
         ("new encoder, %.0f MB corpus: time / throughput (goal >= 50 MB/s)" % (n_big / 1e6),
          f"{new_big['seconds']:.1f} s / {mbs(n_big, new_big['seconds']):.1f} MB/s"),

@@ -1,7 +1,7 @@
 """How many CPU threads a training process should use: seqpipe's default (1) against 2 threads.
 
-Runs the same short `seqpipe fit` (the text LSTM of pipelines/text/lstm.yaml, 256 units, 32 lanes x 64 chars, bf16 autocast, 150 steps) in
-fresh processes under each setting (ROUNDS alternating rounds, medians), once on a quiet machine and once with a
+Runs the same short `seqpipe fit` (the text LSTM of pipelines/text/lstm.yaml, 256 units, 32 lanes x 64 chars,
+bf16 autocast, 150 steps) in fresh processes under each setting (ROUNDS alternating rounds, medians), once on a quiet machine and once with a
 busy-loop process holding one core (what a shared machine looks like), and writes
 benchmarks/threads.md. Times are the trainer's own `train_seconds`; compare ratios, not absolutes.
 
@@ -65,7 +65,8 @@ def main() -> None:
     lines = [
         "# Threads per training process",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_threads.py` (text LSTM 1x256, 32 lanes x 64 chars, bf16 autocast, "
+        "Reproduce: `.venv/bin/python benchmarks/bench_threads.py` (text LSTM 1x256, 32 lanes x 64 chars, "
+        "bf16 autocast, "
         f"{STEPS} steps, {ROUNDS} round(s) alternating the settings, medians; `os.cpu_count()` = {os.cpu_count()}). "
         "Busy = one busy-loop process on one core, as on a shared machine.",
         "",

@@ -43,7 +43,7 @@ def test_workers_give_a_bitwise_identical_store(clips: Path, tmp_path: Path):
     assert a["features"] == b["features"] == c["features"]
     assert a["index"] == b["index"] == c["index"]
     assert a["meta"] == b["meta"] == c["meta"]  # same files in the same order, same skips, same statistics
-    assert one.meta["records"] == two.meta["records"] == 37
+    assert one.meta["records"] == two.meta["records"] == three.meta["records"] == 37
     assert [s["path"] for s in two.meta["audio"]["skipped"]] == [str(clips / "two" / "zz_nohash_0.wav")]
 
 

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import struct
 import tracemalloc
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
-from seqpipe.data.audio import AudioDataModule, FeatureConfig, load_audio, prepare_audio
+from seqpipe.data.audio import AudioDataModule, load_audio, prepare_audio
 from seqpipe.data.dna import DNADataModule, prepare_dna
+from seqpipe.data.fill_blank import FillBlankDataModule
 from seqpipe.data.stocks import StockDataModule, prepare_stocks
 from seqpipe.data.store import PreparedStore, check_settings
-from seqpipe.data.fill_blank import FillBlankDataModule
 from seqpipe.data.text import TextDataModule, prepare_text
 from seqpipe.errors import SeqpipeError
 from seqpipe.sources.dna import DnaRules, read_dna
@@ -619,7 +619,7 @@ def manifest_without_label_column(tmp):
 
 
 @case("audio")
-def single_class(tmp):
+def one_class_folder(tmp):
     root = audio_dir(tmp)
     for f in (root / "b").iterdir():
         f.unlink()

@@ -8,7 +8,6 @@ import soundfile as sf
 import torch
 
 from seqpipe.data.digits import DigitStringsDataModule, decode_ids, encode_digits
-from seqpipe.data.store import SPLIT_CODE
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation.digits import FixedSegments, predict, segment_vectors, string_metrics
 from seqpipe.models.seq2seq import EOS, PAD, Seq2Seq
@@ -61,7 +60,7 @@ def test_store_targets_splits_and_normalization(raw, tmp_path):
     # normalization fitted on train frames only
     tr = dm.store.records("train")
     feats = np.concatenate([np.asarray(dm.store.arrays["features"][o : o + n], np.float64)
-                            for o, n in zip(dm.store.index["offset"][tr], dm.store.index["length"][tr])])
+                            for o, n in zip(dm.store.index["offset"][tr], dm.store.index["length"][tr], strict=True)])
     assert np.allclose(meta["normalization"]["mean"], feats.mean(0), atol=1e-4)
     batch = next(iter(dm.val_dataloader()))
     assert batch["inputs"].shape[2] == 40 and batch["targets"].dtype == torch.long

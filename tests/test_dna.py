@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from seqpipe.baselines.kmer import KmerLogisticRegression, canonical_map, kmer_features
-from seqpipe.data.dna import DNADataModule, DnaCollate, ReverseComplementAugment, prepare_dna, reverse_complement_batch
+from seqpipe.data.dna import DnaCollate, DNADataModule, ReverseComplementAugment, prepare_dna, reverse_complement_batch
 from seqpipe.data.store import SPLIT_CODE
 from seqpipe.errors import SeqpipeError
 from seqpipe.sources.dna import DnaRules, decode, encode, read_dna, reverse_complement
@@ -188,14 +188,14 @@ def test_store_one_byte_a_base_stratified_split_and_no_leakage(tmp_path):
     base = [rand_seq(int(rng.integers(20, 60)), rng) for _ in range(190)]
     seqs = base + base[:10]  # 10 exact duplicates (new ids) must land in their original's split
     labs = [str(i % 2) for i in range(190)] + [str(i % 2) for i in range(10)]
-    (tmp_path / "d.csv").write_text("id,sequence,label\n" + "".join(f"s{i},{s},{lab}\n" for i, (s, lab) in enumerate(zip(seqs, labs))))
+    (tmp_path / "d.csv").write_text("id,sequence,label\n" + "".join(f"s{i},{s},{lab}\n" for i, (s, lab) in enumerate(zip(seqs, labs, strict=True))))
     store = prepare_dna(tmp_path / "d.csv", tmp_path / "prep", val_fraction=0.1, test_fraction=0.2, seed=3)
     bases = store.arrays["bases"]
     assert bases.dtype == np.uint8 and len(bases) == sum(len(s) for s in seqs)
     ix = store.index
     for r in (0, 57, 199):
         assert decode(bases[ix["offset"][r]: ix["offset"][r] + ix["length"][r]]) == seqs[r]
-    by_split = {s: {decode(bases[o:o + n]) for o, n, sp in zip(ix["offset"], ix["length"], ix["split"]) if sp == SPLIT_CODE[s]}
+    by_split = {s: {decode(bases[o:o + n]) for o, n, sp in zip(ix["offset"], ix["length"], ix["split"], strict=True) if sp == SPLIT_CODE[s]}
                 for s in ("train", "val", "test")}
     assert not (by_split["train"] & by_split["test"]) and not (by_split["train"] & by_split["val"])
     assert not (by_split["val"] & by_split["test"])

@@ -113,7 +113,8 @@ def test_fit_refuses_tbptt_on_the_data_without_it_on_the_model(text_config, caps
 
 
 def test_fit_with_a_seed_other_than_the_datamodules(text_config):
-    """`dvc exp run -S train.seed=1` passes --set seed=1; its MLflow param must not collide with the datamodule's seed."""
+    """`dvc exp run -S train.seed=1` passes --set seed=1: its MLflow param must not collide with the
+    datamodule's seed."""
     assert main(["preprocess", "--config", "tiny.yaml"]) == 0
     assert main(["fit", "--config", "tiny.yaml", "--set", "seed=1", "--set", "trainer.max_steps=10"]) == 0
     run = json.loads((text_config / "models/tiny-lstm/run.json").read_text())

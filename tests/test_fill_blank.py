@@ -49,7 +49,7 @@ def test_eval_masks_are_deterministic_and_train_masks_vary(dm, in_tmp):
                                 val_fraction=0.2, test_fraction=0.2)
     other.setup()
     fresh = [other.datasets["test"][i][1] for i in range(len(ds))]
-    assert all((a == b).all() and (a == c).all() for a, b, c in zip(first, again, fresh))
+    assert all((a == b).all() and (a == c).all() for a, b, c in zip(first, again, fresh, strict=True))
     tr = dm.datasets["train"]  # training blanks: fresh each epoch, a function of (seed, epoch, window)
     draws = {tuple(tr.draw(0, np.random.default_rng([0, epoch, 0]))[1]) for epoch in range(10)}
     assert len(draws) > 1
@@ -72,7 +72,7 @@ def test_char_unit_spans_and_bad_configs(in_tmp):
     for _ in range(50):
         spans = m.choose(np.arange(40) % 12, rng)
         assert len(spans) == 3
-        for (a, n), (b, _) in zip(spans, spans[1:]):
+        for (a, n), (b, _) in zip(spans, spans[1:], strict=False):
             assert 2 <= n <= 4 and a >= 5 and b > a + n  # disjoint, a visible gap between blanks
     with pytest.raises(SeqpipeError, match="mask unit"):
         Masker(np.arange(3), unit="sentence")

@@ -135,7 +135,7 @@ def test_cosine_schedule_is_a_function_of_the_step_alone():
     fast, slow = run(0.0), run(0.02)
     assert fast == slow and len(fast) == 40
     assert fast[0] > 0.0019 and fast[-1] < 0.00025  # floor is 10% of lr, reached at max_steps
-    assert all(a >= b for a, b in zip(fast, fast[1:]))
+    assert all(a >= b for a, b in zip(fast, fast[1:], strict=False))
 
 
 def test_precision_auto_follows_the_measured_rule(monkeypatch):

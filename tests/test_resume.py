@@ -19,7 +19,6 @@ import yaml
 
 from seqpipe.cli import main
 
-
 WORDS = ["romeo", "juliet", "thou", "art", "fair", "night", "love", "the", "o", "and"]
 
 

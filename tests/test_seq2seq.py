@@ -128,7 +128,7 @@ def test_learns_to_copy_and_reverse_with_attention():
     x = torch.randint(0, 10, (50, 5))
     want = [(r.flip(0) + 3).tolist() for r in x]
     hyps = m.beam_search(x, beam_width=3)
-    assert sum(h == w for h, w in zip(hyps, want)) >= 45
+    assert sum(h == w for h, w in zip(hyps, want, strict=True)) >= 45
 
 
 def test_forecast_decodes_every_step_from_its_own_output():

@@ -13,7 +13,6 @@ import torch
 from seqpipe.baselines.position import PositionalBoosting, PositionalLogisticRegression, onehot_positions
 from seqpipe.config import load_config
 from seqpipe.data.dna import DNADataModule
-from seqpipe.data.store import SPLIT_CODE
 from seqpipe.errors import SeqpipeError
 from seqpipe.sources.dna import decode, encode
 

@@ -14,8 +14,6 @@ from seqpipe.data.stocks import (
     EMBARGO,
     StockDataModule,
     causal_features,
-    make_targets,
-    prepare_stocks,
     split_codes,
 )
 from seqpipe.errors import SeqpipeError
@@ -267,7 +265,7 @@ def test_normalization_depends_on_train_rows_only(two_tickers, tmp_path):
     assert m["target_scale"] == pytest.approx(np.concatenate(rets).std())
     # the stored train features are standardized: mean 0, std 1
     tr = np.concatenate([np.asarray(dm.store.arrays["features"])[o : o + n] for o, n, sp in
-                         zip(dm.store.index["offset"], dm.store.index["length"], dm.store.index["split"]) if sp == 0])
+                         zip(dm.store.index["offset"], dm.store.index["length"], dm.store.index["split"], strict=True) if sp == 0])
     assert np.allclose(tr.mean(0), 0, atol=1e-5) and np.allclose(tr.std(0), 1, atol=1e-4)
 
 
@@ -386,7 +384,7 @@ def test_seed_group_members_are_independent(two_tickers, tmp_path):
     grads = torch.autograd.grad(total, list(g.members[1].parameters()))
     own = g.members[1].loss_and_metrics(g.members[1](batch["inputs"])[0], batch["targets"])[0]
     grads_own = torch.autograd.grad(own, list(g.members[1].parameters()))
-    assert all(torch.allclose(a, b) for a, b in zip(grads, grads_own))
+    assert all(torch.allclose(a, b) for a, b in zip(grads, grads_own, strict=True))
     out = g.member_outputs(batch["inputs"])
     assert out.shape == (3, 8, 3) and torch.allclose(g(batch["inputs"])[0], out.mean(0))
     # same seeds -> same members (reproducible)

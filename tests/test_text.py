@@ -167,8 +167,8 @@ def test_ddp_ranks_see_distinct_windows(tmp_path):
         batches = [idx[i : i + 4] for i in range(0, 16, 4)]
         lane_sets = [{i % 8 for i in b} for b in batches]
         assert all(s == lane_sets[0] for s in lane_sets) and all(i % 2 == r for i in lane_sets[0])
-        for b0, b1 in zip(batches, batches[1:]):
-            for i0, i1 in zip(b0, b1):
+        for b0, b1 in zip(batches, batches[1:], strict=False):
+            for i0, i1 in zip(b0, b1, strict=False):
                 assert lanes[i1][0] == lanes[i0][-1]
 
 

@@ -128,12 +128,10 @@ def read_curves(csv_path: str | Path) -> list[tuple[int, int, float]]:
 
 def plot_gradient_curves(curves: dict[str, list[tuple[int, int, float]]], path: str | Path, title: str = "") -> None:
     """Log-scale ||dL_T/dh_t|| against t: the last sampled curve of each run (and earlier ones faint)."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for i, (label, rows) in enumerate(curves.items()):
         steps = sorted({s for s, _, _ in rows})
         color = f"C{i}"
@@ -149,7 +147,6 @@ def plot_gradient_curves(curves: dict[str, list[tuple[int, int, float]]], path: 
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 class LearningCurve(L.Callback):

@@ -3,15 +3,54 @@
 Every stage takes an experiment YAML (pipelines/<domain>/<experiment>.yaml), an optional
 ``--profile`` (e.g. ``fast`` for CI) and ``--set key=value`` overrides, which is how dvc.yaml
 passes params.yaml values in. Errors a user can fix print as one line and exit with status 2.
+
+Progress and warnings are log records of the ``seqpipe`` logger; the command shows them on stderr as
+``[seqpipe] message`` (``[seqpipe] warning: message`` from WARNING up). What a command produces (the summary
+table, generated text, predictions, ``--print-config``) goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 from seqpipe.errors import SeqpipeError
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (so a redirected or captured stderr gets the records)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+class _PlainFormatter(logging.Formatter):
+    """``[seqpipe] message``, with ``warning: `` / ``error: `` in front from WARNING up: the lines seqpipe printed
+    before it logged."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        level = f"{record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
+        return f"[seqpipe] {level}{record.getMessage()}"
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Show the ``seqpipe`` logger's records on stderr (the command line does this; the library never does)."""
+    root = logging.getLogger("seqpipe")
+    root.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_PlainFormatter())
+        root.addHandler(handler)
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -62,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()
     try:
         return run(args)
     except SeqpipeError as e:
@@ -90,9 +130,12 @@ def run(args: argparse.Namespace) -> int:
         print(generate(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed, args.allow_unk))
         return 0
     if args.command == "predict":
+        import json
+
         from seqpipe.predict import predict
 
-        predict(args.ckpt, args.inputs)
+        for r in predict(args.ckpt, args.inputs):
+            print(json.dumps(r))
         return 0
     cfg = load_config(args.config, args.overrides, args.profile)
     if args.print_config:

@@ -14,7 +14,8 @@ from seqpipe.evaluation import domain_module
 from seqpipe.models.loading import load_model
 
 
-def predict(ckpt: str, inputs: list[str], echo: bool = True) -> list[dict[str, Any]]:
+def predict(ckpt: str, inputs: list[str], echo: bool = False) -> list[dict[str, Any]]:
+    """One dict a prediction; ``echo=True`` also prints each as a JSON line (``seqpipe predict`` prints them)."""
     model = load_model(ckpt)
     info = model.hparams.get("data_info") or {}
     domain = info.get("domain")

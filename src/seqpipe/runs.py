@@ -16,17 +16,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from seqpipe.errors import SeqpipeError
+
+log = logging.getLogger(__name__)
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -97,7 +101,7 @@ def prepare_work_dir(work_dir: Path, ckpt: Path | None) -> dict[str, Any]:
     if ckpt is not None and ckpt.resolve().parent == work_dir.resolve():
         return json.loads(state_file.read_text()) if state_file.exists() else {}
     if (work_dir / "last.ckpt").exists():
-        print(f"[seqpipe] discarding the interrupted run in {work_dir} (`seqpipe fit --resume` would continue it)")
+        log.info("discarding the interrupted run in %s (`seqpipe fit --resume` would continue it)", work_dir)
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     return {}

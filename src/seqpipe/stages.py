@@ -8,6 +8,7 @@ metrics files are written whole or not at all.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -21,6 +22,8 @@ from seqpipe.config import import_class, instantiate
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import domain_module
 from seqpipe.models.loading import load_model
+
+log = logging.getLogger(__name__)
 
 MODELS = Path("models")
 METRICS = Path("metrics")
@@ -50,11 +53,11 @@ def preprocess(cfg: dict[str, Any]) -> Path:
     dm.rebuild = False
     dm.setup()
     meta = dm.store.meta
-    print(f"[seqpipe] prepared {dm.prepared_dir} in {time.time() - t:.1f}s: {meta['records']} records, "
-          f"fingerprint {meta['fingerprint']}")
+    log.info("prepared %s in %.1fs: %s records, fingerprint %s", dm.prepared_dir, time.time() - t, meta["records"],
+             meta["fingerprint"])
     for key in ("skipped", "repairs"):
         if meta.get(key):
-            print(f"[seqpipe] {key}: {json.dumps(meta[key])[:2000]}")
+            log.info("%s: %s", key, json.dumps(meta[key])[:2000])
     return dm.prepared_dir
 
 
@@ -80,7 +83,7 @@ def _trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
         fast = on_gpu or (cell in BF16_FASTER_ON_CPU and cpu_has_fast_bf16())
         kw["precision"] = "bf16-mixed" if fast else "32-true"
     elif kw["precision"] == "bf16-mixed" and not on_gpu and not cpu_has_fast_bf16():
-        print("[seqpipe] oneDNN has no bf16 on this CPU (needs AVX-512 or newer): training in 32-bit instead of bf16-mixed")
+        log.info("oneDNN has no bf16 on this CPU (needs AVX-512 or newer): training in 32-bit instead of bf16-mixed")
         kw["precision"] = "32-true"
     return kw
 
@@ -174,14 +177,14 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
     logger.log_hyperparams({"config": cfg.get("config_path"), "seed_everything": seed,
                             "data": json.dumps(cfg["data"], default=str), "spec": json.dumps(dm.spec.to_dict())})
     if ckpt is not None:
-        print(f"[seqpipe] {name}: resuming from {ckpt} (MLflow run {logger.run_id})")
+        log.info("%s: resuming from %s (MLflow run %s)", name, ckpt, logger.run_id)
     t0 = time.time()
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
     train_seconds = time.time() - t0  # this process's share, when resumed
     truncated = stopped_by_time(trainer)
     if truncated:
-        print(f"[seqpipe] {name}: trainer.max_time stopped training at step {trainer.global_step}: the result "
-              "depends on this machine's speed (truncated_by_time in its metrics)")
+        log.warning("%s: trainer.max_time stopped training at step %d: the result depends on this machine's speed "
+                    "(truncated_by_time in its metrics)", name, trainer.global_step)
     if not trainer.is_global_zero:
         return final_dir
     best = work_dir / "best.ckpt"
@@ -210,8 +213,8 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
     training_record(name).unlink(missing_ok=True)  # never left describing the model this publish replaces
     runs.publish(work_dir, final_dir)  # the model first: a tracking failure after this loses nothing
     tracking.atomic_write_text(training_record(name), json.dumps(training, indent=2) + "\n")
-    print(f"[seqpipe] {name}: {trainer.global_step} steps in {train_seconds:.0f}s, best {run['best_score']}, "
-          f"published {final_dir}")
+    log.info("%s: %d steps in %.0fs, best %s, published %s", name, trainer.global_step, train_seconds,
+             run["best_score"], final_dir)
     try:
         client = logger.experiment
         client.log_metric(logger.run_id, "train_seconds", train_seconds)
@@ -219,7 +222,7 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
         best_model = import_class(run["model_class"]).load_from_checkpoint(final_dir / "best.ckpt", map_location="cpu")
         _log_pytorch_model(logger.run_id, best_model, dm)
     except Exception as e:  # noqa: BLE001 -- tracking is a copy; the published model is the result
-        print(f"[seqpipe] warning: {name} is published in {final_dir}, but logging it to MLflow failed: {e!r}")
+        log.warning("%s is published in %s, but logging it to MLflow failed: %r", name, final_dir, e)
     return final_dir
 
 
@@ -269,7 +272,7 @@ def baselines(cfg: dict[str, Any]) -> Path:
     timings = {"seconds": round(time.time() - t, 1), **_strip_timings(result)}
     path = baseline_path(cfg)  # results only: the same data and settings give the same bytes
     tracking.atomic_write_text(path, json.dumps(result, indent=2, default=float) + "\n")
-    print(f"[seqpipe] baselines -> {path} (timings: {json.dumps(timings)})")
+    log.info("baselines -> %s (timings: %s)", path, json.dumps(timings))
     return path
 
 
@@ -341,7 +344,7 @@ def evaluate(cfg: dict[str, Any]) -> Path:
               "hardware": run.get("hardware"), **timings}
     tracking.atomic_write_text(out_dir / "run.json", json.dumps(report, indent=2) + "\n")
     _log_evaluation(run_id, doc, result.artifacts)
-    print(json.dumps({k: doc[k] for k in ("experiment", "primary_metric", "model", "baselines")}, indent=1))
+    log.info("%s", json.dumps({k: doc[k] for k in ("experiment", "primary_metric", "model", "baselines")}, indent=1))
     return METRICS / f"{name}.json"
 
 
@@ -363,9 +366,8 @@ def _gradient_summary(path: Path) -> dict[str, float]:
 
 
 def _log_evaluation(run_id: str, doc: dict[str, Any], artifacts: list[Path]) -> None:
-    from mlflow.tracking import MlflowClient
-
     from mlflow.entities import Metric, RunTag
+    from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking.tracking_uri())
     now = int(time.time() * 1000)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -22,6 +23,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from seqpipe.errors import SeqpipeError  # noqa: E402
+
+log = logging.getLogger(__name__)
+
 
 def mlruns_dir() -> Path:
     """<project>/mlruns: the DVC project root when DVC runs the stage (also for temp/queued experiments)."""
@@ -118,8 +122,8 @@ def evaluation_run(run: dict[str, Any], ckpt: Path, cfg: dict[str, Any]) -> str:
             "training_run_id": str(run_id), "mlflow.runName": cfg["name"]}
     new = client.create_run(exp_id, tags=tags, run_name=cfg["name"])
     client.set_terminated(new.info.run_id)
-    print(f"[seqpipe] training run {run_id} is not in the tracking store {tracking_uri()}: evaluation logged to a "
-          f"new run {new.info.run_id} tagged checkpoint_sha256={sha[:12]}")
+    log.warning("training run %s is not in the tracking store %s: evaluation logged to a new run %s tagged "
+                "checkpoint_sha256=%s", run_id, tracking_uri(), new.info.run_id, sha[:12])
     return new.info.run_id
 
 

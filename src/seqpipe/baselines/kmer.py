@@ -9,7 +9,7 @@ LogisticRegression on standardized features (multinomial for more than two class
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -75,7 +75,7 @@ class KmerLogisticRegression:
     def features(self, records: Sequence[np.ndarray]) -> np.ndarray:
         return kmer_features(records, range(1, self.max_k + 1), self.canonical)
 
-    def fit(self, records: Sequence[np.ndarray], y: np.ndarray, X: np.ndarray | None = None) -> "KmerLogisticRegression":
+    def fit(self, records: Sequence[np.ndarray], y: np.ndarray, X: np.ndarray | None = None) -> KmerLogisticRegression:
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 

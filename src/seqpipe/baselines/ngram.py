@@ -86,7 +86,7 @@ class KneserNeyLM:
         self.raw: dict[int, _Order] = {}
         self.cont: dict[int, _Order] = {}
 
-    def fit(self, tokens: np.ndarray) -> "KneserNeyLM":
+    def fit(self, tokens: np.ndarray) -> KneserNeyLM:
         tokens = np.asarray(tokens)
         if len(tokens) < self.max_order:
             raise SeqpipeError(f"training stream of {len(tokens)} tokens is shorter than order {self.max_order}")

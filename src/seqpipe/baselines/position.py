@@ -16,7 +16,7 @@ Both are deterministic for a given seed; the choice of C / depth happens in the 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class PositionalLogisticRegression(_Positional):
     def __init__(self, C: float = 0.1, length: int | None = None, max_iter: int = 3000, seed: int = 0):
         self.C, self.length, self.max_iter, self.seed = float(C), length, max_iter, seed
 
-    def fit(self, records: Sequence[np.ndarray] | None, y: np.ndarray, X: np.ndarray | None = None) -> "PositionalLogisticRegression":
+    def fit(self, records: Sequence[np.ndarray] | None, y: np.ndarray, X: np.ndarray | None = None) -> PositionalLogisticRegression:
         from sklearn.linear_model import LogisticRegression
 
         self._set_length(records, X)
@@ -80,7 +80,7 @@ class PositionalBoosting(_Positional):
                  max_iter: int = 300, seed: int = 0):
         self.max_depth, self.length, self.learning_rate, self.max_iter, self.seed = max_depth, length, learning_rate, max_iter, seed
 
-    def fit(self, records: Sequence[np.ndarray] | None, y: np.ndarray, X: np.ndarray | None = None) -> "PositionalBoosting":
+    def fit(self, records: Sequence[np.ndarray] | None, y: np.ndarray, X: np.ndarray | None = None) -> PositionalBoosting:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         self._set_length(records, X)

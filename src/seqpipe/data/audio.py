@@ -33,6 +33,7 @@ and the preprocess log. A dataset with fewer than two classes is refused in both
 
 from __future__ import annotations
 
+import logging
 import csv
 import math
 import struct
@@ -52,6 +53,8 @@ from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, PreparedStore, StoreWriter, fingerprint
 from seqpipe.data.windows import pad_batch
 from seqpipe.errors import SeqpipeError
+
+logger = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 SILENCE_PEAK = 1e-4  # a clip whose peak stays below -80 dBFS is silent
@@ -94,7 +97,7 @@ class SkipLog:
         if self.strict:
             raise SeqpipeError(problem, where=where, fix=fix + " (or set data.strict: false to skip such files)")
         self.items.append({"path": str(where), "reason": problem})
-        print(f"[seqpipe] audio: skipped {where}: {problem}")
+        logger.warning("audio: skipped %s: %s", where, problem)
 
 
 # -- listing clips ----------------------------------------------------------------------------
@@ -477,8 +480,8 @@ def prepare_audio(
                 "skipped": log.items,
             },
         })
-    print(f"[seqpipe] audio: {len(kept)} clips ({per_split}), {len(labels)} classes, {len(log.items)} skipped, "
-          f"{time.time() - t0:.1f}s")
+    logger.info("audio: %d clips (%s), %d classes, %d skipped, %.1fs", len(kept), per_split, len(labels),
+                len(log.items), time.time() - t0)
     return PreparedStore.open(out_dir)
 
 

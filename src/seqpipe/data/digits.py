@@ -19,6 +19,7 @@ default), or is skipped and listed in meta.json["digits"]["skipped"] (``strict=F
 
 from __future__ import annotations
 
+import logging
 import csv
 import time
 from pathlib import Path
@@ -34,6 +35,8 @@ from seqpipe.data.spec import EOS, PAD, DataSpec
 from seqpipe.data.store import SPLIT_CODE, PreparedStore, StoreWriter, fingerprint
 from seqpipe.data.windows import pad_batch
 from seqpipe.errors import SeqpipeError
+
+logger = logging.getLogger(__name__)
 
 ALPHABET = "0123456789"
 OFFSET = 3  # digit d has output id d + OFFSET (after PAD, BOS, EOS)
@@ -159,8 +162,8 @@ def prepare_digits(
                 "skipped": log.items,
             },
         })
-    print(f"[seqpipe] digits: {len(kept)} utterances ({per_split}), {len(speakers)} speakers, "
-          f"{len(log.items)} skipped, {time.time() - t0:.1f}s")
+    logger.info("digits: %d utterances (%s), %d speakers, %d skipped, %.1fs", len(kept), per_split, len(speakers),
+                len(log.items), time.time() - t0)
     return PreparedStore.open(out_dir)
 
 

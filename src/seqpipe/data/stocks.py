@@ -27,6 +27,7 @@ both divided by ``target_scale`` (train std of returns) for training; evaluation
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,6 +42,8 @@ from seqpipe.data.store import SPLIT_CODE, SPLITS, PreparedStore, StoreWriter, c
 from seqpipe.data.windows import WindowIndex, gather_windows
 from seqpipe.errors import SeqpipeError
 from seqpipe.sources.stocks import Rules, TickerSeries, read_ohlcv, resolve_files
+
+log = logging.getLogger(__name__)
 
 DEFAULT_FEATURES = ("log_return", "hl_range", "volume_change", "realized_vol_5", "realized_vol_22")
 TARGETS = ("returns", "volatility")
@@ -232,9 +235,9 @@ def prepare_stocks(
             },
         })
     for ticker, rep in repairs.items():
-        print(f"[seqpipe] stocks repairs {ticker}: {rep}")
+        log.info("stocks repairs %s: %s", ticker, rep)
     for k in skipped:
-        print(f"[seqpipe] stocks skipped {k['ticker']}: {k['reason']}")
+        log.warning("stocks skipped %s: %s", k["ticker"], k["reason"])
     return PreparedStore.open(out_dir)
 
 

@@ -41,7 +41,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
         "test_macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
     }
     recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    out.update({f"test_recall_{c}": float(r) for c, r in zip(classes, recall)})
+    out.update({f"test_recall_{c}": float(r) for c, r in zip(classes, recall, strict=False)})
     return out
 
 
@@ -63,33 +63,33 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)  # BLAS threads spinning on a shared 2-core machine made these fits ~100x slower
-    Cs = [float(c) for c in (cfg.get("evaluate") or {}).get("logreg_C", [0.01, 0.1, 1.0, 10.0])]
-    dm.prepare_data()
-    dm.setup("test")
-    classes = dm.classes
-    (xtr, ytr), (xva, yva), (xte, yte) = (split_arrays(dm, s) for s in ("train", "val", "test"))
-    majority = int(np.bincount(ytr, minlength=len(classes)).argmax())
-    result: dict[str, Any] = {
-        "baselines": {"majority": classification_metrics(yte, np.full_like(yte, majority), classes)},
-        "majority_class": classes[majority],
-        "chosen_C_on_val": {},
-        "val_accuracy_by_C": {},
-    }
-    for name, stats in (("logreg_mean", "mean"), ("logreg_mean_std", "mean_std")):
-        ftr, fva, fte = pooled(xtr, stats), pooled(xva, stats), pooled(xte, stats)
-        val_acc = {}
-        for C in Cs:
-            clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-            val_acc[C] = float(clf.fit(ftr, ytr).score(fva, yva))
-        best = max(val_acc, key=val_acc.get)
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=best, max_iter=2000)).fit(ftr, ytr)
-        result["baselines"][name] = classification_metrics(yte, clf.predict(fte), classes)
-        result["chosen_C_on_val"][name] = best
-        result["val_accuracy_by_C"][name] = {str(c): v for c, v in val_acc.items()}
+    # one BLAS thread for these fits only: threads spinning on a shared 2-core machine made them ~100x slower
+    with threadpool_limits(limits=1):
+        Cs = [float(c) for c in (cfg.get("evaluate") or {}).get("logreg_C", [0.01, 0.1, 1.0, 10.0])]
+        dm.prepare_data()
+        dm.setup("test")
+        classes = dm.classes
+        (xtr, ytr), (xva, yva), (xte, yte) = (split_arrays(dm, s) for s in ("train", "val", "test"))
+        majority = int(np.bincount(ytr, minlength=len(classes)).argmax())
+        result: dict[str, Any] = {
+            "baselines": {"majority": classification_metrics(yte, np.full_like(yte, majority), classes)},
+            "majority_class": classes[majority],
+            "chosen_C_on_val": {},
+            "val_accuracy_by_C": {},
+        }
+        for name, stats in (("logreg_mean", "mean"), ("logreg_mean_std", "mean_std")):
+            ftr, fva, fte = pooled(xtr, stats), pooled(xva, stats), pooled(xte, stats)
+            val_acc = {}
+            for C in Cs:
+                clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+                val_acc[C] = float(clf.fit(ftr, ytr).score(fva, yva))
+            best = max(val_acc, key=val_acc.get)
+            clf = make_pipeline(StandardScaler(), LogisticRegression(C=best, max_iter=2000)).fit(ftr, ytr)
+            result["baselines"][name] = classification_metrics(yte, clf.predict(fte), classes)
+            result["chosen_C_on_val"][name] = best
+            result["val_accuracy_by_C"][name] = {str(c): v for c, v in val_acc.items()}
     return result
 
 
@@ -113,12 +113,10 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
 
 
 def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: str) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig = Figure(figsize=(6.5, 5.5))
+    ax = fig.subplots()
     im = ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
@@ -133,7 +131,6 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: st
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[str, Any], out_dir: Path) -> Evaluation:
@@ -154,7 +151,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     with open(pred_csv, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "speaker", "actual", "predicted", "confidence"])
-        for r, t, p, pr in zip(rows, y, pred, proba):
+        for r, t, p, pr in zip(rows, y, pred, proba, strict=False):
             w.writerow([files[r], store.meta["groups"][store.index["group"][r]], classes[t], classes[p], f"{pr[p]:.4f}"])
     cm_json = out_dir / "confusion.json"
     cm_json.write_text(json.dumps({"classes": classes, "matrix": matrix.tolist()}, indent=1) + "\n")
@@ -185,4 +182,4 @@ def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
     proba = predict_proba(model, frames)
     classes = info["classes"]
     return [{"file": str(p), "label": classes[int(pr.argmax())],
-             "probabilities": {c: round(float(v), 4) for c, v in zip(classes, pr)}} for p, pr in zip(paths, proba)]
+             "probabilities": {c: round(float(v), 4) for c, v in zip(classes, pr, strict=False)}} for p, pr in zip(paths, proba, strict=False)]

@@ -39,15 +39,15 @@ EVALUATE_KEYS = {
 
 
 def string_metrics(hyps: list[str], refs: list[str], suffix: str = "") -> dict[str, float]:
-    errors = sum(edit_distance(h, r) for h, r in zip(hyps, refs))
+    errors = sum(edit_distance(h, r) for h, r in zip(hyps, refs, strict=False))
     return {f"test_cer{suffix}": errors / max(1, sum(len(r) for r in refs)),
-            f"test_seq_acc{suffix}": float(np.mean([h == r for h, r in zip(hyps, refs)]))}
+            f"test_seq_acc{suffix}": float(np.mean([h == r for h, r in zip(hyps, refs, strict=False)]))}
 
 
 def by_length(hyps: list[str], refs: list[str]) -> dict[str, float]:
     out = {}
     for n in sorted({len(r) for r in refs}):
-        sel = [h == r for h, r in zip(hyps, refs) if len(r) == n]
+        sel = [h == r for h, r in zip(hyps, refs, strict=False) if len(r) == n]
         out[str(n)] = float(np.mean(sel))
     return out
 
@@ -67,7 +67,7 @@ def segment_vectors(x: np.ndarray, n: int) -> np.ndarray:
     """(n, 2F): mean and std of each of n equal segments of frames x (T, F)."""
     edges = np.linspace(0, len(x), n + 1).round().astype(int)
     rows = []
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=False):
         seg = x[a : max(b, a + 1)]
         rows.append(np.concatenate([seg.mean(0), seg.std(0)]))
     return np.stack(rows)
@@ -83,7 +83,7 @@ class FixedSegments:
     def __init__(self, max_digits: int, C: float = 1.0):
         self.max_digits, self.C = max_digits, C
 
-    def fit(self, frames: list[np.ndarray], texts: list[str]) -> "FixedSegments":
+    def fit(self, frames: list[np.ndarray], texts: list[str]) -> FixedSegments:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -91,7 +91,7 @@ class FixedSegments:
         t = np.array([len(f) for f in frames], float)
         n = np.array([len(s) for s in texts], float)
         self.coef = np.polyfit(t, n, 1)
-        X = np.concatenate([segment_vectors(f, len(s)) for f, s in zip(frames, texts)])
+        X = np.concatenate([segment_vectors(f, len(s)) for f, s in zip(frames, texts, strict=False)])
         y = np.array([int(c) for s in texts for c in s])
         self.clf = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=300)).fit(X, y)
         return self
@@ -102,7 +102,7 @@ class FixedSegments:
 
     def predict(self, frames: list[np.ndarray]) -> list[str]:
         counts = self.count(frames)
-        X = np.concatenate([segment_vectors(f, n) for f, n in zip(frames, counts)])
+        X = np.concatenate([segment_vectors(f, n) for f, n in zip(frames, counts, strict=False)])
         digits = self.clf.predict(X)
         out, i = [], 0
         for n in counts:

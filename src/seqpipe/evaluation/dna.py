@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +40,8 @@ EVALUATE_KEYS = {
     "kmer_ks": "k-mer baseline: largest k values tried (k = 1..K)",
     "kmer_C": "k-mer baseline C grid",
     "kmer_canonical": "k-mer baseline: merge reverse complements (list of bools tried)",
-    "rc_average": "headline metrics: true = both strands averaged, false = forward only, auto = the better on val AUROC",
+    "rc_average": "headline metrics: true = both strands averaged, false = forward only, "
+                  "auto = the better on val AUROC",
     "batch_size": "evaluation batch size",
     "baselines": "which of kmer_lr, pos_lr, pos_gbt to fit (default all; majority always)",
     "pos_lr_C": "position-aware logistic regression (one-hot base by position): C grid, chosen on val",
@@ -235,7 +237,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     with open(out_dir / "roc.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["fpr", "tpr"])
-        w.writerows(zip(np.round(fpr, 6), np.round(tpr, 6)))
+        w.writerows(zip(np.round(fpr, 6), np.round(tpr, 6), strict=False))
     curves = {f"{cfg['name']} (both strands)": roc_points(y, avg), f"{cfg['name']} (forward only)": roc_points(y, fwd)}
     if list(base.get("test_ids", [])) == [str(i) for i in ids]:
         for bname, probs in (base.get("test_probs") or {}).items():
@@ -259,13 +261,11 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
 
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str = "") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
     from sklearn.metrics import auc
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     for name, (fpr, tpr) in curves.items():
         ax.plot(fpr, tpr, label=f"{name}: AUC {auc(fpr, tpr):.3f}")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
@@ -275,7 +275,6 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 # -- predict ----------------------------------------------------------------------------------
@@ -299,9 +298,9 @@ def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
         fwd, rc = predict_proba(model, res.codes)
         both = float(info.get("rc_augment", 0.5)) > 0
         avg = (fwd + rc) / 2 if both else fwd
-        for rid, label, probs, f in zip(res.ids, res.labels, avg, fwd):
+        for rid, label, probs, f in zip(res.ids, res.labels, avg, fwd, strict=False):
             out = {"file": str(p), "id": rid, "predicted": classes[int(probs.argmax())],
-                   "probabilities": {c: round(float(v), 6) for c, v in zip(classes, probs)},
+                   "probabilities": {c: round(float(v), 6) for c, v in zip(classes, probs, strict=False)},
                    "strands": "both" if both else "forward", "forward_only": classes[int(f.argmax())]}
             if label:
                 out["label"] = label

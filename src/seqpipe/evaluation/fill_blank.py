@@ -23,6 +23,7 @@ Baseline: the Kneser-Ney character n-gram fitted on the train split, reading the
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from seqpipe.data.fill_blank import IGNORE, MaskedWindows
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.models.loading import load_model
+
+log = logging.getLogger(__name__)
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
@@ -223,7 +226,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     for name, ckpt in (ev.get("compare") or {}).items():
         if not Path(ckpt).exists():
             missing[name] = f"{ckpt} not found (train it first)"
-            print(f"[seqpipe] fill_blank: comparison {name} skipped: {missing[name]}")
+            log.warning("fill_blank: comparison %s skipped: %s", name, missing[name])
             continue
         other = load_model(ckpt)
         check_fill_model(other, dm.mask_id, ckpt)

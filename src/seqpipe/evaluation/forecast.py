@@ -16,6 +16,7 @@ reports/<experiment>/per_step.csv + per_step.png.
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ import torch
 
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
-from seqpipe.models.loading import load_model
 from seqpipe.evaluation import stocks as stock_eval
+from seqpipe.models.loading import load_model
+
+log = logging.getLogger(__name__)
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
@@ -63,7 +66,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     for name, ckpt in (ev.get("direct") or {}).items():
         if not Path(ckpt).exists():
             direct_missing[name] = f"{ckpt} not found (train it first)"
-            print(f"[seqpipe] forecast: direct model {name} skipped: {direct_missing[name]}")
+            log.warning("forecast: direct model %s skipped: %s", name, direct_missing[name])
             continue
         direct = load_model(ckpt)
         if (direct.hparams.get("data_info") or {}).get("target") != target:
@@ -117,12 +120,10 @@ def _per_step_report(out_dir: Path, per_step: dict[str, list], target: str) -> l
             w.writerow([h + 1, *(f"{per_step[n][h]:.6g}" for n in names)])
     png = out_dir / "per_step.png"
     try:
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig = Figure(figsize=(7, 4))
+        ax = fig.subplots()
         for n in names:
             ax.plot(range(1, H + 1), per_step[n], marker="o", lw=2.0 if n == "seq2seq" else 1.0, label=n)
         ax.set_xlabel("horizon step h (days)")
@@ -131,8 +132,7 @@ def _per_step_report(out_dir: Path, per_step: dict[str, list], target: str) -> l
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(png, dpi=110)
-        plt.close(fig)
     except Exception as e:  # a plot is a nicety; never lose the metrics for it
-        print(f"[seqpipe] per-step plot skipped: {e}")
+        log.warning("per-step plot skipped: %s", e)
         return [path]
     return [path, png]

@@ -18,14 +18,15 @@ Baselines (fitted on train rows only):
                  RV_h forecast = sqrt(mean of sigma^2_{t+j|t}, j = 1..h))
 
 Volatility forecasts below 0 (the linear head can undershoot) are clipped to 0, counted in
-``negative_vol_forecasts_clipped``. The model's numbers are the mean over its training seeds (SeedGroup members), with their standard
-deviation (``*_std``) and every seed's value in the extra section; ``ensemble_*`` scores the seeds'
+``negative_vol_forecasts_clipped``. The model's numbers are the mean over its training seeds (SeedGroup members),
+with their standard deviation (``*_std``) and every seed's value in the extra section; ``ensemble_*`` scores the seeds'
 mean forecast.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from seqpipe.data.stocks import ForecastWindows, StockDataModule, causal_feature
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.sources.stocks import Rules, read_ohlcv
+
+log = logging.getLogger(__name__)
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
@@ -179,7 +182,7 @@ def baselines(dm: StockDataModule, cfg: dict[str, Any]) -> dict[str, Any]:
         "baselines": by_target[dm.target],
         "by_target": by_target,
         "test_mae_per_step": per_step,
-        "garch11_params": {k: dict(zip(("mu", "omega", "alpha", "beta"), v)) for k, v in garch.items()},
+        "garch11_params": {k: dict(zip(("mu", "omega", "alpha", "beta"), v, strict=False)) for k, v in garch.items()},
         "garch11_params_list": garch,
         "test_windows": len(test),
     }
@@ -249,7 +252,8 @@ def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], b
     artifacts = _plots(out_dir, ev, target, names, tick, dates, actual, mean_pred, bpreds, best)
     member_seeds = list(model.hparams.get("member_seeds") or [cfg.get("seed", 0)])
     return Evaluation(
-        task=f"{dm.horizon}-day direct forecast of daily {'log returns' if target == 'returns' else 'realized volatility'} "
+        task=f"{dm.horizon}-day direct forecast of daily "
+             f"{'log returns' if target == 'returns' else 'realized volatility'} "
              f"(percent), lookback {dm.lookback} days, test from {dm.meta['stocks']['test_start']}",
         primary_metric="test_mae",
         direction="lower",
@@ -294,12 +298,10 @@ def _plots(out_dir: Path, ev: dict[str, Any], target: str, names: list[str], tic
             w.writerow([str(d), *(f"{cols[c][i]:.6g}" for c in cols)])
     png = out_dir / "forecast.png"
     try:
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(11, 4))
+        fig = Figure(figsize=(11, 4))
+        ax = fig.subplots()
         x = dates[sel].astype("datetime64[D]").astype(object)
         ax.plot(x, cols["actual"], lw=0.6, color="0.6", label="actual")
         ax.plot(x, cols["model"], lw=1.0, label="model (seed mean)")
@@ -309,9 +311,8 @@ def _plots(out_dir: Path, ev: dict[str, Any], target: str, names: list[str], tic
         ax.legend(loc="upper right")
         fig.tight_layout()
         fig.savefig(png, dpi=110)
-        plt.close(fig)
     except Exception as e:  # a plot is a nicety; never lose the metrics for it
-        print(f"[seqpipe] forecast plot skipped: {e}")
+        log.warning("forecast plot skipped: %s", e)
         return [csv_path]
     return [csv_path, png]
 

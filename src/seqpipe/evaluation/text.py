@@ -12,6 +12,7 @@ the weight w chosen on the validation stream (the same lanes) and reported on te
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ import torch
 
 from seqpipe.baselines.ngram import KneserNeyLM
 from seqpipe.evaluation import Evaluation
+
+log = logging.getLogger(__name__)
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
@@ -113,7 +116,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         path.write_text(sample)
         artifacts.append(path)
     except Exception as e:  # a sample is a nicety; never lose the metrics for it
-        print(f"[seqpipe] sample generation skipped: {e}")
+        log.warning("sample generation skipped: %s", e)
     return Evaluation(
         task="next-character language modeling (bits per character, whole test stream)",
         primary_metric="test_bpc",

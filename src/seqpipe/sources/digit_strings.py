@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import csv
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def generate_digit_strings(
                 speed=speed, pitch=pitch, snr_db=snr_db, gain_db=gain_db, sample_rate=sample_rate)
     with GeneratedFolder(out_dir, "seqpipe.sources.digit_strings", args=args) as folder:
         tmp = folder.path
-        for voice, spk in zip(voices, names):
+        for voice, spk in zip(voices, names, strict=False):
             (tmp / spk).mkdir()
             for k in range(per_voice):
                 rng = clip_rng(seed, "strings", spk, k)

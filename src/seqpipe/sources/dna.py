@@ -10,8 +10,8 @@ Codes (one uint8 a base)::
 
 Input rules (``DnaRules``, ``strict`` picks error vs. repair where both make sense):
 
-- files are UTF-8 (a BOM is skipped; lines end in LF or CRLF; ids and labels may hold any Unicode character, NFC-normalized);
-  other bytes are an error naming file and line. ``.gz`` files are decompressed while reading; a
+- files are UTF-8 (a BOM is skipped; lines end in LF or CRLF; ids and labels may hold any Unicode character,
+  NFC-normalized); other bytes are an error naming file and line. ``.gz`` files are decompressed while reading; a
   truncated or corrupt gzip stream is an error naming the file.
 - FASTA, CSV/TSV and folder files are streamed record by record and line by line in bounded pieces:
   a record is read up to ``max_len`` x 10 bases (``CROP_READ_FACTOR``; 50 M bases without
@@ -37,9 +37,9 @@ import io
 import re
 import unicodedata
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -61,7 +61,7 @@ _AMBIG = 254
 def _lookup(convert_u: bool) -> np.ndarray:
     """byte -> code table: bases, N, ambiguity marker, invalid marker."""
     table = np.full(256, _INVALID, dtype=np.uint8)
-    for ch, code in zip("ACGTN", (A, C, G, T, N)):
+    for ch, code in zip("ACGTN", (A, C, G, T, N), strict=False):
         table[ord(ch)] = table[ord(ch.lower())] = code
     for ch in IUPAC_AMBIGUOUS:
         table[ord(ch)] = table[ord(ch.lower())] = _AMBIG
@@ -397,8 +397,7 @@ def read_folder(root: Path, max_bases: int = NO_MAX_LEN_BASES) -> Iterator[DnaRe
                 rid = "/".join(p for p in (split, label, f.name.split(".")[0]) if p)
                 seq = _read_plain(f, f"{f} record '{rid}'", max_bases)
                 if seq is None:
-                    for r in read_fasta(f, None, max_bases, id_prefix=f"{rid}/", label=label, split=split):
-                        yield r
+                    yield from read_fasta(f, None, max_bases, id_prefix=f"{rid}/", label=label, split=split)
                 else:
                     yield DnaRecord(rid, seq, label, split, f"{f} record '{rid}'")
     if not found:

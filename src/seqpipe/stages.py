@@ -221,6 +221,10 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
         client.log_artifact(logger.run_id, str(final_dir / "best.ckpt"), artifact_path="checkpoints")
         best_model = import_class(run["model_class"]).load_from_checkpoint(final_dir / "best.ckpt", map_location="cpu")
         _log_pytorch_model(logger.run_id, best_model, dm)
+        tracking.log_dataset(client, logger.run_id, dm.meta, dm.prepared_dir)
+        if fit_cfg.get("register_model"):
+            version = tracking.register_model(logger.run_id, str(fit_cfg["register_model"]))
+            log.info("%s: registered as MLflow model %s version %s", name, fit_cfg["register_model"], version)
     except Exception as e:  # noqa: BLE001 -- tracking is a copy; the published model is the result
         log.warning("%s is published in %s, but logging it to MLflow failed: %r", name, final_dir, e)
     return final_dir

@@ -50,16 +50,45 @@ def experiment_name(domain: str) -> str:
     return f"seqpipe-{domain}"
 
 
+# Without this tag MLflow 3's UI opens an experiment on its GenAI overview (with a popover); with it, on the
+# training runs table, where the metrics and the Dataset column are.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def ensure_experiment(domain: str) -> str:
-    """Create (or find) the domain's MLflow experiment; returns its id."""
+    """Create (or find) the domain's MLflow experiment, tagged as model training; returns its id."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri())
     name = experiment_name(domain)
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
+        if exp.tags.get(EXPERIMENT_KIND[0]) is None:  # made by an older seqpipe
+            mlflow.MlflowClient(tracking_uri()).set_experiment_tag(exp.experiment_id, *EXPERIMENT_KIND)
         return exp.experiment_id
-    return mlflow.create_experiment(name, artifact_location=artifact_location())
+    return mlflow.create_experiment(name, artifact_location=artifact_location(), tags=dict([EXPERIMENT_KIND]))
+
+
+def log_dataset(client: Any, run_id: str, meta: dict[str, Any], prepared_dir: str | Path) -> None:
+    """The prepared store as the run's MLflow dataset input (name, fingerprint, source): the runs table's
+    Dataset column, and runs trained on the same data share the digest."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    spec = meta.get("spec") or {}
+    profile = {"domain": meta.get("domain"), "input": spec.get("input"), "target": spec.get("target"),
+               "source": meta.get("source")}
+    dataset = Dataset(name=str(meta.get("name") or Path(prepared_dir).name), digest=str(meta["fingerprint"])[:16],
+                      source_type="local", source=json.dumps({"uri": str(Path(prepared_dir).resolve())}),
+                      profile=json.dumps(profile, default=str))
+    client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "train")])])
+
+
+def register_model(run_id: str, name: str) -> str:
+    """Register the run's logged model (``runs:/<id>/model``) under ``name``; returns the new version."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    return str(mlflow.register_model(f"runs:/{run_id}/model", name).version)
 
 
 def git_commit() -> str:

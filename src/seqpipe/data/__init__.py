@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from seqpipe.errors import missing_extra
+
 _WHERE = {
     "AudioDataModule": "seqpipe.data.audio",
     "DNADataModule": "seqpipe.data.dna",
@@ -29,5 +31,9 @@ __all__ = sorted(_WHERE)
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
+        try:
+            module = importlib.import_module(_WHERE[name])
+        except ImportError as e:  # an optional package of another extra: say which extra to install
+            raise (missing_extra(e) or e) from e
+        return getattr(module, name)
     raise AttributeError(f"module 'seqpipe.data' has no attribute {name!r}")

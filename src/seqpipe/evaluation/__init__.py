@@ -1,21 +1,27 @@
-"""Test-split evaluation, one module a domain, behind one small interface.
+"""Test-split evaluation, one module a task (domain), behind one small interface.
 
-Each domain module defines
+Each module ``seqpipe/evaluation/<domain>.py`` defines
     baselines(dm, cfg) -> dict             # fitted on train, chosen on val, scored on test; JSON-able
     evaluate(model, dm, cfg, baselines, out_dir) -> Evaluation
-so `seqpipe evaluate` and `seqpipe baselines` stay domain-agnostic.
+and optionally ``predict(model, paths)``, ``EVALUATE_KEYS`` (its config keys) and ``DVC_REPORTS`` (its
+report files), so `seqpipe evaluate`, `baselines` and `predict` stay domain-agnostic. The registry is the
+folder itself: a new module here is a new domain (``domain: <module name>`` in a config), no table to edit.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import SeqpipeError, missing_extra
 
-DOMAINS = ("text", "audio", "stocks", "dna", "fill_blank", "digits", "forecast")
+
+def domains() -> list[str]:
+    """Every task module in this package (the registry: one module a domain)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 @dataclass
@@ -40,9 +46,9 @@ def evaluate_keys(domain: str) -> dict[str, str]:
 
 
 def domain_module(domain: str) -> Any:
-    if domain not in DOMAINS:
-        raise SeqpipeError(f"unknown domain '{domain}'", where="config.domain", fix=f"use one of {list(DOMAINS)}")
+    if domain not in domains():
+        raise SeqpipeError(f"unknown domain '{domain}'", where="config.domain", fix=f"use one of {domains()}")
     try:
         return importlib.import_module(f"seqpipe.evaluation.{domain}")
     except ImportError as e:
-        raise SeqpipeError(f"no evaluator for domain '{domain}': {e}") from e
+        raise (missing_extra(e) or SeqpipeError(f"no evaluator for domain '{domain}': {e}")) from e

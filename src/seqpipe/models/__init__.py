@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from seqpipe.errors import missing_extra
+
 _WHERE = {
     "CRNN": "seqpipe.models.crnn",
     "RecurrentModel": "seqpipe.models.recurrent",
@@ -19,5 +21,9 @@ __all__ = sorted(_WHERE)
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
+        try:
+            module = importlib.import_module(_WHERE[name])
+        except ImportError as e:  # an optional package of another extra: say which extra to install
+            raise (missing_extra(e) or e) from e
+        return getattr(module, name)
     raise AttributeError(f"module 'seqpipe.models' has no attribute {name!r}")

@@ -62,7 +62,7 @@ def jaspar_db(release: str = "JASPAR2024") -> Path:
     spec = importlib.util.find_spec("pyjaspar")
     if spec is None or not spec.submodule_search_locations:
         raise SeqpipeError("the default DNA dataset needs the 'pyjaspar' package", where="pyjaspar",
-                           fix="pip install pyjaspar (it ships the JASPAR motif databases)")
+                           fix="pip install 'seqpipe[dna]' (pyjaspar ships the JASPAR motif databases)")
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / f"{release}.sqlite"
     if not path.exists():
         raise SeqpipeError(f"{release}.sqlite not found in pyjaspar", where=path, fix="pip install 'pyjaspar>=4'")

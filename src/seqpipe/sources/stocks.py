@@ -385,7 +385,7 @@ def embedded_frames() -> dict[str, pd.DataFrame]:
         from bokeh_sampledata.stocks import data as bokeh
     except ImportError as e:
         raise SeqpipeError(f"the default stock data needs the 'arch' and 'bokeh_sampledata' packages ({e})",
-                           where="data/raw/stocks", fix="pip install arch bokeh_sampledata (pyproject lists both)") from e
+                           where="data/raw/stocks", fix="pip install 'seqpipe[stocks]' (it installs both)") from e
     cols = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
     frames = {}
     for name, mod in (("SP500", sp500), ("NASDAQ", nasdaq)):

@@ -1,0 +1,1 @@
+"""Baselines reported beside every model, on the same split."""

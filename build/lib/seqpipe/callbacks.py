@@ -1,0 +1,175 @@
+"""Gradients through time: ||dL_T / dh_t|| for t = 1..T, so vanishing/exploding gradients show.
+
+Every ``every_n_steps`` training steps the callback takes a few samples of the current batch,
+replays the recurrence one step at a time through the model's own fused core (same weights),
+and asks autograd for the gradient of the loss at the last step with respect to every hidden
+state h_t. A vanilla RNN's curve falls by orders of magnitude from t = T back to t = 1; an
+LSTM's or GRU's stays flatter. That is the blog's central claim, as a number and a curve.
+
+Logged to MLflow: one metric ``grad_h_norm/step_<step>`` a sample point with MLflow step = t (a curve
+in the UI), the scalar ``grad_h_log10_ratio`` = log10(||dL/dh_1|| / ||dL/dh_T||) against training
+step, and at the end of training ``grad_through_time.csv`` + ``.png`` artifacts (``grad_final.csv``
+holds the last curve alone, which dvc.yaml plots for RNN vs LSTM vs GRU).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from seqpipe.tracking import atomic_write_text
+
+
+def hidden_gradient_norms(model: Any, batch: dict[str, torch.Tensor], max_samples: int = 16) -> torch.Tensor:
+    """||dL_T/dh_t|| (mean over layers and samples) for t = 0..T-1 of a unidirectional core."""
+    inputs = batch["inputs"][:max_samples]
+    targets = batch["targets"][:max_samples]
+    lengths = batch.get("lengths")
+    if lengths is not None:  # use equal-length prefixes so "the last step" is well defined
+        inputs = inputs[:, : int(lengths[:max_samples].min())]
+    was_training = model.training
+    model.train()
+    with torch.enable_grad():
+        x = model.front(inputs)
+        state, hs = None, []
+        for t in range(x.shape[1]):
+            _, state = model.core.rnn(x[:, t : t + 1], state)
+            h = state[0] if isinstance(state, tuple) else state
+            hs.append(h)
+        last = hs[-1][-1]  # top layer h_T (same values as out[:, -1], but on the state path)
+        target = model.spec.target
+        if target == "next_token":
+            loss = F.cross_entropy(model.head(last), targets[:, inputs.shape[1] - 1])
+        elif target == "class":
+            loss = F.cross_entropy(model.head(last), targets)
+        else:
+            pred = model.head(last)
+            loss = F.mse_loss(pred, targets.to(pred.dtype).reshape(pred.shape))
+        grads = torch.autograd.grad(loss, hs, allow_unused=True)
+    model.train(was_training)
+    return torch.stack([g.norm(dim=-1).mean() if g is not None else torch.tensor(0.0) for g in grads]).detach().cpu()
+
+
+class GradientThroughTime(L.Callback):
+    """Samples ||dL_T/dh_t|| during training; see the module docstring.
+
+    Args:
+        every_n_steps: sample period in optimizer steps.
+        max_samples: samples of the batch used (the replay is a Python loop over time steps).
+        out_dir: where the CSV and PNG go (also logged as MLflow artifacts).
+    """
+
+    def __init__(self, every_n_steps: int = 100, max_samples: int = 16, out_dir: str | Path = "reports"):
+        self.every_n_steps = every_n_steps
+        self.max_samples = max_samples
+        self.out_dir = Path(out_dir)
+        self.rows: list[tuple[int, int, float]] = []
+
+    def state_dict(self) -> dict[str, Any]:  # a resumed run keeps the curves sampled before the crash
+        return {"rows": list(self.rows)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = [tuple(r) for r in state.get("rows", [])]
+
+    def _applicable(self, pl_module: L.LightningModule) -> bool:
+        core = getattr(pl_module, "core", None)
+        spec = getattr(pl_module, "spec", None)
+        if getattr(spec, "target", None) == "masked_token":  # no loss at the last step to trace back
+            return False
+        return core is not None and getattr(core, "directions", 2) == 1 and hasattr(pl_module, "front")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        step = trainer.global_step
+        if not self._applicable(pl_module) or (step != 1 and step % self.every_n_steps != 0):
+            return
+        if not trainer.is_global_zero:
+            return
+        norms = hidden_gradient_norms(pl_module, batch, self.max_samples)
+        self.rows.extend((step, t + 1, float(v)) for t, v in enumerate(norms))
+        ratio = math.log10(max(float(norms[0]), 1e-30) / max(float(norms[-1]), 1e-30))
+        pl_module.log("grad_h_log10_ratio", ratio, rank_zero_only=True)
+        logger = trainer.logger
+        if logger is not None and hasattr(logger, "run_id") and hasattr(logger.experiment, "log_batch"):
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            metrics = [Metric(f"grad_h_norm/step_{step:06d}", float(v), now, t + 1) for t, v in enumerate(norms)]
+            logger.experiment.log_batch(logger.run_id, metrics=metrics)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.rows or not trainer.is_global_zero:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        lines = ["step,t,grad_norm"] + [f"{s},{t},{v:.6g}" for s, t, v in self.rows]
+        csv_path = self.out_dir / "grad_through_time.csv"
+        atomic_write_text(csv_path, "\n".join(lines) + "\n")
+        last = max(s for s, _, _ in self.rows)  # the final curve alone, for cross-model DVC plots
+        final = ["t,grad_norm"] + [f"{t},{v:.6g}" for s, t, v in self.rows if s == last]
+        atomic_write_text(self.out_dir / "grad_final.csv", "\n".join(final) + "\n")
+        png_path = self.out_dir / "grad_through_time.png"
+        plot_gradient_curves({type(pl_module).__name__: self.rows}, png_path, title=str(self.out_dir.name))
+        logger = trainer.logger
+        if logger is not None and hasattr(logger, "run_id"):
+            logger.experiment.log_artifact(logger.run_id, str(csv_path))
+            logger.experiment.log_artifact(logger.run_id, str(png_path))
+
+
+def read_curves(csv_path: str | Path) -> list[tuple[int, int, float]]:
+    with open(csv_path) as f:
+        return [(int(r["step"]), int(r["t"]), float(r["grad_norm"])) for r in csv.DictReader(f)]
+
+
+def plot_gradient_curves(curves: dict[str, list[tuple[int, int, float]]], path: str | Path, title: str = "") -> None:
+    """Log-scale ||dL_T/dh_t|| against t: the last sampled curve of each run (and earlier ones faint)."""
+    from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    for i, (label, rows) in enumerate(curves.items()):
+        steps = sorted({s for s, _, _ in rows})
+        color = f"C{i}"
+        for s in steps:
+            pts = sorted((t, v) for st, t, v in rows if st == s)
+            last = s == steps[-1]
+            ax.plot([t for t, _ in pts], [max(v, 1e-30) for _, v in pts], color=color,
+                    alpha=1.0 if last else 0.15, label=f"{label} (step {s})" if last else None)
+    ax.set_yscale("log")
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("||dL_T / dh_t||")
+    ax.set_title(title or "gradient through time")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+class LearningCurve(L.Callback):
+    """After each validation: one CSV row (step, epoch, train_loss, val_loss) for `dvc plots show`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.rows: list[str] = ["step,epoch,train_loss,val_loss"]
+
+    def state_dict(self) -> dict[str, Any]:  # a resumed run keeps the rows written before the crash
+        return {"rows": list(self.rows)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = list(state.get("rows", self.rows))
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        m = trainer.callback_metrics
+        train = m.get("train_loss")
+        val = m.get("val_loss")
+        if val is None:
+            return
+        self.rows.append(f"{trainer.global_step},{trainer.current_epoch},"
+                         f"{float(train) if train is not None else ''},{float(val):.6g}")
+        atomic_write_text(self.path, "\n".join(self.rows) + "\n")

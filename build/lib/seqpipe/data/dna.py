@@ -1,0 +1,350 @@
+"""DNA: labeled sequences (FASTA / CSV / folder per class) -> one byte a base in the store -> class samples.
+
+Preprocessing reads and validates every record with ``seqpipe.sources.dna`` (rules there: alphabet,
+IUPAC codes, U, empty, too long, duplicate ids, missing labels, single class), splits, and writes
+the bases of all records into one flat uint8 array (codes 1..5 = A C G T N); the index holds each
+record's offset, length, split, label and id.
+
+Splits: a split the source defines (genomic-benchmarks ``train/``/``test/`` folders, a CSV ``split``
+column) is kept, with val (``val_fraction`` of the train records, stratified) carved from train; otherwise a split stratified by label, seeded. Identical
+sequences are grouped and always land in one split, so no test sequence is seen in training.
+The class list is fitted on the train split and stored in meta.json; a val/test label unseen in
+train is an error.
+
+Length policy: records are stored at full length (ragged); a batch is padded to its longest record
+(pad code 0) and carries ``lengths``, so recurrent cores pack and pooling masks the padding. Records
+longer than ``max_len`` are an error in strict mode, else center-cropped to ``max_len`` (reported).
+
+Reverse complement: strand handling is a property of the task, so it is off unless a dataset's config
+turns it on. With ``rc_augment`` = p, each training sample is replaced by its reverse complement with
+probability p -- right when labels are strand-symmetric (a motif counts on either strand), wrong for
+strand-specific tasks (splice sites, promoters: a reverse-complemented donor is not a donor). Val/test
+batches are never augmented. Test-time averaging over both strands is the evaluator's choice
+(``evaluate.rc_average``, picked on val by default; ``reverse_complement_batch``). ``rc_augment`` is
+kept in the checkpoint's data info, so ``predict`` averages both strands only for models trained on both.
+
+The default source is the generated JASPAR motif set (``seqpipe.sources.dna_motifs``), written as
+FASTA + labels.csv under data/raw/dna by the ``dna_generate`` DVC stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from seqpipe.data.module import SequenceDataModule
+from seqpipe.data.spec import DataSpec
+from seqpipe.data.store import SPLIT_CODE, SPLITS, PreparedStore, StoreWriter, fingerprint
+from seqpipe.data.windows import pad_batch
+from seqpipe.errors import SeqpipeError
+from seqpipe.sources.dna import COMPLEMENT, PAD, VOCAB, DnaRules, read_dna, reverse_complement
+
+LENGTH_POLICY = ("ragged: stored at full length; batches padded to their longest record with lengths "
+                 "(packing/masking); longer than max_len: error (strict) or center-crop to max_len")
+
+
+def natural_sorted(labels: set[str]) -> list[str]:
+    """Class order: numerically when every label is an integer ('0','1','10'), else alphabetically."""
+    if all(re.fullmatch(r"-?\d+", x) for x in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+def assign_splits(seqs: list[np.ndarray], labels: list[str], given: list[str | None], val_fraction: float,
+                  test_fraction: float, seed: int, where: str) -> np.ndarray:
+    """Split code per record: the source's own split when it has one, else stratified by label.
+
+    Records with identical sequences form one group and share a split (no train/test leakage).
+    """
+    rng = np.random.default_rng(seed)
+    groups: dict[bytes, int] = {}
+    gid = np.array([groups.setdefault(hashlib.blake2b(s.tobytes(), digest_size=16).digest(), len(groups))
+                    for s in seqs])
+    n_groups = len(groups)
+    first = np.full(n_groups, -1)
+    for i in range(len(seqs) - 1, -1, -1):
+        first[gid[i]] = i
+    split_of_group = np.full(n_groups, -1)
+    if any(g is not None for g in given):
+        unknown = sorted({g for g in given if g is not None and g not in SPLIT_CODE})
+        if unknown or any(g is None for g in given):
+            raise SeqpipeError(f"split values must be train/val/test for every record, found {unknown or ['(empty)']}",
+                               where=where, fix="fix the split column / folder names, or drop the split column")
+        codes = np.array([SPLIT_CODE[g] for g in given])
+        split = codes.copy()
+        if not (codes == SPLIT_CODE["val"]).any():  # carve val from train, stratified, by group
+            train_groups = np.unique(gid[codes == SPLIT_CODE["train"]])
+            val_groups = _stratified_pick(train_groups, first, labels, val_fraction, rng)
+            split[(codes == SPLIT_CODE["train"]) & np.isin(gid, val_groups)] = SPLIT_CODE["val"]
+        return split
+    order = np.arange(n_groups)
+    test_groups = _stratified_pick(order, first, labels, test_fraction, rng)
+    split_of_group[:] = SPLIT_CODE["train"]
+    split_of_group[test_groups] = SPLIT_CODE["test"]
+    rest = order[split_of_group == SPLIT_CODE["train"]]
+    val_groups = _stratified_pick(rest, first, labels, val_fraction / max(1e-9, 1 - test_fraction), rng)
+    split_of_group[val_groups] = SPLIT_CODE["val"]
+    return split_of_group[gid]
+
+
+def _stratified_pick(groups: np.ndarray, first: np.ndarray, labels: list[str], fraction: float,
+                     rng: np.random.Generator) -> np.ndarray:
+    """``fraction`` of the groups of each label (at least one when a label has >= 3 groups)."""
+    picked = []
+    glabels = np.array([labels[first[g]] for g in groups])
+    for lab in sorted(set(glabels.tolist())):
+        members = groups[glabels == lab]
+        k = int(round(fraction * len(members)))
+        if k == 0 and len(members) >= 3 and fraction > 0:
+            k = 1
+        picked.append(rng.permutation(members)[:k])
+    return np.concatenate(picked) if picked else np.zeros(0, int)
+
+
+def prepare_dna(
+    source: str | Path,
+    out_dir: str | Path,
+    *,
+    labels: str | Path | None = None,
+    label_field: str | int | None = "label",
+    strict: bool = True,
+    convert_u: bool = False,
+    max_len: int | None = None,
+    min_len: int = 1,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    sequence_column: str = "sequence",
+    label_column: str = "label",
+    id_column: str = "id",
+) -> PreparedStore:
+    """Read, validate and split a labeled DNA source into a prepared store (see the module docstring)."""
+    if not (0 <= val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise SeqpipeError("val_fraction and test_fraction must be in [0, 1) and sum below 1",
+                           where="data.val_fraction/test_fraction")
+    settings = dna_settings(source, labels=labels, label_field=label_field, strict=strict, convert_u=convert_u,
+                            max_len=max_len, min_len=min_len, val_fraction=val_fraction, test_fraction=test_fraction,
+                            seed=seed, sequence_column=sequence_column, label_column=label_column, id_column=id_column)
+    rules = DnaRules(strict=strict, convert_u=convert_u, max_len=max_len, min_len=min_len)
+    res = read_dna(source, rules, labels=labels, label_field=label_field, sequence_column=sequence_column,
+                   label_column=label_column, id_column=id_column)
+    all_classes = set(res.labels)
+    if len(all_classes) < 2:
+        raise SeqpipeError(f"only one class ({sorted(all_classes)[0]!r}) in {len(res.ids)} records: nothing to classify",
+                           where=labels or source, fix="give the records at least two different labels")
+    split = assign_splits(res.codes, res.labels, res.splits, val_fraction, test_fraction, seed, str(source))
+    lab = np.array(res.labels)
+    train_classes = set(lab[split == SPLIT_CODE["train"]].tolist())
+    if len(train_classes) < 2:
+        raise SeqpipeError(f"the train split holds only the class(es) {sorted(train_classes)}", where=source,
+                           fix="give every class enough records (or fix the source's split)")
+    unseen = sorted(all_classes - train_classes)
+    if unseen:
+        rec = res.ids[int(np.flatnonzero(lab == unseen[0])[0])]
+        raise SeqpipeError(f"label(s) {unseen} occur in val/test but never in train (e.g. record '{rec}')",
+                           where=source, fix="add training records of those classes or drop them")
+    classes = natural_sorted(train_classes)
+    cid = {c: i for i, c in enumerate(classes)}
+    y = np.array([cid[x] for x in res.labels], dtype=np.int16)
+    lengths = np.array([len(c) for c in res.codes], dtype=np.int64)
+    fp = fingerprint(res.source_files, extra=dict(rules=rules.__dict__, label_field=label_field, val=val_fraction,
+                                                  test=test_fraction, seed=seed, cols=[sequence_column, label_column,
+                                                                                       id_column]))
+    with StoreWriter(out_dir, domain="dna") as w:
+        offsets = np.zeros(len(res.codes), dtype=np.int64)
+        for i, c in enumerate(res.codes):
+            offsets[i] = w.append("bases", c.astype(np.uint8))
+        w.set_index(offset=offsets, length=lengths, split=split.astype(np.int8), label=y,
+                    id=np.array(res.ids, dtype=str))
+        spec = DataSpec(input="tokens", target="class", vocab_size=len(VOCAB), num_classes=len(classes),
+                        max_len=int(lengths.max()))
+        per_split = {s: {c: int(((split == SPLIT_CODE[s]) & (y == i)).sum()) for i, c in enumerate(classes)}
+                     for s in SPLITS}
+        w.commit({
+            "name": Path(out_dir).name,
+            "source": str(source),
+            "labels_file": str(labels) if labels else None,
+            "fingerprint": fp,
+            "spec": spec.to_dict(),
+            "settings": settings,
+            "skipped": res.report.skipped[:200],
+            "repairs": {k: v for k, v in res.report.to_dict().items() if k != "skipped" and v},
+            "dna": {
+                "vocab": VOCAB,
+                "pad_id": PAD,
+                "complement": COMPLEMENT.tolist(),
+                "classes": classes,
+                "positive_class": classes[1] if len(classes) == 2 else None,
+                "class_counts": per_split,
+                "length": {"min": int(lengths.min()), "max": int(lengths.max()), "mean": float(lengths.mean())},
+                "length_policy": LENGTH_POLICY,
+                "rules": {"strict": strict, "convert_u": convert_u, "max_len": max_len, "min_len": min_len},
+                "label_field": label_field,
+                "split_from_source": any(s is not None for s in res.splits),
+                "read_report": res.report.to_dict(),
+            },
+        })
+    return PreparedStore.open(out_dir)
+
+
+def dna_settings(source: str | Path, **kwargs: Any) -> dict[str, Any]:
+    """The preprocessing settings a DNA store records in meta.json["settings"] (compared by fit/evaluate)."""
+    return {"source": str(source), **{k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()}}
+
+
+# -- samples ----------------------------------------------------------------------------------
+class DnaSamples(Dataset):
+    """One sample a record: (bases as uint8 codes, class id), sliced from the memory-mapped store."""
+
+    def __init__(self, bases: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, labels: np.ndarray):
+        self.bases, self.offsets, self.lengths, self.labels = bases, offsets, lengths, labels
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        o, n = int(self.offsets[i]), int(self.lengths[i])
+        return np.asarray(self.bases[o:o + n]), int(self.labels[i])
+
+
+_COMP_T = torch.from_numpy(COMPLEMENT.astype(np.int64))
+
+
+def reverse_complement_batch(inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Reverse complement of every row of a padded (B, T) code batch; padding stays at the end."""
+    b, t = inputs.shape
+    if lengths is None:
+        lengths = torch.full((b,), t, dtype=torch.long)
+    lengths = lengths.to(inputs.device)
+    src = lengths[:, None] - 1 - torch.arange(t, device=inputs.device)[None, :]
+    valid = src >= 0
+    flipped = torch.gather(inputs, 1, src.clamp_min(0))
+    comp = _COMP_T.to(inputs.device)[flipped]
+    return torch.where(valid, comp, torch.full_like(comp, PAD))
+
+
+class ReverseComplementAugment:
+    """Replace a training sample by its reverse complement with probability ``p`` (its own rng)."""
+
+    def __init__(self, p: float):
+        self.p = float(p)
+
+    def __call__(self, sample: tuple[np.ndarray, int], rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        codes, label = sample
+        return (reverse_complement(codes) if rng.random() < self.p else codes), label
+
+
+class DnaCollate:
+    """Pad a list of (codes, label) to a batch; reverse-complement each sample with probability ``rc_prob``."""
+
+    def __init__(self, rc_prob: float = 0.0):
+        self.rc_prob = float(rc_prob)
+
+    def __call__(self, samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
+        inputs, lengths = pad_batch([torch.from_numpy(s.astype(np.int64)) for s, _ in samples], pad_value=PAD)
+        if self.rc_prob > 0:
+            flip = torch.rand(len(samples)) < self.rc_prob
+            if bool(flip.any()):
+                inputs = torch.where(flip[:, None], reverse_complement_batch(inputs, lengths), inputs)
+        return {"inputs": inputs, "targets": torch.tensor([y for _, y in samples], dtype=torch.long), "lengths": lengths}
+
+
+class DNADataModule(SequenceDataModule):
+    """Labeled DNA sequence classification (binary or multi-class) from FASTA, CSV/TSV or class folders.
+
+    Args:
+        source: FASTA/FASTA.gz, CSV/TSV (columns sequence,label[,id][,split]) or a folder per class
+            (``<root>/<class>/*`` or genomic-benchmarks ``<root>/train|test/<class>/*``).
+        labels: sidecar CSV of id,label for a FASTA source (else labels come from the header).
+        label_field: FASTA header label: a key (``label`` reads ``>id label=1``) or a field number.
+        strict: errors instead of repairs (IUPAC codes, empty records, too long, missing labels).
+        convert_u: read U as T (RNA input).
+        max_len: longest allowed record (strict: error; else center-crop). None = no limit.
+        min_len: shortest allowed record (shorter: error in strict mode, else skipped).
+        val_fraction, test_fraction: stratified split fractions (when the source defines no split).
+        rc_augment: probability of reverse-complementing a training sample (0 = off, the default:
+            only strand-symmetric tasks should turn it on, e.g. 0.5).
+        sequence_column, label_column, id_column: CSV/TSV column names.
+        batch_size, num_workers, seed, rebuild: see SequenceDataModule.
+    """
+
+    def __init__(
+        self,
+        source: str = "data/raw/dna/sequences.fa",
+        labels: str | None = "data/raw/dna/labels.csv",
+        prepared_dir: str = "data/prepared/dna",
+        label_field: str | int | None = "label",
+        strict: bool = True,
+        convert_u: bool = False,
+        max_len: int | None = None,
+        min_len: int = 1,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        rc_augment: float = 0.0,
+        sequence_column: str = "sequence",
+        label_column: str = "label",
+        id_column: str = "id",
+        batch_size: int = 64,
+        num_workers: int = 0,
+        seed: int = 0,
+        rebuild: bool = False,
+    ):
+        super().__init__(prepared_dir, batch_size, num_workers, seed, rebuild)
+        self.save_hyperparameters()
+        if not 0 <= float(rc_augment) <= 1:
+            raise SeqpipeError(f"rc_augment must be a probability in [0, 1], got {rc_augment}", where="data.rc_augment")
+        self.rc_augment = float(rc_augment)
+
+    def build_store(self) -> None:
+        hp = self.hparams
+        if not Path(hp.source).exists() and hp.source == "data/raw/dna/sequences.fa":
+            raise SeqpipeError("the default DNA dataset has not been generated yet", where=hp.source,
+                               fix="run `dvc repro dna_generate` or `python -m seqpipe.sources.dna_motifs --out data/raw/dna`")
+        prepare_dna(hp.source, self.prepared_dir, labels=hp.labels, label_field=hp.label_field, strict=hp.strict,
+                    convert_u=hp.convert_u, max_len=hp.max_len, min_len=hp.min_len, val_fraction=hp.val_fraction,
+                    test_fraction=hp.test_fraction, seed=hp.seed, sequence_column=hp.sequence_column,
+                    label_column=hp.label_column, id_column=hp.id_column)
+
+    def make_dataset(self, split: str) -> Dataset:
+        rows = self.store.records(split)
+        ix = self.store.index
+        return DnaSamples(self.store.arrays["bases"], ix["offset"][rows], ix["length"][rows], ix["label"][rows])
+
+    def records(self, split: str) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """(codes of each record, class ids, record ids) of one split, in store order."""
+        ds = self.datasets[split]
+        rows = self.store.records(split)
+        return [ds[i][0] for i in range(len(ds))], np.asarray(ds.labels, dtype=np.int64), self.store.index["id"][rows]
+
+    def train_dataloader(self):
+        return self._loader("train", shuffle=True, collate=DnaCollate())
+
+    def sample_augment(self) -> ReverseComplementAugment | None:
+        return ReverseComplementAugment(self.rc_augment) if self.rc_augment > 0 else None
+
+    def collate(self, samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
+        return DnaCollate(0.0)(samples)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta["dna"]["classes"])
+
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
+        hp = self.hparams
+        return dna_settings(hp.source, **{k: hp[k] for k in (
+            "labels", "label_field", "strict", "convert_u", "max_len", "min_len", "val_fraction", "test_fraction",
+            "seed", "sequence_column", "label_column", "id_column")})
+
+    def data_info(self) -> dict[str, Any]:
+        info = super().data_info()
+        info.pop("read_report", None)
+        info.pop("class_counts", None)
+        info["rc_augment"] = self.rc_augment  # predict averages both strands only for models trained on both
+        return info

@@ -1,0 +1,187 @@
+"""RecurrentModel: vanilla RNN (tanh), LSTM or GRU for any DataSpec, as one LightningModule.
+
+The three architectures differ only in the fused torch.nn cell, so they share this file rather
+than three near-copies; ``cell`` picks one. Read top to bottom: build from the spec, forward,
+loss per target kind, the training/eval steps, optimizers.
+
+Next-token language modeling trains with teacher forcing and backpropagation through time over
+each window; with ``tbptt=True`` the hidden state is carried (detached) across consecutive
+windows of a long stream (the datamodule then serves windows in stream order).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqpipe.data.spec import DataSpec
+from seqpipe.errors import SeqpipeError
+from seqpipe.models.core import FrontEnd, RecurrentCore, State, TimePooling, check_bidirectional, detach_state, make_head
+
+PER_STEP = ("next_token", "masked_token")
+
+
+class RecurrentModel(L.LightningModule):
+    """A recurrent sequence model built from a DataSpec.
+
+    Args:
+        spec: the datamodule's DataSpec (as a dict, so it is saved in the checkpoint).
+        cell: "rnn" (h_t = tanh(W_h h_{t-1} + W_x x_t)), "lstm" or "gru".
+        hidden_size, num_layers, dropout: the recurrent core.
+        embedding_dim: token embedding size (token inputs); ignored with one_hot.
+        one_hot: feed one-hot tokens instead of a learned embedding (DNA bases, the blog's setup).
+        proj_dim: optional linear projection of feature frames before the core.
+        bidirectional: read both directions; refused on causal tasks (next token, forecasting).
+        pooling: how a sequence becomes one vector for class/regression targets.
+        loss: "mse" or "l1" for regression targets.
+        optimizer: "adamw", "adam" or "rmsprop" (the blog's).
+        lr, weight_decay: optimizer settings.
+        lr_schedule: "cosine" (linear warmup then cosine to 10% over the run's optimizer steps, from
+            trainer.max_steps or max_epochs; never from wall clock), "plateau" or "none".
+        warmup_steps: linear warmup length for "cosine".
+        tbptt: carry the hidden state across consecutive training batches (truncated BPTT).
+        data_info: dataset facts kept in the checkpoint (vocabulary, class names, scaling).
+    """
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        cell: str = "lstm",
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        embedding_dim: int = 64,
+        one_hot: bool = False,
+        proj_dim: int | None = None,
+        bidirectional: bool = False,
+        pooling: str = "last",
+        loss: str = "mse",
+        optimizer: str = "adamw",
+        lr: float = 2e-3,
+        weight_decay: float = 0.01,
+        lr_schedule: str = "cosine",
+        warmup_steps: int = 100,
+        tbptt: bool = False,
+        data_info: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.spec = spec = DataSpec.from_dict(spec) if isinstance(spec, dict) else spec
+        check_bidirectional(spec, bidirectional)
+        if tbptt and spec.target != "next_token":
+            raise SeqpipeError("tbptt only applies to next-token streams", where="model.tbptt", fix="set tbptt: false")
+        if loss not in ("mse", "l1"):
+            raise SeqpipeError(f"unknown loss '{loss}'", where="model.loss", fix="use mse or l1")
+        self.front = FrontEnd(spec, embedding_dim=embedding_dim, one_hot=one_hot, proj_dim=proj_dim)
+        self.core = RecurrentCore(cell, self.front.out_dim, hidden_size, num_layers, dropout, bidirectional)
+        self.pool = None if spec.target in PER_STEP else TimePooling(self.core.out_dim, pooling)
+        self.drop = nn.Dropout(dropout)
+        self.head = make_head(spec, self.core.out_dim)
+        self._carried: State | None = None
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(
+        self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: State | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """Per-step logits (B, T, V) for per-step targets, else one output a sample (B, C)."""
+        out, state = self.core(self.front(inputs), lengths, state)
+        if self.pool is None:
+            return self.head(self.drop(out)), state
+        pooled = self.pool(out, lengths, self.core.last_hidden(state))
+        return self.head(self.drop(pooled)), state
+
+    def loss_and_metrics(self, output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        t = self.spec.target
+        if t in PER_STEP:
+            loss = F.cross_entropy(output.reshape(-1, output.shape[-1]), targets.reshape(-1), ignore_index=-100)
+            return loss, {"bpc": loss / math.log(2)}
+        if t == "class":
+            loss = F.cross_entropy(output, targets)
+            return loss, {"acc": (output.argmax(-1) == targets).float().mean()}
+        if t == "regression":
+            targets = targets.to(output.dtype).reshape(output.shape)
+            loss = F.mse_loss(output, targets) if self.hparams.loss == "mse" else F.l1_loss(output, targets)
+            return loss, {"mae": (output - targets).abs().mean()}
+        raise SeqpipeError(f"RecurrentModel cannot train target '{t}'", fix="use the seq2seq model for sequence targets")
+
+    # -- steps --------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        state = None
+        if self.hparams.tbptt and self._carried is not None:
+            h = self._carried[0] if isinstance(self._carried, tuple) else self._carried
+            state = self._carried if h.shape[1] == batch["inputs"].shape[0] else None
+        output, new_state = self(batch["inputs"], batch.get("lengths"), state)
+        if self.hparams.tbptt:
+            self._carried = detach_state(new_state)
+        loss, metrics = self.loss_and_metrics(output, batch["targets"])
+        bs = batch["inputs"].shape[0]
+        self.log("train_loss", loss, prog_bar=True, batch_size=bs)
+        for k, v in metrics.items():
+            self.log(f"train_{k}", v, prog_bar=k == "bpc", batch_size=bs)
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        if not self.trainer.fit_loop.epoch_loop.restarting:  # a run resumed mid-epoch keeps its carried state
+            self._carried = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._carried is not None:  # the TBPTT state, so a resumed run continues the same streams
+            checkpoint["seqpipe_carried_state"] = self._carried
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._carried = checkpoint.get("seqpipe_carried_state")
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], prefix: str) -> None:
+        output, _ = self(batch["inputs"], batch.get("lengths"))
+        loss, metrics = self.loss_and_metrics(output, batch["targets"])
+        bs = batch["inputs"].shape[0]
+        self.log(f"{prefix}_loss", loss, prog_bar=True, sync_dist=True, batch_size=bs)
+        for k, v in metrics.items():
+            self.log(f"{prefix}_{k}", v, prog_bar=True, sync_dist=True, batch_size=bs)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    # -- optimization -------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        return configure_optimizer(self, self.hparams)
+
+
+def configure_optimizer(module: L.LightningModule, hp: Any) -> Any:
+    """AdamW / Adam / RMSprop with a cosine (warmup), plateau or constant schedule."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    name = hp.optimizer
+    if name == "adamw":
+        opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    elif name == "adam":
+        opt = torch.optim.Adam(params, lr=hp.lr)
+    elif name == "rmsprop":
+        opt = torch.optim.RMSprop(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    else:
+        raise SeqpipeError(f"unknown optimizer '{name}'", where="model.optimizer", fix="use adamw, adam or rmsprop")
+    if hp.lr_schedule == "none":
+        return opt
+    if hp.lr_schedule == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
+    if hp.lr_schedule != "cosine":
+        raise SeqpipeError(f"unknown lr_schedule '{hp.lr_schedule}'", fix="use cosine, plateau or none")
+    total = max(1, int(module.trainer.estimated_stepping_batches))
+    warm = min(hp.warmup_steps, total // 10 + 1)
+
+    def factor(step: int) -> float:  # a function of the step alone: wall clock never moves the schedule
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total - warm)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

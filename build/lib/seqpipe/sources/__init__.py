@@ -1,0 +1,1 @@
+"""Raw sources: readers and generators of the embedded default datasets."""

@@ -21,7 +21,8 @@ from torch import nn
 
 from seqpipe.data.spec import DataSpec
 from seqpipe.errors import SeqpipeError
-from seqpipe.models.core import FrontEnd, RecurrentCore, State, TimePooling, check_bidirectional, detach_state, make_head
+from seqpipe.models.core import (FrontEnd, RecurrentCore, State, TimePooling, check_bidirectional, detach_state,
+                                 fixed_length, make_head)
 
 PER_STEP = ("next_token", "masked_token")
 
@@ -37,7 +38,9 @@ class RecurrentModel(L.LightningModule):
         one_hot: feed one-hot tokens instead of a learned embedding (DNA bases, the blog's setup).
         proj_dim: optional linear projection of feature frames before the core.
         bidirectional: read both directions; refused on causal tasks (next token, forecasting).
-        pooling: how a sequence becomes one vector for class/regression targets.
+        pooling: how a sequence becomes one vector for class/regression targets: "last", "mean",
+            "attention", or "flatten" (all steps' outputs concatenated; fixed-length data only, see
+            core.TimePooling).
         loss: "mse" or "l1" for regression targets.
         optimizer: "adamw", "adam" or "rmsprop" (the blog's).
         lr, weight_decay: optimizer settings.
@@ -79,9 +82,10 @@ class RecurrentModel(L.LightningModule):
             raise SeqpipeError(f"unknown loss '{loss}'", where="model.loss", fix="use mse or l1")
         self.front = FrontEnd(spec, embedding_dim=embedding_dim, one_hot=one_hot, proj_dim=proj_dim)
         self.core = RecurrentCore(cell, self.front.out_dim, hidden_size, num_layers, dropout, bidirectional)
-        self.pool = None if spec.target in PER_STEP else TimePooling(self.core.out_dim, pooling)
+        self.pool = (None if spec.target in PER_STEP
+                     else TimePooling(self.core.out_dim, pooling, fixed_length(spec, data_info, pooling)))
         self.drop = nn.Dropout(dropout)
-        self.head = make_head(spec, self.core.out_dim)
+        self.head = make_head(spec, self.core.out_dim if self.pool is None else self.pool.out_dim)
         self._carried: State | None = None
 
     # -- forward ------------------------------------------------------------------------------

@@ -202,3 +202,15 @@ def test_flatten_pooling_keeps_position_mean_pooling_does_not():
     x = torch.randint(1, 5, (1, 60))
     shifted = torch.roll(x, 10, dims=1)
     assert not torch.allclose(m(x)[0], m(shifted)[0], atol=1e-4)
+
+
+def test_crnn_label_smoothing_touches_the_training_loss_only():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    m = CRNN(DNA60, conv_channels=[8], hidden_size=4, pooling="flatten", label_smoothing=0.1).eval()
+    out, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    smoothed, _ = m.loss_and_metrics(out, y, m.hparams.label_smoothing)
+    plain, _ = m.loss_and_metrics(out, y)  # what val/test log
+    assert torch.allclose(smoothed, F.cross_entropy(out, y, label_smoothing=0.1))
+    assert torch.allclose(plain, F.cross_entropy(out, y)) and not torch.allclose(plain, smoothed)

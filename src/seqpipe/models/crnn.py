@@ -148,6 +148,7 @@ class CRNN(RecurrentModel):
         weight_decay: float = 0.01,
         lr_schedule: str = "cosine",
         warmup_steps: int = 50,
+        label_smoothing: float = 0.0,
         data_info: dict[str, Any] | None = None,
     ):
         spec_obj = DataSpec.from_dict(spec) if isinstance(spec, dict) else spec
@@ -157,7 +158,7 @@ class CRNN(RecurrentModel):
         super().__init__(spec=spec, cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
                          bidirectional=bidirectional, pooling=pooling, loss=loss, optimizer=optimizer, lr=lr,
                          weight_decay=weight_decay, lr_schedule=lr_schedule, warmup_steps=warmup_steps,
-                         data_info=data_info)
+                         label_smoothing=label_smoothing, data_info=data_info)
         self.save_hyperparameters()
         check_bidirectional(self.spec, bidirectional)
         self.front = ConvFrontEnd(self.spec, conv_channels, kernel_size, time_pool, freq_pool, conv_dropout, embedding_dim)

@@ -47,6 +47,8 @@ class RecurrentModel(L.LightningModule):
         lr_schedule: "cosine" (linear warmup then cosine to 10% over the run's optimizer steps, from
             trainer.max_steps or max_epochs; never from wall clock), "plateau" or "none".
         warmup_steps: linear warmup length for "cosine".
+        label_smoothing: for class targets, the training loss's label smoothing (0 = plain cross-entropy);
+            val/test losses stay plain cross-entropy, so early stopping compares like with like.
         tbptt: carry the hidden state across consecutive training batches (truncated BPTT).
         data_info: dataset facts kept in the checkpoint (vocabulary, class names, scaling).
     """
@@ -70,6 +72,7 @@ class RecurrentModel(L.LightningModule):
         lr_schedule: str = "cosine",
         warmup_steps: int = 100,
         tbptt: bool = False,
+        label_smoothing: float = 0.0,
         data_info: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -99,13 +102,14 @@ class RecurrentModel(L.LightningModule):
         pooled = self.pool(out, lengths, self.core.last_hidden(state))
         return self.head(self.drop(pooled)), state
 
-    def loss_and_metrics(self, output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss_and_metrics(self, output: torch.Tensor, targets: torch.Tensor,
+                         smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         t = self.spec.target
         if t in PER_STEP:
             loss = F.cross_entropy(output.reshape(-1, output.shape[-1]), targets.reshape(-1), ignore_index=-100)
             return loss, {"bpc": loss / math.log(2)}
         if t == "class":
-            loss = F.cross_entropy(output, targets)
+            loss = F.cross_entropy(output, targets, label_smoothing=smoothing)
             return loss, {"acc": (output.argmax(-1) == targets).float().mean()}
         if t == "regression":
             targets = targets.to(output.dtype).reshape(output.shape)
@@ -122,7 +126,7 @@ class RecurrentModel(L.LightningModule):
         output, new_state = self(batch["inputs"], batch.get("lengths"), state)
         if self.hparams.tbptt:
             self._carried = detach_state(new_state)
-        loss, metrics = self.loss_and_metrics(output, batch["targets"])
+        loss, metrics = self.loss_and_metrics(output, batch["targets"], self.hparams.get("label_smoothing", 0.0))
         bs = batch["inputs"].shape[0]
         self.log("train_loss", loss, prog_bar=True, batch_size=bs)
         for k, v in metrics.items():

@@ -149,3 +149,68 @@ def test_precision_auto_follows_the_measured_rule(monkeypatch):
     monkeypatch.setattr(stages, "cpu_has_fast_bf16", lambda: False)  # no oneDNN bf16: emulated, slower
     assert stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": "lstm"}}})["precision"] == "32-true"
     assert stages._trainer_kwargs({"trainer": {}})["precision"] == "32-true"
+
+
+# -- pooling "flatten" (DanQ/DeepSplice head for fixed-length, position-anchored tasks) ---------
+DNA60 = DataSpec(input="tokens", target="class", vocab_size=5, num_classes=3, max_len=60).to_dict()
+
+
+def test_crnn_flatten_pooling_shapes_and_head_size():
+    from seqpipe.models.core import TimePooling
+
+    m = CRNN(DNA60, conv_channels=[8], kernel_size=9, time_pool=[2], hidden_size=4, bidirectional=True,
+             pooling="flatten", data_info={"length": {"min": 60, "max": 60}}).eval()
+    assert isinstance(m.pool, TimePooling) and m.pool.steps == 30  # 60 bp, max-pool 2
+    assert m.head.in_features == 30 * 8  # 30 steps x BiLSTM(4) both directions
+    x = torch.randint(1, 5, (3, 60))
+    out, _ = m(x, torch.full((3,), 60))
+    assert out.shape == (3, 3)
+    assert torch.allclose(out, m(x)[0])
+    m = CRNN(DNA60, conv_channels=[8], kernel_size=8, time_pool=[3], hidden_size=4, pooling="flatten")
+    assert m.pool.steps == 61 // 3 and m(torch.randint(1, 5, (2, 60)))[0].shape == (2, 3)  # even kernel: 61 steps
+    r = RecurrentModel(DNA60, cell="gru", hidden_size=4, one_hot=True, pooling="flatten")
+    assert r.head.in_features == 60 * 4 and r(torch.randint(1, 5, (2, 60)))[0].shape == (2, 3)
+
+
+def test_crnn_flatten_pooling_refuses_varying_lengths_with_the_fix():
+    with pytest.raises(SeqpipeError, match="same length.*from 40 to 60") as e:
+        CRNN(DNA60, conv_channels=[8], pooling="flatten", data_info={"length": {"min": 40, "max": 60}})
+    assert "pooling: mean" in str(e.value)
+    with pytest.raises(SeqpipeError, match="fixed sequence length"):
+        CRNN(CLS, conv_channels=[8], pooling="flatten")  # a spec with no max_len
+    m = CRNN(DNA60, conv_channels=[8], time_pool=[2], hidden_size=4, pooling="flatten").eval()
+    with pytest.raises(SeqpipeError, match="exactly 30 steps.*got 25"):
+        m(torch.randint(1, 5, (2, 50)))  # another length than trained on (e.g. a predict query)
+    with pytest.raises(SeqpipeError, match=r"exactly 30 steps.*got \[20, 30\]"):
+        m(torch.randint(1, 5, (2, 60)), torch.tensor([60, 40]))  # a padded (shorter) sample in the batch
+    CRNN(DNA60, conv_channels=[8], pooling="mean", data_info={"length": {"min": 40, "max": 60}})  # mean: fine
+
+
+def test_flatten_pooling_keeps_position_mean_pooling_does_not():
+    from seqpipe.models.core import TimePooling
+
+    torch.manual_seed(0)
+    out = torch.randn(2, 6, 4)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    last = torch.zeros(2, 4)
+    mean, flat = TimePooling(4, "mean"), TimePooling(4, "flatten", steps=6)
+    assert torch.allclose(mean(out, None, last), mean(out[:, perm], None, last), atol=1e-6)
+    assert flat(out, None, last).shape == (2, 24)
+    assert not torch.allclose(flat(out, None, last), flat(out[:, perm], None, last))
+    # a CRNN head reads where a motif sits: the same bases moved along the sequence give another output
+    m = CRNN(DNA60, conv_channels=[8], time_pool=[2], hidden_size=4, bidirectional=True, pooling="flatten").eval()
+    x = torch.randint(1, 5, (1, 60))
+    shifted = torch.roll(x, 10, dims=1)
+    assert not torch.allclose(m(x)[0], m(shifted)[0], atol=1e-4)
+
+
+def test_crnn_label_smoothing_touches_the_training_loss_only():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    m = CRNN(DNA60, conv_channels=[8], hidden_size=4, pooling="flatten", label_smoothing=0.1).eval()
+    out, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    smoothed, _ = m.loss_and_metrics(out, y, m.hparams.label_smoothing)
+    plain, _ = m.loss_and_metrics(out, y)  # what val/test log
+    assert torch.allclose(smoothed, F.cross_entropy(out, y, label_smoothing=0.1))
+    assert torch.allclose(plain, F.cross_entropy(out, y)) and not torch.allclose(plain, smoothed)

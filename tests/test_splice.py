@@ -224,3 +224,17 @@ def test_baselines_report_is_the_same_bytes_twice_and_has_no_wall_time(in_tmp):
     first = stages.baselines(cfg).read_bytes()
     assert stages.baselines(cfg).read_bytes() == first
     assert b"seconds" not in first
+
+
+def test_splice_crnn_config_builds_its_position_aware_head_on_the_real_data(splice_dm):
+    from seqpipe.models.crnn import CRNN
+
+    cfg = load_config(REPO / "pipelines" / "splice" / "crnn.yaml")
+    args = cfg["model"]["init_args"]
+    assert args["pooling"] == "flatten"  # the junction sits at 30|31: position is the signal
+    model = CRNN(spec=splice_dm.spec.to_dict(), data_info=splice_dm.data_info(), **args).eval()
+    assert model.pool.steps == 30 and model.head.in_features == 30 * 128
+    batch = next(iter(splice_dm.val_dataloader()))
+    assert model(batch["inputs"], batch["lengths"])[0].shape == (batch["inputs"].shape[0], 3)
+    # the motif set (motifs anywhere in 200 bp) keeps position-free mean pooling
+    assert load_config(REPO / "pipelines" / "dna" / "crnn.yaml")["model"]["init_args"]["pooling"] == "mean"

@@ -109,20 +109,43 @@ def detach_state(state: State | None) -> State | None:
     return state.detach()
 
 
-class TimePooling(nn.Module):
-    """Sequence outputs -> one vector a sample: last valid state, masked mean, or attention."""
+POOLINGS = ("last", "mean", "attention", "flatten")
 
-    def __init__(self, dim: int, mode: Literal["last", "mean", "attention"] = "last"):
+
+class TimePooling(nn.Module):
+    """Sequence outputs -> one vector a sample: last valid state, masked mean, attention, or flatten.
+
+    "flatten" concatenates the outputs of every step (B, T, D) -> (B, T*D), DanQ/DeepSplice style, so the
+    head sees *where* a feature fires, not only whether it does: right for fixed-length, position-anchored
+    tasks (splice junctions at a known offset). It needs ``steps``, the fixed number of steps; a batch
+    with another length, or with shorter (padded) samples, is refused. ``out_dim`` is the pooled size.
+    """
+
+    def __init__(self, dim: int, mode: Literal["last", "mean", "attention", "flatten"] = "last",
+                 steps: int | None = None):
         super().__init__()
-        if mode not in ("last", "mean", "attention"):
-            raise SeqpipeError(f"unknown pooling '{mode}'", where="model.pooling", fix="use last, mean or attention")
+        if mode not in POOLINGS:
+            raise SeqpipeError(f"unknown pooling '{mode}'", where="model.pooling", fix=f"use one of {', '.join(POOLINGS)}")
+        if mode == "flatten" and not steps:
+            raise SeqpipeError("pooling 'flatten' needs a fixed sequence length, and the data gives none",
+                               where="model.pooling", fix="use pooling: mean or attention for variable-length data")
         self.mode = mode
+        self.steps = steps if mode == "flatten" else None
+        self.out_dim = dim * steps if mode == "flatten" else dim
         self.score = nn.Linear(dim, 1) if mode == "attention" else None
 
     def forward(self, out: torch.Tensor, lengths: torch.Tensor | None, last: torch.Tensor) -> torch.Tensor:
         if self.mode == "last":
             return last
         b, t, _ = out.shape
+        if self.mode == "flatten":
+            if t != self.steps or (lengths is not None and bool((lengths != self.steps).any())):
+                got = t if lengths is None else sorted({int(n) for n in lengths.tolist()})
+                raise SeqpipeError(f"pooling 'flatten' was built for exactly {self.steps} steps after the front "
+                                   f"end, and got {got}", where="model.pooling",
+                                   fix="give every sequence the training length (trim or pad them upstream), "
+                                       "or train with pooling: mean or attention")
+            return out.reshape(b, t * out.shape[2])
         if lengths is None:
             mask = torch.ones(b, t, dtype=torch.bool, device=out.device)
         else:
@@ -132,6 +155,24 @@ class TimePooling(nn.Module):
             return (out * m).sum(1) / m.sum(1).clamp_min(1)
         scores = self.score(out).squeeze(-1).masked_fill(~mask, float("-inf"))
         return (torch.softmax(scores, dim=1).unsqueeze(-1) * out).sum(1)
+
+
+def fixed_length(spec: DataSpec, data_info: dict | None, pooling: str) -> int | None:
+    """The one input length every sample has, for pooling 'flatten' (None for other poolings).
+
+    Refused with a SeqpipeError naming the fix when the data's lengths vary (data_info["length"]
+    records min/max for prepared DNA stores) or the spec bounds no length at all."""
+    if pooling != "flatten":
+        return None
+    span = (data_info or {}).get("length") or {}
+    if span and span.get("min") != span.get("max"):
+        raise SeqpipeError(f"pooling 'flatten' needs every sequence the same length; this data's lengths run "
+                           f"from {span.get('min')} to {span.get('max')}", where="model.pooling",
+                           fix="use pooling: mean or attention, or trim/filter the data to one length")
+    if not spec.max_len:
+        raise SeqpipeError("pooling 'flatten' needs a fixed sequence length, and the data spec bounds none",
+                           where="model.pooling", fix="use pooling: mean or attention for variable-length data")
+    return int(spec.max_len)
 
 
 def make_head(spec: DataSpec, in_dim: int) -> nn.Module:

@@ -19,7 +19,7 @@ from torch import nn
 
 from seqpipe.data.spec import DataSpec
 from seqpipe.errors import SeqpipeError
-from seqpipe.models.core import RecurrentCore, State, TimePooling, check_bidirectional, make_head
+from seqpipe.models.core import RecurrentCore, State, TimePooling, check_bidirectional, fixed_length, make_head
 from seqpipe.models.recurrent import PER_STEP, RecurrentModel
 
 
@@ -44,6 +44,7 @@ class ConvFrontEnd(nn.Module):
             raise SeqpipeError("time_pool/freq_pool need one entry a conv block", where="model.time_pool")
         self.time_stride = int(torch.tensor(tp).prod())
         self.time_pools = tp
+        self.kernel_size = kernel_size
         self.two_d = spec.input == "features"
         pad = kernel_size // 2
         blocks: list[nn.Module] = []
@@ -67,6 +68,14 @@ class ConvFrontEnd(nn.Module):
                 c_in = c
             self.out_dim = c_in
         self.blocks = nn.Sequential(*blocks)
+
+    def out_steps(self, steps: int) -> int:
+        """Time steps left after the conv blocks for an input of ``steps`` (convs keep 'same' length for an
+        odd kernel, grow it by one for an even one; each max-pool floors)."""
+        pad = self.kernel_size // 2
+        for p in self.time_pools:
+            steps = (steps + 2 * pad - self.kernel_size + 1) // p
+        return steps
 
     def out_lengths(self, lengths: torch.Tensor | None) -> torch.Tensor | None:
         return None if lengths is None else (lengths // self.time_stride).clamp_min(1)
@@ -109,6 +118,13 @@ class CRNN(RecurrentModel):
         time_pool, freq_pool: max-pool sizes a block over time and frequency (2-D only).
         conv_dropout: dropout after each conv block.
         embedding_dim: for token input, learn an embedding of this size instead of one-hot.
+        pooling: how the core's outputs become one vector: "mean" (the default: position-free, right for
+            motif presence anywhere in a variable-length sequence or clip), "last", "attention", or
+            "flatten": the outputs of every pooled step concatenated -> dropout -> dense (DanQ/DeepSplice
+            head), so the head knows *where* along the sequence a pattern sits. Use it for fixed-length,
+            position-anchored tasks (the splice set: the junction is always at 30|31). It needs one length
+            for all data (spec.max_len, checked against data_info["length"]); varying lengths are a
+            SeqpipeError at construction, and a batch of another length a SeqpipeError in forward.
     """
 
     def __init__(
@@ -132,6 +148,7 @@ class CRNN(RecurrentModel):
         weight_decay: float = 0.01,
         lr_schedule: str = "cosine",
         warmup_steps: int = 50,
+        label_smoothing: float = 0.0,
         data_info: dict[str, Any] | None = None,
     ):
         spec_obj = DataSpec.from_dict(spec) if isinstance(spec, dict) else spec
@@ -141,13 +158,18 @@ class CRNN(RecurrentModel):
         super().__init__(spec=spec, cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
                          bidirectional=bidirectional, pooling=pooling, loss=loss, optimizer=optimizer, lr=lr,
                          weight_decay=weight_decay, lr_schedule=lr_schedule, warmup_steps=warmup_steps,
-                         data_info=data_info)
+                         label_smoothing=label_smoothing, data_info=data_info)
         self.save_hyperparameters()
         check_bidirectional(self.spec, bidirectional)
         self.front = ConvFrontEnd(self.spec, conv_channels, kernel_size, time_pool, freq_pool, conv_dropout, embedding_dim)
         self.core = RecurrentCore(cell, self.front.out_dim, hidden_size, num_layers, dropout, bidirectional)
-        self.pool = TimePooling(self.core.out_dim, pooling)
-        self.head = make_head(self.spec, self.core.out_dim)
+        length = fixed_length(self.spec, data_info, pooling)
+        steps = None if length is None else self.front.out_steps(length)
+        if steps is not None and steps < 1:
+            raise SeqpipeError(f"pooling 'flatten': the conv front end leaves no steps of {length}",
+                               where="model.time_pool", fix="use smaller time_pool values")
+        self.pool = TimePooling(self.core.out_dim, pooling, steps)
+        self.head = make_head(self.spec, self.pool.out_dim)
 
     def forward(
         self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: State | None = None

@@ -21,7 +21,8 @@ from torch import nn
 
 from seqpipe.data.spec import DataSpec
 from seqpipe.errors import SeqpipeError
-from seqpipe.models.core import FrontEnd, RecurrentCore, State, TimePooling, check_bidirectional, detach_state, make_head
+from seqpipe.models.core import (FrontEnd, RecurrentCore, State, TimePooling, check_bidirectional, detach_state,
+                                 fixed_length, make_head)
 
 PER_STEP = ("next_token", "masked_token")
 
@@ -37,13 +38,17 @@ class RecurrentModel(L.LightningModule):
         one_hot: feed one-hot tokens instead of a learned embedding (DNA bases, the blog's setup).
         proj_dim: optional linear projection of feature frames before the core.
         bidirectional: read both directions; refused on causal tasks (next token, forecasting).
-        pooling: how a sequence becomes one vector for class/regression targets.
+        pooling: how a sequence becomes one vector for class/regression targets: "last", "mean",
+            "attention", or "flatten" (all steps' outputs concatenated; fixed-length data only, see
+            core.TimePooling).
         loss: "mse" or "l1" for regression targets.
         optimizer: "adamw", "adam" or "rmsprop" (the blog's).
         lr, weight_decay: optimizer settings.
         lr_schedule: "cosine" (linear warmup then cosine to 10% over the run's optimizer steps, from
             trainer.max_steps or max_epochs; never from wall clock), "plateau" or "none".
         warmup_steps: linear warmup length for "cosine".
+        label_smoothing: for class targets, the training loss's label smoothing (0 = plain cross-entropy);
+            val/test losses stay plain cross-entropy, so early stopping compares like with like.
         tbptt: carry the hidden state across consecutive training batches (truncated BPTT).
         data_info: dataset facts kept in the checkpoint (vocabulary, class names, scaling).
     """
@@ -67,6 +72,7 @@ class RecurrentModel(L.LightningModule):
         lr_schedule: str = "cosine",
         warmup_steps: int = 100,
         tbptt: bool = False,
+        label_smoothing: float = 0.0,
         data_info: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -79,9 +85,10 @@ class RecurrentModel(L.LightningModule):
             raise SeqpipeError(f"unknown loss '{loss}'", where="model.loss", fix="use mse or l1")
         self.front = FrontEnd(spec, embedding_dim=embedding_dim, one_hot=one_hot, proj_dim=proj_dim)
         self.core = RecurrentCore(cell, self.front.out_dim, hidden_size, num_layers, dropout, bidirectional)
-        self.pool = None if spec.target in PER_STEP else TimePooling(self.core.out_dim, pooling)
+        self.pool = (None if spec.target in PER_STEP
+                     else TimePooling(self.core.out_dim, pooling, fixed_length(spec, data_info, pooling)))
         self.drop = nn.Dropout(dropout)
-        self.head = make_head(spec, self.core.out_dim)
+        self.head = make_head(spec, self.core.out_dim if self.pool is None else self.pool.out_dim)
         self._carried: State | None = None
 
     # -- forward ------------------------------------------------------------------------------
@@ -95,13 +102,14 @@ class RecurrentModel(L.LightningModule):
         pooled = self.pool(out, lengths, self.core.last_hidden(state))
         return self.head(self.drop(pooled)), state
 
-    def loss_and_metrics(self, output: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss_and_metrics(self, output: torch.Tensor, targets: torch.Tensor,
+                         smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         t = self.spec.target
         if t in PER_STEP:
             loss = F.cross_entropy(output.reshape(-1, output.shape[-1]), targets.reshape(-1), ignore_index=-100)
             return loss, {"bpc": loss / math.log(2)}
         if t == "class":
-            loss = F.cross_entropy(output, targets)
+            loss = F.cross_entropy(output, targets, label_smoothing=smoothing)
             return loss, {"acc": (output.argmax(-1) == targets).float().mean()}
         if t == "regression":
             targets = targets.to(output.dtype).reshape(output.shape)
@@ -118,7 +126,7 @@ class RecurrentModel(L.LightningModule):
         output, new_state = self(batch["inputs"], batch.get("lengths"), state)
         if self.hparams.tbptt:
             self._carried = detach_state(new_state)
-        loss, metrics = self.loss_and_metrics(output, batch["targets"])
+        loss, metrics = self.loss_and_metrics(output, batch["targets"], self.hparams.get("label_smoothing", 0.0))
         bs = batch["inputs"].shape[0]
         self.log("train_loss", loss, prog_bar=True, batch_size=bs)
         for k, v in metrics.items():

@@ -1,7 +1,0 @@
-"""`python -m seqpipe`: the same as the `seqpipe` command."""
-
-import sys
-
-from seqpipe.cli import main
-
-sys.exit(main())

@@ -14,7 +14,7 @@ import seqpipe
 PACKAGE = Path(seqpipe.__file__).parent
 # lowest first; a module is placed by its first dotted part below seqpipe (a subpackage or a top-level file)
 LAYERS: list[set[str]] = [
-    {"__init__", "errors"},                  # the version and the one exception type
+    {"__init__", "errors", "progress"},      # the version, the one exception type, progress bars
     {"sources"},                             # readers and generators of raw data
     {"data"},                                # stores, datamodules, DataSpec and token ids
     {"models", "generate"},                  # models, loading a checkpoint, sampling from a language model

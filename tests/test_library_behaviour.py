@@ -76,3 +76,14 @@ def test_plotting_leaves_the_matplotlib_backend_alone(tmp_path: Path):
         assert (tmp_path / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         matplotlib.use(before)
+
+
+def test_progress_bars_show_on_request_and_never_change_the_items(monkeypatch, capsys) -> None:
+    from seqpipe.progress import progress
+
+    monkeypatch.setenv("SEQPIPE_PROGRESS", "1")
+    assert list(progress(iter(range(5)), "counting", total=5)) == [0, 1, 2, 3, 4]
+    err = capsys.readouterr().err
+    assert "[seqpipe] counting" in err and "/5" in err
+    monkeypatch.setenv("SEQPIPE_PROGRESS", "0")
+    assert list(progress(range(3), "quiet")) == [0, 1, 2] and capsys.readouterr().err == ""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from seqpipe.progress import progress
 from seqpipe.sources.dna import A
 
 
@@ -46,7 +47,7 @@ def kmer_features(records: Sequence[np.ndarray], ks: Sequence[int], canonical: b
         dim = 4**k
         lens = np.array([max(0, len(r) - k + 1) for r in records])
         flat_idx, flat_ok = [], []
-        for r in records:
+        for r in progress(records, f"counting {k}-mers", total=len(records), unit="seq"):
             i, v = kmer_codes(np.asarray(r), k)
             flat_idx.append(i)
             flat_ok.append(v)

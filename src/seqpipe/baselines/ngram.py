@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from seqpipe.errors import SeqpipeError
+from seqpipe.progress import progress
 
 
 class _Order:
@@ -92,7 +93,7 @@ class KneserNeyLM:
             raise SeqpipeError(f"training stream of {len(tokens)} tokens is shorter than order {self.max_order}")
         if tokens.max() >= self.vocab:
             raise SeqpipeError(f"token id {int(tokens.max())} >= vocab_size {self.vocab}")
-        for k in range(1, self.max_order + 1):
+        for k in progress(range(1, self.max_order + 1), "counting n-grams", unit="order"):
             keys, counts = np.unique(_keys(tokens, k, self.vocab), return_counts=True)
             self.raw[k] = _Order(keys, counts.astype(np.int64), self.vocab)
             if k >= 2:  # continuation counts of the (k-1)-gram suffixes: distinct left extensions
@@ -142,7 +143,7 @@ class KneserNeyLM:
         pad = order - 1
         padded = np.concatenate([np.zeros(pad, np.int64), tokens])
         out = np.empty(len(tokens) - 1)
-        for s in range(1, len(tokens), chunk):
+        for s in progress(range(1, len(tokens), chunk), f"scoring {order}-gram", unit="chunk"):
             e = min(len(tokens), s + chunk)
             idx = np.arange(s, e)
             context = padded[idx[:, None] + np.arange(pad)[None, :]] if pad else np.zeros((len(idx), 0), np.int64)

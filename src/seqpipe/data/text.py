@@ -41,6 +41,7 @@ from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, PreparedStore, StoreWriter, fingerprint
 from seqpipe.data.windows import WindowIndex
 from seqpipe.errors import SeqpipeError
+from seqpipe.progress import progress
 
 UNK = "<unk>"
 WORD_RE = re.compile(r"\w+|[^\w\s]|\s+", re.UNICODE)
@@ -487,7 +488,7 @@ def prepare_text(
                              test_fraction=test_fraction, min_count=min_count, max_vocab=max_vocab)
     with StoreWriter(out_dir, domain="text") as w:  # pass 3: encode
         pos = 0
-        for enc in encoded(inputs):
+        for enc in progress(encoded(inputs), "encoding text", total=max(1, -(-total // chunk_chars)), unit="chunk"):
             for s in range(3):
                 lo, hi = max(bounds[s], pos), min(bounds[s + 1], pos + len(enc))
                 if hi > lo:

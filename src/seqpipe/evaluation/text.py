@@ -22,6 +22,7 @@ import torch
 
 from seqpipe.baselines.ngram import KneserNeyLM
 from seqpipe.evaluation import Evaluation
+from seqpipe.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def stream_log2_probs(model: torch.nn.Module, tokens: np.ndarray, lanes: int = 3
     grid = torch.from_numpy(np.stack([np.asarray(tokens[s : s + lane_len]) for s in starts]).astype(np.int64))
     out = np.empty((len(starts), lane_len - 1))
     state = None
-    for s in range(0, lane_len - 1, window):
+    for s in progress(range(0, lane_len - 1, window), "scoring the test stream", unit="window"):
         e = min(lane_len - 1, s + window)
         x = grid[:, s:e].to(device)
         y = grid[:, s + 1 : e + 1].to(device)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from seqpipe.errors import SeqpipeError, exit_code
+from seqpipe.progress import progress
 from seqpipe.sources.output import GeneratedFolder
 from seqpipe.sources.speech import SAMPLE_RATE, english_voices, synthesize
 from seqpipe.sources.spoken_digits import DIGITS, clip_rng, speaker_name
@@ -68,7 +69,8 @@ def generate_digit_strings(
                 speed=speed, pitch=pitch, snr_db=snr_db, gain_db=gain_db, sample_rate=sample_rate)
     with GeneratedFolder(out_dir, "seqpipe.sources.digit_strings", args=args) as folder:
         tmp = folder.path
-        for voice, spk in zip(voices, names, strict=False):
+        for voice, spk in progress(zip(voices, names, strict=False), "synthesizing digit strings", total=len(voices),
+                                   unit="voice"):
             (tmp / spk).mkdir()
             for k in range(per_voice):
                 rng = clip_rng(seed, "strings", spk, k)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from seqpipe.errors import SeqpipeError, exit_code
+from seqpipe.progress import progress
 from seqpipe.sources.output import GeneratedFolder
 from seqpipe.sources.speech import SAMPLE_RATE, english_voices, synthesize
 
@@ -110,7 +111,7 @@ def write_clips(out_dir: str | Path, jobs: Sequence[ClipJob], header: Sequence[s
             return len(wave)
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            total_samples = sum(pool.map(make, jobs))
+            total_samples = sum(progress(pool.map(make, jobs), "synthesizing clips", total=len(jobs), unit="clip"))
         with open(tmp / "manifest.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(header)

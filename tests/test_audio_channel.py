@@ -205,3 +205,18 @@ def test_baselines_report_channel_accuracy(digits: Path, tmp_path: Path):
     out = baselines(dm, {"evaluate": {"logreg_C": [1.0]}})
     for name, m in out["baselines"].items():
         assert 0 <= m["test_channel_accuracy"] <= 1 and "test_channel_macro_f1" in m, name
+
+
+def test_summary_adds_a_shifted_row_against_its_own_best_baseline(tmp_path: Path):
+    from seqpipe.stages import summary
+
+    doc = {"experiment": "audio-x", "domain": "audio", "primary_metric": "test_accuracy", "direction": "higher",
+           "model": {"test_accuracy": 0.97, "test_channel_accuracy": 0.6},
+           "baselines": {"a": {"test_accuracy": 0.9, "test_channel_accuracy": 0.2},
+                         "b": {"test_accuracy": 0.8, "test_channel_accuracy": 0.3}},
+           "best_baseline": "a", "shifted_metrics": ["test_channel_accuracy"]}
+    (tmp_path / "audio-x.json").write_text(json.dumps(doc))
+    rows = summary(tmp_path, tmp_path / "summary.md").splitlines()
+    assert rows[2].startswith("| audio-x | audio | test_accuracy") and "| a | 0.9000 | +0.0700 | yes |" in rows[2]
+    assert rows[3].startswith("| audio-x (shifted) | audio | test_channel_accuracy")
+    assert "| 0.6000 | b | 0.3000 | +0.3000 | yes |" in rows[3]

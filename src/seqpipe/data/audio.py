@@ -18,6 +18,12 @@ and standard deviation come from the train split only and live in meta.json; cli
 normalized when a batch is built. SpecAugment (torchaudio FrequencyMasking/TimeMasking) is applied
 to training batches only.
 
+Real-recording effects (data/channel.py). Val and test clips are also stored through a fixed, seeded
+"real channel" (reverb, coloured noise, telephone band, mu-law) for the channel-shifted test
+(array ``features_channel``); with ``augment_copies: K`` each train clip gets K random renditions
+through the same family of effects (other seeds) as extra training records. Both are computed from the
+decoded waveform at preprocess, like the clean features.
+
 Splits are disjoint by speaker (the test split's voices are never heard in training); without
 speaker information every clip is its own group. Classes are fitted on train.
 

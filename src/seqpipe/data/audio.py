@@ -472,7 +472,7 @@ def prepare_audio(
     renditions, stored as extra train records (index column ``copy_of`` = the clean clip's row, -1 for
     clean clips). Normalization statistics come from the clean train clips only.
     """
-    if not isinstance(augment_copies, int) or augment_copies < 0:
+    if isinstance(augment_copies, bool) or not isinstance(augment_copies, int) or augment_copies < 0:
         raise SeqpipeError(f"augment_copies must be a whole number >= 0, got {augment_copies!r}",
                            fix="set data.init_args.augment_copies: 0 (none) or e.g. 2")
     settings = audio_settings(source, features=features, val_fraction=val_fraction, test_fraction=test_fraction,

@@ -18,6 +18,12 @@ and standard deviation come from the train split only and live in meta.json; cli
 normalized when a batch is built. SpecAugment (torchaudio FrequencyMasking/TimeMasking) is applied
 to training batches only.
 
+Real-recording effects (data/channel.py). Val and test clips are also stored through a fixed, seeded
+"real channel" (reverb, coloured noise, telephone band, mu-law) for the channel-shifted test
+(array ``features_channel``); with ``augment_copies: K`` each train clip gets K random renditions
+through the same family of effects (other seeds) as extra training records. Both are computed from the
+decoded waveform at preprocess, like the clean features.
+
 Splits are disjoint by speaker (the test split's voices are never heard in training); without
 speaker information every clip is its own group. Classes are fitted on train.
 
@@ -48,6 +54,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from seqpipe.data.channel import ChannelConfig, apply_channel, augment_rng, augment_wave, channel_rng
 from seqpipe.data.module import SequenceDataModule
 from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, PreparedStore, StoreWriter, fingerprint
@@ -370,6 +377,58 @@ def featurize_clips(paths: list[Path], fc: FeatureConfig, workers: int = 1) -> I
                 f.cancel()
 
 
+# -- channel and augmented renditions ---------------------------------------------------------
+# a job: ("channel", clip row, seed) -> the clip through the channel-shifted test's fixed chain;
+#        ("augment", clip row, seed, copy) -> one random training rendition (data/channel.py)
+Job = tuple
+
+
+def _render(path: Path, fc: FeatureConfig, jobs: list[Job], channel: ChannelConfig) -> list[np.ndarray]:
+    """Decode one clip once (as preprocess does) and return the float16 log-mel of each job's rendition."""
+    wave = crop(load_audio(path, fc.sample_rate, fc.max_seconds, min_samples=fc.n_fft),
+                int(fc.max_seconds * fc.sample_rate))
+    out = []
+    for job in jobs:
+        if job[0] == "channel":
+            w = apply_channel(wave, fc.sample_rate, channel, channel_rng(job[2], job[1]))
+        else:
+            w = augment_wave(wave, fc.sample_rate, augment_rng(job[2], job[1], job[3]))
+            w = crop(w, int(fc.max_seconds * fc.sample_rate))
+        if len(w) < fc.n_fft:  # a sped-up very short clip: pad to one analysis window
+            w = np.pad(w, (0, fc.n_fft - len(w)))
+        out.append(log_mel(w, fc).astype(np.float16))
+    return out
+
+
+def _render_batch(items: list[tuple[Path, list[Job]]], fc: FeatureConfig, channel: ChannelConfig) -> list[list[np.ndarray]]:
+    return [_render(p, fc, jobs, channel) for p, jobs in items]
+
+
+def render_clips(items: list[tuple[Path, list[Job]]], fc: FeatureConfig, channel: ChannelConfig,
+                 workers: int = 1) -> Iterator[list[np.ndarray]]:
+    """``_render`` over (path, jobs) pairs, in order; in worker processes as ``featurize_clips`` does.
+    Every draw comes from the job's own seed, so the result is the same for any number of workers."""
+    if workers <= 1 or len(items) < 2:
+        with _one_blas_thread():
+            for p, jobs in items:
+                yield _render(p, fc, jobs, channel)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    size = max(1, min(64, len(items) // (workers * 8)))
+    batches = [items[i : i + size] for i in range(0, len(items), size)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+        futures = [pool.submit(_render_batch, b, fc, channel) for b in batches]
+        try:
+            for f in futures:
+                yield from f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+
+
 # -- splitting --------------------------------------------------------------------------------
 def split_groups(groups: list[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, int]:
     """Shuffle the distinct groups (speakers) with ``seed``; the first go to test, then val, rest train."""
@@ -399,14 +458,25 @@ def prepare_audio(
     seed: int = 0,
     strict: bool = True,
     workers: int = 1,
+    augment_copies: int = 0,
+    channel: ChannelConfig = ChannelConfig(),
 ) -> PreparedStore:
     """Read, validate, featurize and split a labeled audio collection into a prepared store.
 
     ``workers`` > 1 decodes and featurizes clips in that many worker processes; the store is
     bitwise identical to the 1-worker one (same clips, order, features, skips and errors).
+
+    Besides the clean features, val and test clips get a second rendition through the fixed ``channel``
+    (array ``features_channel``, index column ``channel_offset``, -1 for train clips), so the
+    channel-shifted evaluation reads stored features; and each train clip gets ``augment_copies`` random
+    renditions, stored as extra train records (index column ``copy_of`` = the clean clip's row, -1 for
+    clean clips). Normalization statistics come from the clean train clips only.
     """
+    if isinstance(augment_copies, bool) or not isinstance(augment_copies, int) or augment_copies < 0:
+        raise SeqpipeError(f"augment_copies must be a whole number >= 0, got {augment_copies!r}",
+                           fix="set data.init_args.augment_copies: 0 (none) or e.g. 2")
     settings = audio_settings(source, features=features, val_fraction=val_fraction, test_fraction=test_fraction,
-                              seed=seed, strict=strict)
+                              seed=seed, strict=strict, augment_copies=augment_copies, channel=channel)
     t0 = time.time()
     log = SkipLog(strict)
     listed = list_clips(source, log)
@@ -445,13 +515,35 @@ def prepare_audio(
     src = Path(source)
     fp = fingerprint([c.path for c in kept], extra=dict(features=fc.to_dict(), val=val_fraction, test=test_fraction,
                                                        seed=seed, strict=strict, labels=[c.label for c in kept],
-                                                       speakers=groups))
+                                                       speakers=groups, augment_copies=augment_copies,
+                                                       channel=channel.to_dict()))
+    t1 = time.time()
+    renditions = _rendition_jobs(split, seed, augment_copies)
     with StoreWriter(out_dir, domain="audio") as w:
         offsets = [w.append("features", f) for f in feats]
         lengths = [len(f) for f in feats]
-        w.set_index(offset=offsets, length=lengths, split=split,
-                    label=np.array([class_id[c.label] for c in kept], dtype=np.int64),
-                    group=np.array([spk_id[g] for g in groups], dtype=np.int64))
+        label = [class_id[c.label] for c in kept]
+        group = [spk_id[g] for g in groups]
+        channel_offset = np.full(len(kept), -1, dtype=np.int64)
+        copy_of = [-1] * len(kept)
+        copy_split, copy_label, copy_group = [], [], []
+        items = [(kept[i].path, jobs) for i, jobs in renditions]
+        for (i, jobs), rendered in zip(renditions, render_clips(items, fc, channel, workers), strict=True):
+            for job, f in zip(jobs, rendered, strict=True):
+                if job[0] == "channel":
+                    channel_offset[i] = w.append("features_channel", f)
+                    continue
+                offsets.append(w.append("features", f))
+                lengths.append(len(f))
+                copy_of.append(i)
+                copy_split.append(SPLIT_CODE["train"])
+                copy_label.append(label[i])
+                copy_group.append(group[i])
+        w.set_index(offset=offsets, length=lengths, split=np.concatenate([split, np.array(copy_split, np.int8)]),
+                    label=np.array(label + copy_label, dtype=np.int64),
+                    group=np.array(group + copy_group, dtype=np.int64),
+                    copy_of=np.array(copy_of, dtype=np.int64),
+                    channel_offset=np.concatenate([channel_offset, np.full(len(copy_split), -1, np.int64)]))
         spec = DataSpec(input="features", target="class", feature_dim=fc.n_mels, num_classes=len(labels),
                         max_len=max(lengths))
         per_split = {name: int((split == code).sum()) for name, code in SPLIT_CODE.items()}
@@ -470,6 +562,12 @@ def prepare_audio(
                                   "train_frames": int(n_frames)},
                 "split_by": "speaker" if has_speakers else "clip",
                 "clips_per_split": per_split,
+                "augmented_copies": {"per_train_clip": augment_copies, "records": len(copy_split),
+                                     "seed_stream": "augment (seed, clip row, copy)"},
+                "channel_test": {**channel.to_dict(), "splits": ["val", "test"],
+                                 "clips": int((channel_offset >= 0).sum()),
+                                 "seed_stream": "channel (seed, clip row)",
+                                 "chain": "reverb -> coloured noise -> telephone band -> mu-law 8-bit"},
                 "speakers_per_split": {name: sorted({g for g, s in zip(groups, split) if s == code})
                                        for name, code in SPLIT_CODE.items()} if has_speakers else None,
                 "clips_per_class": dict(sorted(Counter(c.label for c in kept).items())),
@@ -480,26 +578,46 @@ def prepare_audio(
                 "skipped": log.items,
             },
         })
-    logger.info("audio: %d clips (%s), %d classes, %d skipped, %.1fs", len(kept), per_split, len(labels),
-                len(log.items), time.time() - t0)
+    logger.info("audio: %d clips (%s), %d classes, %d skipped, %d augmented copies, %d channel clips, %.1fs "
+                "(renditions %.1fs)", len(kept), per_split, len(labels), len(log.items), len(copy_split),
+                int((channel_offset >= 0).sum()), time.time() - t0, time.time() - t1)
     return PreparedStore.open(out_dir)
 
 
+def _rendition_jobs(split: np.ndarray, seed: int, augment_copies: int) -> list[tuple[int, list[Job]]]:
+    """(clip row, jobs) for every clip that gets renditions: val/test the channel, train its augmented copies.
+    Only train rows ever get copies, so no val/test clip leaks into training through augmentation."""
+    out = []
+    for i, s in enumerate(split):
+        if s == SPLIT_CODE["train"]:
+            jobs: list[Job] = [("augment", i, seed, k) for k in range(augment_copies)]
+        else:
+            jobs = [("channel", i, seed)]
+        if jobs:
+            out.append((i, jobs))
+    return out
+
+
 def audio_settings(source: str | Path, *, features: FeatureConfig, val_fraction: float, test_fraction: float,
-                   seed: int, strict: bool) -> dict[str, Any]:
+                   seed: int, strict: bool, augment_copies: int = 0,
+                   channel: ChannelConfig = ChannelConfig()) -> dict[str, Any]:
     """The preprocessing settings an audio store records in meta.json["settings"] (compared by fit/evaluate)."""
     return {"source": str(source), **features.to_dict(), "val_fraction": val_fraction, "test_fraction": test_fraction,
-            "seed": seed, "strict": strict}
+            "seed": seed, "strict": strict, "augment_copies": augment_copies, "channel": channel.to_dict()}
 
 
 # -- samples ----------------------------------------------------------------------------------
 class AudioClips(Dataset):
     """Clip i of a split -> (normalized log-mel frames (T, n_mels) float32, class id)."""
 
-    def __init__(self, store: PreparedStore, split: str, mean: np.ndarray, std: np.ndarray):
+    def __init__(self, store: PreparedStore, split: str, mean: np.ndarray, std: np.ndarray, channel: bool = False):
         self.rows = store.records(split)
-        self.features = store.arrays["features"]
-        self.offsets = store.index["offset"][self.rows]
+        if channel:  # the same clips through the fixed test channel (same frame counts)
+            self.features = store.arrays["features_channel"]
+            self.offsets = store.index["channel_offset"][self.rows]
+        else:
+            self.features = store.arrays["features"]
+            self.offsets = store.index["offset"][self.rows]
         self.lengths = store.index["length"][self.rows]
         self.labels = store.index["label"][self.rows]
         self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
@@ -565,6 +683,8 @@ class AudioDataModule(SequenceDataModule):
         strict: stop on bad input (True) or skip it and record why in meta.json (False).
         spec_augment: SpecAugment on training batches; dict of SpecAugment arguments, or null for none.
         preprocess_workers: processes that decode and featurize clips at preprocess (same store for any value).
+        augment_copies: random waveform renditions (gain, speed/pitch, reverb, noise, telephone band, mu-law)
+            added per train clip at preprocess, as extra training samples (0 = none).
         batch_size, num_workers, seed, rebuild: see SequenceDataModule.
     """
 
@@ -588,6 +708,7 @@ class AudioDataModule(SequenceDataModule):
         seed: int = 0,
         rebuild: bool = False,
         preprocess_workers: int = 1,
+        augment_copies: int = 0,
     ):
         super().__init__(prepared_dir, batch_size, num_workers, seed, rebuild)
         self.save_hyperparameters()
@@ -599,11 +720,23 @@ class AudioDataModule(SequenceDataModule):
         hp = self.hparams
         prepare_audio(self.source, self.prepared_dir, features=self.features, val_fraction=hp.val_fraction,
                       test_fraction=hp.test_fraction, seed=hp.seed, strict=hp.strict,
-                      workers=hp.preprocess_workers)
+                      workers=hp.preprocess_workers, augment_copies=hp.augment_copies)
 
     def make_dataset(self, split: str) -> Dataset:
         norm = self.store.meta["audio"]["normalization"]
         return AudioClips(self.store, split, np.array(norm["mean"]), np.array(norm["std"]))
+
+    def channel_dataset(self, split: str) -> AudioClips:
+        """``split``'s clips (val or test) through the fixed channel of the channel-shifted test."""
+        if "features_channel" not in self.store.arrays or "channel_offset" not in self.store.index:
+            raise SeqpipeError("this prepared store has no channel-shifted features", where=self.prepared_dir,
+                               fix="rerun `seqpipe preprocess` with this seqpipe")
+        norm = self.store.meta["audio"]["normalization"]
+        ds = AudioClips(self.store, split, np.array(norm["mean"]), np.array(norm["std"]), channel=True)
+        if len(ds) and (ds.offsets < 0).any():
+            raise SeqpipeError(f"{int((ds.offsets < 0).sum())} {split} clip(s) lack channel-shifted features",
+                               where=self.prepared_dir, fix="rerun `seqpipe preprocess`")
+        return ds
 
     def collate(self, samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
         return collate_clips(samples)
@@ -624,4 +757,5 @@ class AudioDataModule(SequenceDataModule):
         """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
         hp = self.hparams
         return audio_settings(self.source, features=self.features, val_fraction=hp.val_fraction,
-                              test_fraction=hp.test_fraction, seed=hp.seed, strict=hp.strict)
+                              test_fraction=hp.test_fraction, seed=hp.seed, strict=hp.strict,
+                              augment_copies=hp.augment_copies)

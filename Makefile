@@ -60,7 +60,8 @@ browser:
 ## make ui: the MLflow UI over the project's store, on 127.0.0.1
 ui: install
 	@mkdir -p mlruns
-	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)  (Ctrl-C stops it)"
+	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)  (Ctrl-C stops it); each experiment's training runs:"
+	@$(BIN)/python -c "from seqpipe.tracking import ui_links; print(ui_links('http://127.0.0.1:$(UI_PORT)'))"
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 	  --default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port $(UI_PORT) --workers 1
 

@@ -1,4 +1,5 @@
-"""The MLflow UI in a real headless browser: two runs, selected and compared, metrics on the page."""
+"""The MLflow UI in a real headless browser over two real pipeline runs: the experiment opens on its training
+runs, the Dataset column shows the prepared store, two runs are selected and compared, metrics on the page."""
 
 import os
 import shutil
@@ -22,19 +23,43 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def ui_with_two_runs(tmp_path):
-    import mlflow
+def ui_with_two_runs(in_tmp):
+    """Two real pipeline runs (preprocess, fit, baselines, evaluate of a tiny LSTM and GRU through the CLI),
+    then `mlflow ui` over the store they wrote."""
+    import json
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    import mlflow
+    import numpy as np
+    import yaml
+
+    from seqpipe.cli import main
+
+    rng = np.random.default_rng(0)
+    words = ["romeo", "juliet", "thou", "art", "fair", "night", "love", "the", "o", "and"]
+    (in_tmp / "corpus.txt").write_text(" ".join(rng.choice(words, 6000)) + "\n")
+    ids, bpc = [], {}
+    for cell in ("lstm", "gru"):
+        cfg = {
+            "name": f"ui-{cell}", "domain": "text",
+            "data": {"class_path": "seqpipe.data.TextDataModule",
+                     "init_args": {"source": "corpus.txt", "prepared_dir": "data/prepared/tiny", "seq_len": 32,
+                                   "batch_size": 16, "tbptt": True}},
+            "model": {"class_path": "seqpipe.models.RecurrentModel",
+                      "init_args": {"cell": cell, "hidden_size": 16, "num_layers": 1, "embedding_dim": 8, "lr": 0.01,
+                                    "tbptt": True}},
+            "trainer": {"max_steps": 20, "val_check_interval": 10, "limit_val_batches": 2, "accelerator": "cpu",
+                        "enable_progress_bar": False},
+            "fit": {"grad_every_n_steps": 10},
+            "evaluate": {"ngram_max_order": 3, "lanes": 4, "sample_length": 20, "mixture": False},
+        }
+        (in_tmp / f"{cell}.yaml").write_text(yaml.safe_dump(cfg))
+        for command in ("preprocess", "fit", "baselines", "evaluate"):
+            assert main([command, "--config", f"{cell}.yaml"]) == 0
+        ids.append(json.loads((in_tmp / f"models/ui-{cell}.training.json").read_text())["mlflow_run_id"])
+        bpc[ids[-1]] = json.loads((in_tmp / f"metrics/ui-{cell}.json").read_text())["model"]["test_bpc"]
+    uri = f"sqlite:///{in_tmp / 'mlruns/mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    exp = mlflow.create_experiment("seqpipe-text", artifact_location=(tmp_path / "artifacts").as_uri())
-    ids = []
-    for name, bpc in (("text-lstm", 2.3456), ("text-gru", 2.1234)):
-        with mlflow.start_run(experiment_id=exp, run_name=name) as r:
-            for step in range(3):
-                mlflow.log_metric("val_bpc", bpc + 0.5 * (2 - step), step=step)
-            mlflow.log_metric("test_bpc", bpc)
-            ids.append(r.info.run_id)
+    exp = mlflow.get_run(ids[0]).info.experiment_id
     port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = subprocess.Popen(
@@ -55,7 +80,7 @@ def ui_with_two_runs(tmp_path):
     else:
         proc.terminate()
         pytest.fail("mlflow ui did not become ready in 120 s")
-    yield base, exp, ids
+    yield base, exp, ids, bpc
     os.killpg(proc.pid, 15)
     proc.wait(timeout=30)
 
@@ -64,7 +89,9 @@ def ui_with_two_runs(tmp_path):
 def test_compare_two_runs_in_the_browser(ui_with_two_runs):
     from playwright.sync_api import expect, sync_playwright
 
-    base, exp, ids = ui_with_two_runs
+    from seqpipe.tracking import runs_url
+
+    base, exp, ids, bpc = ui_with_two_runs
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -73,19 +100,20 @@ def test_compare_two_runs_in_the_browser(ui_with_two_runs):
                   "--disable-sync", "--no-first-run"],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{base}/#/experiments/{exp}/runs?workflowType=machine_learning")
+        page.goto(runs_url(exp, base=base))  # the link fit and `make ui` print: it opens on the training runs
         for run_id in ids:
             row = page.locator(f".ag-row[row-id='{run_id}']").first
             expect(row).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("text-lstm").first).to_be_visible()
+        expect(page.get_by_text("ui-lstm").first).to_be_visible()
+        expect(page.get_by_text("tiny").first).to_be_visible()  # the Dataset column: the prepared store
         for run_id in ids:
             page.locator(f".ag-row[row-id='{run_id}'] .ag-selection-checkbox input").first.check()
         page.screenshot(path=str(ARTIFACTS / "mlflow_runs_selected.png"))
         page.get_by_test_id("runs-compare-button").click()
         page.wait_for_url("**/compare-runs**", timeout=30_000)
         expect(page.get_by_text("test_bpc").first).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("2.1234").first).to_be_visible()
-        expect(page.get_by_text("2.3456").first).to_be_visible()
+        for value in bpc.values():  # the evaluate stage's numbers, as metrics/*.json has them (the UI rounds)
+            expect(page.get_by_text(f"{value:.4f}"[:5]).first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "mlflow_compare.png"), full_page=True)
         assert all(i in page.url for i in ids)
         browser.close()

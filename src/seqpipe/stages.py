@@ -222,6 +222,7 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
         best_model = import_class(run["model_class"]).load_from_checkpoint(final_dir / "best.ckpt", map_location="cpu")
         _log_pytorch_model(logger.run_id, best_model, dm)
         tracking.log_dataset(client, logger.run_id, dm.meta, dm.prepared_dir)
+        log.info("%s: MLflow run %s (`make ui`)", name, tracking.runs_url(logger.experiment_id, logger.run_id))
         if fit_cfg.get("register_model"):
             version = tracking.register_model(logger.run_id, str(fit_cfg["register_model"]))
             log.info("%s: registered as MLflow model %s version %s", name, fit_cfg["register_model"], version)

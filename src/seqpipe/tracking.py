@@ -50,9 +50,26 @@ def experiment_name(domain: str) -> str:
     return f"seqpipe-{domain}"
 
 
-# Without this tag MLflow 3's UI opens an experiment on its GenAI overview (with a popover); with it, on the
-# training runs table, where the metrics and the Dataset column are.
+# What these experiments are (model training, not GenAI). MLflow 3.17's UI still opens an experiment on its GenAI
+# overview unless the link says ``workflowType=machine_learning`` (or the user picked "Model training" once):
+# runs_url() builds such links, and fit and `make ui` print them.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+UI_BASE = "http://127.0.0.1:5000"  # `make ui`
+
+
+def runs_url(experiment_id: str, run_id: str | None = None, base: str = UI_BASE) -> str:
+    """The UI link that opens on the experiment's training runs table (or on one run)."""
+    page = f"runs/{run_id}" if run_id else "runs"
+    return f"{base}/#/experiments/{experiment_id}/{page}?workflowType=machine_learning"
+
+
+def ui_links(base: str = UI_BASE) -> str:
+    """One line an experiment of the project's store: its name and its training-runs link."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    exps = [e for e in mlflow.search_experiments() if e.name.startswith("seqpipe-")]
+    return "\n".join(f"  {e.name}: {runs_url(e.experiment_id, base=base)}" for e in exps) or "  (no runs yet)"
 
 
 def ensure_experiment(domain: str) -> str:

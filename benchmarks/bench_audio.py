@@ -70,32 +70,63 @@ def pipeline_timings(source: Path, profile: str = "default") -> list[tuple[str, 
     params = yaml_params()
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import lightning, seqpipe.stages, seqpipe.data.audio"], check=True)
-    rows.append(("a fresh process importing lightning + seqpipe (paid by each of the 7 DVC stages)",
-                 f"{time.perf_counter() - t:.1f} s"))
+    rows.append(
+        (
+            "a fresh process importing lightning + seqpipe (paid by each of the 7 DVC stages)",
+            f"{time.perf_counter() - t:.1f} s",
+        )
+    )
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "seqpipe.sources.spoken_digits", "--out", str(source), "--profile", profile,
-                    "--renditions", str(params["renditions"]), "--snr-db", params["snr_db"]], check=True,
-                   env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seqpipe.sources.spoken_digits",
+            "--out",
+            str(source),
+            "--profile",
+            profile,
+            "--renditions",
+            str(params["renditions"]),
+            "--snr-db",
+            params["snr_db"],
+        ],
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])},
+        stdout=subprocess.DEVNULL,
+    )
     n_wavs = len(list(source.rglob("*.wav")))
     rows.append((f"audio_generate: {n_wavs} clips -> WAV", f"{time.perf_counter() - t:.1f} s"))
     prep = Path(tempfile.mkdtemp()) / "prepared"
-    over = [f"data.init_args.source={source}", f"data.init_args.prepared_dir={prep}", "trainer.accelerator=cpu",
-            "trainer.enable_progress_bar=false"]
+    over = [
+        f"data.init_args.source={source}",
+        f"data.init_args.prepared_dir={prep}",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+    ]
     cfg = load_config(ROOT / "pipelines/audio/base.yaml", over, profile)
     t = time.perf_counter()
     dm = instantiate(cfg["data"])
     dm.prepare_data()
     dm.setup()
-    rows.append(("audio_prepare: decode, resample, log-mel, split, statistics -> store", f"{time.perf_counter() - t:.1f} s"))
+    rows.append(
+        ("audio_prepare: decode, resample, log-mel, split, statistics -> store", f"{time.perf_counter() - t:.1f} s")
+    )
     t = time.perf_counter()
     base = A.baselines(dm, cfg)
-    rows.append(("audio_baselines: majority + 2 logistic regressions (C chosen on val)", f"{time.perf_counter() - t:.1f} s"))
+    rows.append(
+        ("audio_baselines: majority + 2 logistic regressions (C chosen on val)", f"{time.perf_counter() - t:.1f} s")
+    )
     for name, b in base["baselines"].items():
-        rows.append((f"  baseline {name}: test accuracy / macro-F1",
-                     f"{b['test_accuracy']:.4f} / {b['test_macro_f1']:.4f}"))
+        rows.append(
+            (f"  baseline {name}: test accuracy / macro-F1", f"{b['test_accuracy']:.4f} / {b['test_macro_f1']:.4f}")
+        )
     for name in ("crnn", "gru"):
-        cfg = load_config(ROOT / f"pipelines/audio/{name}.yaml", over + [
-            f"trainer.max_epochs={params['max_epochs']}", f"model.init_args.hidden_size={params['hidden']}"], profile)
+        cfg = load_config(
+            ROOT / f"pipelines/audio/{name}.yaml",
+            over + [f"trainer.max_epochs={params['max_epochs']}", f"model.init_args.hidden_size={params['hidden']}"],
+            profile,
+        )
         L.seed_everything(0, workers=True, verbose=False)
         dm = instantiate(cfg["data"])
         model = instantiate(cfg["model"], spec=dm.spec.to_dict(), data_info=dm.data_info())
@@ -108,9 +139,15 @@ def pipeline_timings(source: Path, profile: str = "default") -> list[tuple[str, 
         t = time.perf_counter()
         frames, y = A.split_arrays(dm, "test")
         m = A.classification_metrics(y, A.predict_proba(best, frames).argmax(1), dm.classes)
-        rows.append((f"audio_train@{name}: {trainer.current_epoch} epochs, {trainer.global_step} steps", f"{fit_s:.1f} s"))
-        rows.append((f"audio_evaluate@{name}: test accuracy / macro-F1 (unseen voices)",
-                     f"{m['test_accuracy']:.4f} / {m['test_macro_f1']:.4f} ({time.perf_counter() - t:.1f} s)"))
+        rows.append(
+            (f"audio_train@{name}: {trainer.current_epoch} epochs, {trainer.global_step} steps", f"{fit_s:.1f} s")
+        )
+        rows.append(
+            (
+                f"audio_evaluate@{name}: test accuracy / macro-F1 (unseen voices)",
+                f"{m['test_accuracy']:.4f} / {m['test_macro_f1']:.4f} ({time.perf_counter() - t:.1f} s)",
+            )
+        )
     return rows
 
 
@@ -159,9 +196,17 @@ def main() -> None:
             collate_clips([((f.astype(np.float32) - mean) / std, 0) for f in b])
 
     # B per epoch: pad waveforms, MelSpectrogram + log in the batch
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=fc.sample_rate, n_fft=fc.n_fft, hop_length=fc.hop_length,
-                                               n_mels=fc.n_mels, f_min=fc.f_min, norm="slaney", mel_scale="slaney",
-                                               pad_mode="constant", power=2.0)
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=fc.sample_rate,
+        n_fft=fc.n_fft,
+        hop_length=fc.hop_length,
+        n_mels=fc.n_mels,
+        f_min=fc.f_min,
+        norm="slaney",
+        mel_scale="slaney",
+        pad_mode="constant",
+        power=2.0,
+    )
     wave_t = [torch.from_numpy(w) for w in waves]
 
     def epoch_torchaudio(device: str) -> None:
@@ -190,8 +235,15 @@ def main() -> None:
     from seqpipe.models import CRNN
 
     spec = DataSpec(input="features", target="class", feature_dim=fc.n_mels, num_classes=10).to_dict()
-    model = CRNN(spec=spec, conv_channels=[16, 32], time_pool=[2, 2], freq_pool=[2, 2], hidden_size=64,
-                 bidirectional=True, pooling="mean")
+    model = CRNN(
+        spec=spec,
+        conv_channels=[16, 32],
+        time_pool=[2, 2],
+        freq_pool=[2, 2],
+        hidden_size=64,
+        bidirectional=True,
+        pooling="mean",
+    )
     opt = torch.optim.AdamW(model.parameters())
     batch = collate_clips([((f.astype(np.float32) - mean) / std, 0) for f in feats[: args.batch_size]])
 
@@ -213,20 +265,30 @@ def main() -> None:
     rows = [
         (f"clips / batches per epoch (batch {args.batch_size:d})", f"{len(clips)} / {n_batches}"),
         ("decode + resample, all clips (both options pay this once)", f"{t_decode:.2f} s"),
-        ("A: librosa log-mel at preprocess, all clips (one-off)", f"{t_librosa:.2f} s ({1e3 * t_librosa / len(clips):.2f} ms a clip)"),
+        (
+            "A: librosa log-mel at preprocess, all clips (one-off)",
+            f"{t_librosa:.2f} s ({1e3 * t_librosa / len(clips):.2f} ms a clip)",
+        ),
         ("A: an epoch from the store (float16 read, normalize, pad)", f"{t_epoch_store:.3f} s"),
         ("B: an epoch with torchaudio MelSpectrogram in the batch, CPU", f"{t_epoch_ta_cpu:.3f} s"),
-        (f"B: an epoch with MelSpectrogram on the GPU ({args.device})",
-         f"{t_epoch_ta_dev:.3f} s" if t_epoch_ta_dev is not None else "n/a (no GPU here)"),
+        (
+            f"B: an epoch with MelSpectrogram on the GPU ({args.device})",
+            f"{t_epoch_ta_dev:.3f} s" if t_epoch_ta_dev is not None else "n/a (no GPU here)",
+        ),
         ("B's extra CPU time an epoch over A", f"{extra_cpu:+.3f} s"),
         ("epochs after which A's one-off preprocess has paid for itself (CPU)", f"{breakeven:.1f}"),
         ("store size: A float16 log-mel vs B int16 waveforms", f"{mb_feats:.1f} MB vs {mb_waves:.1f} MB"),
-        (f"max |librosa - torchaudio| on bins within 30 dB of a clip's peak ({n_cmp} clips)", f"{max(diffs):.2e} (natural-log units)"),
+        (
+            f"max |librosa - torchaudio| on bins within 30 dB of a clip's peak ({n_cmp} clips)",
+            f"{max(diffs):.2e} (natural-log units)",
+        ),
         (f"for scale: one CRNN training step (fwd+bwd, batch {args.batch_size:d}, CPU)", f"{1e3 * t_step:.1f} ms"),
     ]
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    host = (f"{platform.machine()}, torch threads {args.threads}, torch {torch.__version__}, "
-            f"torchaudio {torchaudio.__version__}")
+    host = (
+        f"{platform.machine()}, torch threads {args.threads}, torch {torch.__version__}, "
+        f"torchaudio {torchaudio.__version__}"
+    )
     epoch_steps = n_batches * t_step
     decision = (
         f"On this CPU, computing features in the batch (B) adds {extra_cpu:.2f} s to every epoch, "
@@ -237,9 +299,11 @@ def main() -> None:
         f"{mb_waves / max(mb_feats, 1e-9):.1f}x smaller than int16 waveforms. "
     )
     if t_epoch_ta_dev is not None:
-        decision += (f"On the {gpu}, B costs {t_epoch_ta_dev:.3f} s an epoch (transfer of padded waveforms included): "
-                     "there the transform is nearly free and B is the better choice when training on a GPU with "
-                     "waveform-level augmentation; without it, A's float16 frames remain smaller to store and ship. ")
+        decision += (
+            f"On the {gpu}, B costs {t_epoch_ta_dev:.3f} s an epoch (transfer of padded waveforms included): "
+            "there the transform is nearly free and B is the better choice when training on a GPU with "
+            "waveform-level augmentation; without it, A's float16 frames remain smaller to store and ship. "
+        )
     decision += "Decision: log-mel computed once with librosa at preprocess, stored as float16 (AudioDataModule)."
     text = [
         "# Audio benchmark: where log-mel features are computed",

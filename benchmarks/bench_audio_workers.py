@@ -106,14 +106,26 @@ def main() -> None:
         ref: dict[int, list[float]] = {w: [] for w in counts}
         digests, clips = set(), 0
         old_file = tmp / "audio_old.py"
-        old_file.write_text(subprocess.run(["git", "show", f"{args.old_rev}:src/seqpipe/data/audio.py"], cwd=ROOT,
-                                           capture_output=True, text=True, check=True).stdout)
+        old_file.write_text(
+            subprocess.run(
+                ["git", "show", f"{args.old_rev}:src/seqpipe/data/audio.py"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         old_times: list[float] = []
         for r in range(args.rounds):
             for w in ([0] + counts) if r % 2 == 0 else (counts[::-1] + [0]):
                 out = tmp / f"p{w}"
-                code = CHILD.format(src=str(ROOT / "src"), source=str(source), out=str(out), workers=max(w, 1),
-                                    old=str(old_file) if w == 0 else "")
+                code = CHILD.format(
+                    src=str(ROOT / "src"),
+                    source=str(source),
+                    out=str(out),
+                    workers=max(w, 1),
+                    old=str(old_file) if w == 0 else "",
+                )
                 if w == 0:
                     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
                     if p.returncode:
@@ -141,12 +153,14 @@ def main() -> None:
     med = {w: statistics.median(v) for w, v in times.items()}
     fmed = {w: statistics.median(v) for w, v in feats.items()}
     old_med = statistics.median(old_times)
-    rows = [f"| before (one process, {args.old_rev}) | {old_med:.1f} s | {clips / old_med:.0f} | 1.00x |"
-            " | | | |"]
-    rows += [f"| {w} | {med[w]:.1f} s | {clips / med[w]:.0f} | {old_med / med[w]:.2f}x |"
-             f" {statistics.median(cpus[w]):.1f} s |"
-            f" {clips / fmed[w]:.0f} | {fmed[counts[0]] / fmed[w]:.2f}x |"
-            f" {statistics.median(ref[counts[0]]) / statistics.median(ref[w]):.2f}x |" for w in counts]
+    rows = [f"| before (one process, {args.old_rev}) | {old_med:.1f} s | {clips / old_med:.0f} | 1.00x | | | | |"]
+    rows += [
+        f"| {w} | {med[w]:.1f} s | {clips / med[w]:.0f} | {old_med / med[w]:.2f}x |"
+        f" {statistics.median(cpus[w]):.1f} s |"
+        f" {clips / fmed[w]:.0f} | {fmed[counts[0]] / fmed[w]:.2f}x |"
+        f" {statistics.median(ref[counts[0]]) / statistics.median(ref[w]):.2f}x |"
+        for w in counts
+    ]
     md = [
         "# Audio preprocessing in worker processes",
         "",
@@ -167,7 +181,7 @@ def main() -> None:
         " (user + system of the run and its workers) shows what the workers cost in all; with other work holding"
         " cores, the wall-clock speed-up is bounded by the cores actually free. prepare_audio's time includes a"
         " one-off ~1 s of librosa imports and JIT in the main process (Amdahl's serial part on a set this small);"
-        " \"featurizing alone\" times just the part that the workers share (decode, resample, log-mel of every clip,"
+        ' "featurizing alone" times just the part that the workers share (decode, resample, log-mel of every clip,'
         " librosa already loaded), which is what grows with the dataset. The last column runs a pure-Python CPU task"
         " in as many processes, alternating with the runs: the speed-up the shared machine could give at the time"
         " (1.0x when other work holds both cores).",

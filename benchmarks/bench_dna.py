@@ -63,20 +63,30 @@ def main() -> None:
         read = time.perf_counter() - t
     bases = sum(len(c) for c in res.codes)
     rows.append(("A", f"generate {a.n} x 200 bp (JASPAR motifs)", f"{gen:.2f} s", ""))
-    rows.append(("A", "read + validate + encode FASTA + labels", f"{read:.2f} s", f"{bases / read / 1e6:.2f} M bases/s"))
+    rows.append(
+        ("A", "read + validate + encode FASTA + labels", f"{read:.2f} s", f"{bases / read / 1e6:.2f} M bases/s")
+    )
     for canon in (False, True):
         t = time.perf_counter()
         X = kmer_features(res.codes, range(1, 7), canon)
-        rows.append(("B", f"k-mer features k=1..6 {'canonical' if canon else 'plain'}", f"{time.perf_counter() - t:.2f} s",
-                     f"{X.shape[1]} features"))
+        rows.append(
+            (
+                "B",
+                f"k-mer features k=1..6 {'canonical' if canon else 'plain'}",
+                f"{time.perf_counter() - t:.2f} s",
+                f"{X.shape[1]} features",
+            )
+        )
     spec = DataSpec(input="tokens", target="class", vocab_size=6, num_classes=2).to_dict()
     x = torch.from_numpy(np.stack(res.codes[:64]).astype(np.int64))
     y = torch.zeros(64, dtype=torch.long)
     models = {
-        "CRNN conv64 k19 pool8 + BiLSTM64 (25 steps)": CRNN(spec, conv_channels=[64], kernel_size=19, time_pool=[8],
-                                                         cell="lstm", hidden_size=64, bidirectional=True),
-        "plain BiLSTM64 on one-hot (200 steps)": RecurrentModel(spec, cell="lstm", hidden_size=64, num_layers=1,
-                                                                one_hot=True, bidirectional=True, pooling="mean"),
+        "CRNN conv64 k19 pool8 + BiLSTM64 (25 steps)": CRNN(
+            spec, conv_channels=[64], kernel_size=19, time_pool=[8], cell="lstm", hidden_size=64, bidirectional=True
+        ),
+        "plain BiLSTM64 on one-hot (200 steps)": RecurrentModel(
+            spec, cell="lstm", hidden_size=64, num_layers=1, one_hot=True, bidirectional=True, pooling="mean"
+        ),
     }
     for name, m in models.items():
         m.train()
@@ -92,11 +102,19 @@ def main() -> None:
         one = median_time(lambda: m(big), 3)
         both = median_time(lambda: (m(big), m(reverse_complement_batch(big))), 3)
     rows.append(("D", "CRNN predict 600 sequences, forward only", f"{one * 1e3:.0f} ms", ""))
-    rows.append(("D", "CRNN predict 600 sequences, both strands averaged", f"{both * 1e3:.0f} ms", f"x{both / one:.2f}"))
-    text = ["# DNA benchmark", "", f"`benchmarks/bench_dna.py --n {a.n} --threads {a.threads}` on {platform.machine()}, "
-            f"torch {torch.__version__}, {a.threads} thread(s); medians. Load average at the end: "
-            f"{os.getloadavg()[0]:.1f} (a shared machine inflates every row).", "",
-            "| part | what | time | note |", "|---|---|---|---|"]
+    rows.append(
+        ("D", "CRNN predict 600 sequences, both strands averaged", f"{both * 1e3:.0f} ms", f"x{both / one:.2f}")
+    )
+    text = [
+        "# DNA benchmark",
+        "",
+        f"`benchmarks/bench_dna.py --n {a.n} --threads {a.threads}` on {platform.machine()}, "
+        f"torch {torch.__version__}, {a.threads} thread(s); medians. Load average at the end: "
+        f"{os.getloadavg()[0]:.1f} (a shared machine inflates every row).",
+        "",
+        "| part | what | time | note |",
+        "|---|---|---|---|",
+    ]
     text += [f"| {p} | {w} | {t} | {n} |" for p, w, t, n in rows]
     Path(a.out).write_text("\n".join(text) + "\n")
     print("\n".join(text))

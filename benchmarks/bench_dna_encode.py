@@ -70,8 +70,11 @@ def make_fasta(path: Path, mb: float, record_len: int, line_len: int = 80) -> tu
         while written < target:
             seq = lut[rng.integers(0, 4, record_len)]
             pad = (-record_len) % line_len
-            lines = np.concatenate([seq, np.full(pad, ord("\n"), np.uint8)]).reshape(-1, line_len) if pad else \
-                seq.reshape(-1, line_len)
+            lines = (
+                np.concatenate([seq, np.full(pad, ord("\n"), np.uint8)]).reshape(-1, line_len)
+                if pad
+                else seq.reshape(-1, line_len)
+            )
             body = b"\n".join(bytes(line).rstrip(b"\n") for line in lines) + b"\n"
             rec = f">r{i} label={'ab'[i % 2]}\n".encode() + body
             f.write(rec)
@@ -104,15 +107,25 @@ def main() -> None:
                 continue
             r = json.loads(p.stdout.strip().splitlines()[-1])
             print(what, r, flush=True)
-            rows.append((what, f"{r['seconds']:.1f} s", f"{size / r['seconds'] / 1e6:.1f} MB/s",
-                         f"{r['peak_mb']} MB (before: {r['rss_before_mb']} MB)"))
+            rows.append(
+                (
+                    what,
+                    f"{r['seconds']:.1f} s",
+                    f"{size / r['seconds'] / 1e6:.1f} MB/s",
+                    f"{r['peak_mb']} MB (before: {r['rss_before_mb']} MB)",
+                )
+            )
             shutil.rmtree(tmp / "prep", ignore_errors=True)
         load = os.getloadavg()[0]
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    names = {"read": "`read_dna(fasta)` (read, validate, encode)",
-             "preprocess": "`DNADataModule(...).prepare_data()` (the preprocess stage)"}
+    names = {
+        "read": "`read_dna(fasta)` (read, validate, encode)",
+        "preprocess": "`DNADataModule(...).prepare_data()` (the preprocess stage)",
+    }
     md = [
         "# DNA: reading and encoding a large FASTA",
         "",
@@ -124,7 +137,7 @@ def main() -> None:
         "|---|---|---|---|",
         *[f"| {names.get(a, a)} | {b} | {c} | {d} |" for a, b, c, d in rows],
         "",
-        "Peak RSS: VmHWM reset after the imports; \"before\" is the RSS the imports hold. A streamed encoder keeps it"
+        'Peak RSS: VmHWM reset after the imports; "before" is the RSS the imports hold. A streamed encoder keeps it'
         " flat as the file grows.",
     ]
     Path(args.out).write_text("\n".join(md) + "\n")

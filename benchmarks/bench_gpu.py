@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def build(config: str, profile: str, device: str, overrides: list[str]):
-    cfg = load_config(ROOT / config, [f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}", *overrides],
-                      profile=profile)
+    cfg = load_config(
+        ROOT / config, [f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}", *overrides], profile=profile
+    )
     dm = instantiate(cfg["data"])
     dm.prepare_data()
     dm.setup()
@@ -89,10 +90,20 @@ def lightning_seconds(cfg, dm, data, device: str, bf16: bool) -> float:
             self.seconds = time.perf_counter() - self.t
 
     clock = Clock()
-    trainer = L.Trainer(max_steps=len(data), logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, gradient_clip_val=1.0, limit_val_batches=0, num_sanity_val_steps=0,
-                        accelerator="gpu" if device == "cuda" else "cpu", devices=1,
-                        precision="bf16-mixed" if bf16 else "32-true", callbacks=[clock])
+    trainer = L.Trainer(
+        max_steps=len(data),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices=1,
+        precision="bf16-mixed" if bf16 else "32-true",
+        callbacks=[clock],
+    )
     trainer.fit(new_model(cfg, dm), train_dataloaders=torch.utils.data.DataLoader(data, batch_size=None))
     return clock.seconds
 
@@ -109,10 +120,18 @@ def crnn_epoch_seconds(config: str, profile: str, device: str) -> str:
     import lightning as L
 
     dm = instantiate(cfg["data"])
-    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-                        accelerator="gpu" if device == "cuda" else "cpu", devices=1,
-                        precision="bf16-mixed" if device == "cuda" else "32-true")
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices=1,
+        precision="bf16-mixed" if device == "cuda" else "32-true",
+    )
     dm.prepare_data()
     dm.setup()
     t = time.perf_counter()
@@ -141,7 +160,8 @@ def main(argv: list[str] | None = None) -> str:
     p_tps, l_tps = tokens / statistics.median(plain), tokens / statistics.median(light)
     device_name = torch.cuda.get_device_name(0) if args.device == "cuda" else "CPU"
     rows = [
-        "| what | value |", "|---|---|",
+        "| what | value |",
+        "|---|---|",
         f"| device | {device_name}, {'bf16 autocast' if bf16 else '32-bit'} |",
         f"| text LSTM ({args.config}, profile {args.profile}), plain PyTorch | {p_tps:,.0f} tokens/s |",
         f"| the same through seqpipe/Lightning | {l_tps:,.0f} tokens/s |",

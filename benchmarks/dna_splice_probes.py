@@ -12,6 +12,7 @@ of the CRNN arguments (plus "epochs", "patience", "bs", "seeds", "lr_schedule": 
 
 Results of the runs behind the README: benchmarks/dna_splice_probes.md.
 """
+
 import json
 import sys
 import time
@@ -26,21 +27,38 @@ from seqpipe.models.crnn import CRNN
 
 torch.set_num_threads(1)
 
-dm = DNADataModule(source="data/raw/splice/splice.csv", labels=None, prepared_dir="data/prepared/splice", max_len=60, rc_augment=0.0)
+dm = DNADataModule(
+    source="data/raw/splice/splice.csv", labels=None, prepared_dir="data/prepared/splice", max_len=60, rc_augment=0.0
+)
 dm.prepare_data()
 dm.setup()
-d = {s: dm.records(s) for s in ("train","val","test")}
-base = dict(conv_channels=[64], kernel_size=9, time_pool=[2], conv_dropout=0.1, cell="lstm", hidden_size=64,
-            bidirectional=True, pooling="last", dropout=0.2, lr=0.003, weight_decay=0.01, lr_schedule="none")
+d = {s: dm.records(s) for s in ("train", "val", "test")}
+base = dict(
+    conv_channels=[64],
+    kernel_size=9,
+    time_pool=[2],
+    conv_dropout=0.1,
+    cell="lstm",
+    hidden_size=64,
+    bidirectional=True,
+    pooling="last",
+    dropout=0.2,
+    lr=0.003,
+    weight_decay=0.01,
+    lr_schedule="none",
+)
+
+
 def run(name, seed=0, epochs=60, patience=10, **kw):
     torch.manual_seed(seed)
     np.random.seed(seed)
     kw = dict(kw)
-    bs = kw.pop('bs', 64)
+    bs = kw.pop("bs", 64)
     args = {**base, **kw}
-    kw['bs'] = bs
+    kw["bs"] = bs
     if args.pop("rnn", False):
         from seqpipe.models import RecurrentModel
+
         for k in ("conv_channels", "kernel_size", "time_pool", "conv_dropout"):
             args.pop(k)
         m = RecurrentModel(dm.spec.to_dict(), one_hot=True, **args, data_info=dm.data_info())
@@ -48,11 +66,24 @@ def run(name, seed=0, epochs=60, patience=10, **kw):
         m = CRNN(dm.spec.to_dict(), **args, data_info=dm.data_info())
     opt = torch.optim.AdamW(m.parameters(), lr=args["lr"], weight_decay=args["weight_decay"])
     g = torch.Generator().manual_seed(seed)
-    dl = torch.utils.data.DataLoader(dm.datasets["train"], batch_size=kw.get("bs", 64), shuffle=True, collate_fn=DnaCollate(0.0), generator=g)
+    dl = torch.utils.data.DataLoader(
+        dm.datasets["train"], batch_size=kw.get("bs", 64), shuffle=True, collate_fn=DnaCollate(0.0), generator=g
+    )
     import math
+
     total = epochs * len(dl)
     warm = min(50, total // 10 + 1)
-    fac = (lambda st: (st + 1) / warm if st < warm else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (st - warm) / max(1, total - warm))))) if args["lr_schedule"] == "cosine" else (lambda st: 1.0)
+    fac = (
+        (
+            lambda st: (
+                (st + 1) / warm
+                if st < warm
+                else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (st - warm) / max(1, total - warm))))
+            )
+        )
+        if args["lr_schedule"] == "cosine"
+        else (lambda st: 1.0)
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, fac)
     best, best_state, bad, t0 = 1e9, None, 0, time.time()
     for ep in range(epochs):
@@ -75,9 +106,14 @@ def run(name, seed=0, epochs=60, patience=10, **kw):
     m.load_state_dict(best_state)
     v = classification_metrics(d["val"][1], predict_proba(m, d["val"][0])[0], "val_")
     te = classification_metrics(d["test"][1], predict_proba(m, d["test"][0])[0])
-    print(f"{name} s{seed}: best ep {bep}/{ep} val_loss {best:.4f} val acc {v['val_accuracy']:.4f} "
-          f"auroc {v['val_auroc']:.4f} | test acc {te['test_accuracy']:.4f} auroc {te['test_auroc']:.4f} | "
-          f"{time.time()-t0:.0f}s", flush=True)
+    print(
+        f"{name} s{seed}: best ep {bep}/{ep} val_loss {best:.4f} val acc {v['val_accuracy']:.4f} "
+        f"auroc {v['val_auroc']:.4f} | test acc {te['test_accuracy']:.4f} auroc {te['test_auroc']:.4f} | "
+        f"{time.time() - t0:.0f}s",
+        flush=True,
+    )
+
+
 configs = json.loads(sys.argv[1])
 for name, kw in configs.items():
     seeds = kw.pop("seeds", [0])

@@ -35,7 +35,11 @@ ENTRY_POINTS = [  # (label, file fragment, function name)
     ("torch AdamW step", "torch/optim/adamw.py", "step"),
     ("zero_grad (Lightning)", "loops/optimization/automatic.py", "_on_before_step"),
     ("callback/hook dispatch", "trainer/call.py", "_call_callback_hooks"),
-    ("logger connector: step-end metric updates", "connectors/logger_connector/logger_connector.py", "update_train_step_metrics"),
+    (
+        "logger connector: step-end metric updates",
+        "connectors/logger_connector/logger_connector.py",
+        "update_train_step_metrics",
+    ),
     ("result collection: metric update", "connectors/logger_connector/result.py", "update"),
     ("on_train_batch_end machinery", "loops/training_epoch_loop.py", "on_advance_end"),
 ]
@@ -64,16 +68,27 @@ def time_log(dm, args) -> str:
 
     model.log = timed_log
     stamp = Stamp()
-    trainer = L.Trainer(max_steps=args.steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, gradient_clip_val=1.0, limit_val_batches=0, accelerator="cpu",
-                        num_sanity_val_steps=0, callbacks=[stamp])
+    trainer = L.Trainer(
+        max_steps=args.steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        limit_val_batches=0,
+        accelerator="cpu",
+        num_sanity_val_steps=0,
+        callbacks=[stamp],
+    )
     trainer.fit(model, train_dataloaders=dm.train_dataloader())
     steps = len(stamp.t) - 1
     step_cpu = (stamp.t[-1] - stamp.t[0]) / steps
     log_cpu = sum(spent[2:]) / (len(spent) - 2) * (len(spent) / (steps + 1))  # per step, skipping the first calls
-    line = (f"Without the profiler, timing each call (thread CPU time, {args.steps} steps): the model's"
-            f" {len(spent) / (steps + 1):.0f} self.log calls a step take {log_cpu * 1000:.2f} ms of a"
-            f" {step_cpu * 1000:.1f} ms step ({log_cpu / step_cpu * 100:.1f}%).")
+    line = (
+        f"Without the profiler, timing each call (thread CPU time, {args.steps} steps): the model's"
+        f" {len(spent) / (steps + 1):.0f} self.log calls a step take {log_cpu * 1000:.2f} ms of a"
+        f" {step_cpu * 1000:.1f} ms step ({log_cpu / step_cpu * 100:.1f}%)."
+    )
     print(line)
     return line
 
@@ -91,9 +106,17 @@ def main() -> None:
     torch.set_num_threads(1)
     dm = make(args)
     ablation = time_log(dm, args)
-    trainer = L.Trainer(max_steps=args.steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, gradient_clip_val=1.0, limit_val_batches=0, accelerator="cpu",
-                        num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        max_steps=args.steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        limit_val_batches=0,
+        accelerator="cpu",
+        num_sanity_val_steps=0,
+    )
     model = new_model(dm, args)
     prof = cProfile.Profile()
     prof.enable()

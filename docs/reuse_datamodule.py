@@ -60,9 +60,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     dm = TextDataModule(source=args.source, prepared_dir=args.prepared_dir, seq_len=64, batch_size=32)
     model = CausalConvLM(vocab_size=dm.spec.vocab_size)
-    trainer = L.Trainer(max_steps=args.steps, limit_val_batches=10, val_check_interval=args.steps,
-                        check_val_every_n_epoch=None, accelerator="cpu", logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False)
+    trainer = L.Trainer(
+        max_steps=args.steps,
+        limit_val_batches=10,
+        val_check_interval=args.steps,
+        check_val_every_n_epoch=None,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
     before = trainer.validate(model, datamodule=dm, verbose=False)[0]["val_bpc"]
     trainer.fit(model, datamodule=dm)
     after = trainer.validate(model, datamodule=dm, verbose=False)[0]["val_bpc"]

@@ -107,7 +107,9 @@ def test_folder_of_generated_wavs_reads_back(digits: Path, tmp_path: Path):
     store = prepare_audio(digits, tmp_path / "prep", val_fraction=0.2, test_fraction=0.2)
     meta, idx = store.meta, store.index
     assert meta["records"] == 30 and meta["audio"]["classes"] == ["one", "three", "two"]
-    assert meta["spec"]["input"] == "features" and meta["spec"]["feature_dim"] == 40 and meta["spec"]["num_classes"] == 3
+    assert (
+        meta["spec"]["input"] == "features" and meta["spec"]["feature_dim"] == 40 and meta["spec"]["num_classes"] == 3
+    )
     assert store.arrays["features"].dtype == np.float16
     # every record's frames are exactly the log-mel of its file, as predict computes them
     fc = FeatureConfig()
@@ -123,7 +125,9 @@ def test_folder_of_generated_wavs_reads_back(digits: Path, tmp_path: Path):
 def test_split_is_disjoint_by_speaker_and_statistics_come_from_train_only(digits: Path, tmp_path: Path):
     store = prepare_audio(digits, tmp_path / "prep", val_fraction=0.2, test_fraction=0.2, seed=1)
     idx, meta = store.index, store.meta
-    speakers = {name: {meta["groups"][g] for g in idx["group"][idx["split"] == code]} for name, code in SPLIT_CODE.items()}
+    speakers = {
+        name: {meta["groups"][g] for g in idx["group"][idx["split"] == code]} for name, code in SPLIT_CODE.items()
+    }
     assert [len(speakers[s]) for s in ("train", "val", "test")] == [3, 1, 1]
     assert not (speakers["train"] & speakers["test"]) and not (speakers["train"] & speakers["val"])
     assert not (speakers["val"] & speakers["test"])
@@ -134,8 +138,12 @@ def test_split_is_disjoint_by_speaker_and_statistics_come_from_train_only(digits
     assert not train_files & test_files
     # normalization = mean/std over train frames only (not val/test)
     feats = store.arrays["features"]
-    train = np.concatenate([np.asarray(feats[idx["offset"][r] : idx["offset"][r] + idx["length"][r]], np.float64)
-                            for r in store.records("train")])
+    train = np.concatenate(
+        [
+            np.asarray(feats[idx["offset"][r] : idx["offset"][r] + idx["length"][r]], np.float64)
+            for r in store.records("train")
+        ]
+    )
     allf = np.asarray(feats, np.float64)
     norm = meta["audio"]["normalization"]
     assert np.allclose(norm["mean"], train.mean(0), atol=1e-6) and np.allclose(norm["std"], train.std(0), atol=1e-6)
@@ -183,8 +191,17 @@ def test_log_mel_matches_torchaudio_melspectrogram():
 
     wave = soxr.resample(wave, SAMPLE_RATE, 16000).astype(np.float32)
     ours = log_mel(wave, fc)
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=16000, n_fft=400, hop_length=160, n_mels=40, f_min=20.0,
-                                               norm="slaney", mel_scale="slaney", pad_mode="constant", power=2.0)
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=16000,
+        n_fft=400,
+        hop_length=160,
+        n_mels=40,
+        f_min=20.0,
+        norm="slaney",
+        mel_scale="slaney",
+        pad_mode="constant",
+        power=2.0,
+    )
     theirs = torch.log(mel(torch.from_numpy(wave)) + 1e-6).T.numpy()
     assert ours.shape == theirs.shape == (1 + len(wave) // 160, 40)
     loud = ours > np.log(1e-3)
@@ -195,9 +212,16 @@ def test_long_clips_are_center_cropped(tmp_path: Path):
     for label in ("a", "b"):
         for spk in ("s1", "s2", "s3", "s4"):
             (tmp_path / "src" / label).mkdir(parents=True, exist_ok=True)
-            sf.write(tmp_path / "src" / label / f"{spk}_nohash_0.wav", tone(2.0, freq=300 if label == "a" else 900), 16000)
-    store = prepare_audio(tmp_path / "src", tmp_path / "prep", features=FeatureConfig(max_seconds=1.0),
-                          val_fraction=0.25, test_fraction=0.25)
+            sf.write(
+                tmp_path / "src" / label / f"{spk}_nohash_0.wav", tone(2.0, freq=300 if label == "a" else 900), 16000
+            )
+    store = prepare_audio(
+        tmp_path / "src",
+        tmp_path / "prep",
+        features=FeatureConfig(max_seconds=1.0),
+        val_fraction=0.25,
+        test_fraction=0.25,
+    )
     assert store.meta["audio"]["cropped_clips"] == 8
     assert set(store.index["length"].tolist()) == {101}  # 1.0 s at a 10 ms hop, centered frames
 
@@ -245,8 +269,16 @@ def bad_dataset(digits: Path, tmp_path: Path, kind: str) -> tuple[Path, str, str
     raise ValueError(kind)
 
 
-BAD_KINDS = ["corrupt", "truncated", "truncated_flac", "zero_length", "silent", "unsupported", "empty_folder",
-             "missing_manifest_file"]
+BAD_KINDS = [
+    "corrupt",
+    "truncated",
+    "truncated_flac",
+    "zero_length",
+    "silent",
+    "unsupported",
+    "empty_folder",
+    "missing_manifest_file",
+]
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
@@ -285,8 +317,12 @@ def test_predict_names_a_bad_file(tmp_path: Path):
     from seqpipe.models import CRNN
 
     spec = DataSpec(input="features", target="class", feature_dim=40, num_classes=2).to_dict()
-    info = {"domain": "audio", "classes": ["a", "b"], "features": FeatureConfig().to_dict(),
-            "normalization": {"mean": [0.0] * 40, "std": [1.0] * 40}}
+    info = {
+        "domain": "audio",
+        "classes": ["a", "b"],
+        "features": FeatureConfig().to_dict(),
+        "normalization": {"mean": [0.0] * 40, "std": [1.0] * 40},
+    }
     model = CRNN(spec=spec, conv_channels=[4], time_pool=[2], freq_pool=[2], hidden_size=8, data_info=info)
     (tmp_path / "empty.wav").write_bytes(b"")
     with pytest.raises(SeqpipeError, match="empty.wav: zero-length file"):
@@ -298,8 +334,14 @@ def test_predict_names_a_bad_file(tmp_path: Path):
 
 # -- batches, augmentation and models on padded batches ---------------------------------------
 def test_datamodule_batches_pad_and_augment_train_only(digits: Path, tmp_path: Path):
-    dm = AudioDataModule(source=str(digits), prepared_dir=str(tmp_path / "prep"), val_fraction=0.2, test_fraction=0.2,
-                         batch_size=8, spec_augment={"freq_mask": 10, "time_mask": 10, "n_freq_masks": 2})
+    dm = AudioDataModule(
+        source=str(digits),
+        prepared_dir=str(tmp_path / "prep"),
+        val_fraction=0.2,
+        test_fraction=0.2,
+        batch_size=8,
+        spec_augment={"freq_mask": 10, "time_mask": 10, "n_freq_masks": 2},
+    )
     dm.prepare_data()
     dm.setup("fit")
     assert dm.spec.num_classes == 3 and dm.data_info()["classes"] == ["one", "three", "two"]
@@ -331,7 +373,9 @@ def test_models_ignore_padding(model_name: str):
     if model_name == "crnn":
         m = CRNN(spec=spec, conv_channels=[8, 16], hidden_size=16, bidirectional=True, pooling="mean")
     else:
-        m = RecurrentModel(spec=spec, cell=model_name, hidden_size=16, num_layers=1, bidirectional=True, pooling="attention")
+        m = RecurrentModel(
+            spec=spec, cell=model_name, hidden_size=16, num_layers=1, bidirectional=True, pooling="attention"
+        )
     m.eval()
     for mod in m.modules():  # non-trivial batch norm statistics: BN(0) != 0
         if isinstance(mod, torch.nn.BatchNorm2d):

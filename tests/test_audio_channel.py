@@ -133,8 +133,12 @@ def test_augmented_copies_only_in_train_and_same_seed_same_bytes(digits: Path, t
     assert len(a.meta["files"]) == n_clean
     # normalization still from the clean train clips only
     feats = a.arrays["features"]
-    train = np.concatenate([np.asarray(feats[idx["offset"][r] : idx["offset"][r] + idx["length"][r]], np.float64)
-                            for r in np.flatnonzero(clean & (idx["split"] == SPLIT_CODE["train"]))])
+    train = np.concatenate(
+        [
+            np.asarray(feats[idx["offset"][r] : idx["offset"][r] + idx["length"][r]], np.float64)
+            for r in np.flatnonzero(clean & (idx["split"] == SPLIT_CODE["train"]))
+        ]
+    )
     assert np.allclose(a.meta["audio"]["normalization"]["mean"], train.mean(0), atol=1e-6)
     # the same seed gives the same bytes; another seed other copies
     b = prepare_audio(digits, tmp_path / "b", val_fraction=0.2, test_fraction=0.2, augment_copies=2)
@@ -166,8 +170,9 @@ def test_channel_features_for_val_and_test_clips_only(digits: Path, tmp_path: Pa
 
 
 def test_datamodule_channel_dataset_and_train_copies(digits: Path, tmp_path: Path):
-    dm = AudioDataModule(source=str(digits), prepared_dir=str(tmp_path / "prep"), val_fraction=0.2,
-                         test_fraction=0.2, augment_copies=1)
+    dm = AudioDataModule(
+        source=str(digits), prepared_dir=str(tmp_path / "prep"), val_fraction=0.2, test_fraction=0.2, augment_copies=1
+    )
     dm.prepare_data()
     dm.setup("fit")
     n_train_clean = len(dm.meta["audio"]["speakers_per_split"]["train"]) * 6
@@ -177,8 +182,9 @@ def test_datamodule_channel_dataset_and_train_copies(digits: Path, tmp_path: Pat
     for i in range(len(ch)):
         assert ch[i][0].shape == test[i][0].shape and ch[i][1] == test[i][1]
     # a config asking for other copies than the store holds is refused
-    other = AudioDataModule(source=str(digits), prepared_dir=str(tmp_path / "prep"), val_fraction=0.2,
-                            test_fraction=0.2, augment_copies=2)
+    other = AudioDataModule(
+        source=str(digits), prepared_dir=str(tmp_path / "prep"), val_fraction=0.2, test_fraction=0.2, augment_copies=2
+    )
     with pytest.raises(SeqpipeError, match="augment_copies"):
         other.setup("fit")
 
@@ -210,11 +216,19 @@ def test_baselines_report_channel_accuracy(digits: Path, tmp_path: Path):
 def test_summary_adds_a_shifted_row_against_its_own_best_baseline(tmp_path: Path):
     from seqpipe.stages import summary
 
-    doc = {"experiment": "audio-x", "domain": "audio", "primary_metric": "test_accuracy", "direction": "higher",
-           "model": {"test_accuracy": 0.97, "test_channel_accuracy": 0.6},
-           "baselines": {"a": {"test_accuracy": 0.9, "test_channel_accuracy": 0.2},
-                         "b": {"test_accuracy": 0.8, "test_channel_accuracy": 0.3}},
-           "best_baseline": "a", "shifted_metrics": ["test_channel_accuracy"]}
+    doc = {
+        "experiment": "audio-x",
+        "domain": "audio",
+        "primary_metric": "test_accuracy",
+        "direction": "higher",
+        "model": {"test_accuracy": 0.97, "test_channel_accuracy": 0.6},
+        "baselines": {
+            "a": {"test_accuracy": 0.9, "test_channel_accuracy": 0.2},
+            "b": {"test_accuracy": 0.8, "test_channel_accuracy": 0.3},
+        },
+        "best_baseline": "a",
+        "shifted_metrics": ["test_channel_accuracy"],
+    }
     (tmp_path / "audio-x.json").write_text(json.dumps(doc))
     rows = summary(tmp_path, tmp_path / "summary.md").splitlines()
     assert rows[2].startswith("| audio-x | audio | test_accuracy") and "| a | 0.9000 | +0.0700 | yes |" in rows[2]

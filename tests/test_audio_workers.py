@@ -18,8 +18,9 @@ from seqpipe.sources.spoken_digits import generate_spoken_digits
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4 voices x 3 words x 3 renditions, plus one silent clip (skipped when lenient) and a stereo 22 kHz one."""
     out = tmp_path_factory.mktemp("audio_workers") / "digits"
-    generate_spoken_digits(out, voices=["en+f3", "en+m1", "en+klatt", "en+Andy"], words=("one", "two", "three"),
-                           renditions=3, seed=0)
+    generate_spoken_digits(
+        out, voices=["en+f3", "en+m1", "en+klatt", "en+Andy"], words=("one", "two", "three"), renditions=3, seed=0
+    )
     sf.write(out / "two" / "zz_nohash_0.wav", np.zeros(8000, np.float32), 16000, subtype="PCM_16")
     t = np.arange(22050) / 22050
     sf.write(out / "one" / "yy_nohash_0.wav", np.stack([np.sin(2e3 * t), np.sin(3e3 * t)], 1) * 0.3, 22050)
@@ -58,8 +59,15 @@ def test_workers_raise_the_same_first_error(clips: Path, tmp_path: Path):
 
 
 def test_datamodule_passes_preprocess_workers(clips: Path, tmp_path: Path):
-    dm = AudioDataModule(source=str(clips), prepared_dir=str(tmp_path / "dm"), strict=False, val_fraction=0.25,
-                         test_fraction=0.25, preprocess_workers=2, batch_size=4)
+    dm = AudioDataModule(
+        source=str(clips),
+        prepared_dir=str(tmp_path / "dm"),
+        strict=False,
+        val_fraction=0.25,
+        test_fraction=0.25,
+        preprocess_workers=2,
+        batch_size=4,
+    )
     dm.prepare_data()
     dm.setup()
     assert dm.hparams.preprocess_workers == 2 and dm.store.meta["records"] == 37

@@ -47,15 +47,24 @@ def case(domain: str, kind: str = "error") -> Callable:
 
 
 # == stocks ====================================================================================
-STOCK_ARGS = dict(lookback=10, horizon=2, features=["log_return", "hl_range"], val_start="2005-06-01",
-                  test_start="2005-10-01")
+STOCK_ARGS = dict(
+    lookback=10, horizon=2, features=["log_return", "hl_range"], val_start="2005-06-01", test_start="2005-10-01"
+)
 
 
 def ohlcv(n: int = 500, seed: int = 0, start: str = "2004-01-01") -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     close = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    return pd.DataFrame({"Date": pd.bdate_range(start, periods=n).strftime("%Y-%m-%d"), "Open": close,
-                         "High": close * 1.01, "Low": close * 0.99, "Close": close, "Volume": rng.integers(1000, 9000, n)})
+    return pd.DataFrame(
+        {
+            "Date": pd.bdate_range(start, periods=n).strftime("%Y-%m-%d"),
+            "Open": close,
+            "High": close * 1.01,
+            "Low": close * 0.99,
+            "Close": close,
+            "Volume": rng.integers(1000, 9000, n),
+        }
+    )
 
 
 def stocks_case(tmp: Path, df: pd.DataFrame, name: str = "AAA.csv", **rules: Any):
@@ -86,8 +95,12 @@ def sp500_export_day_first(tmp):
     src = tmp / "raw"
     src.mkdir()
     d.to_csv(src / "SP500.csv", index=False)
-    return (lambda out: prepare_stocks(str(src), out)), [str(src / "SP500.csv"), "ambiguous day/month order",
-                                                        "'13/01/1999'", "date_format"]
+    return (lambda out: prepare_stocks(str(src), out)), [
+        str(src / "SP500.csv"),
+        "ambiguous day/month order",
+        "'13/01/1999'",
+        "date_format",
+    ]
 
 
 @case("stocks")
@@ -223,13 +236,19 @@ def row_with_too_many_fields(tmp):
     lines = ohlcv().to_csv(index=False).splitlines()
     lines[30] += ",17,extra"
     (src / "AAA.csv").write_text("\n".join(lines) + "\n")
-    return (lambda out: prepare_stocks(str(src), out, **STOCK_ARGS)), [str(src / "AAA.csv"), "cannot read as CSV",
-                                                                       "Expected 6 fields in line 31, saw 8"]
+    return (lambda out: prepare_stocks(str(src), out, **STOCK_ARGS)), [
+        str(src / "AAA.csv"),
+        "cannot read as CSV",
+        "Expected 6 fields in line 31, saw 8",
+    ]
 
 
 @case("stocks")
 def missing_source(tmp):
-    return (lambda out: prepare_stocks(str(tmp / "nope"), out, **STOCK_ARGS)), [str(tmp / "nope"), "stock source not found"]
+    return (lambda out: prepare_stocks(str(tmp / "nope"), out, **STOCK_ARGS)), [
+        str(tmp / "nope"),
+        "stock source not found",
+    ]
 
 
 @case("stocks")
@@ -238,7 +257,10 @@ def truncated_csv_gz(tmp):
     src.mkdir()
     data = gzip.compress(ohlcv().to_csv(index=False).encode())
     (src / "AAA.csv.gz").write_bytes(data[: len(data) // 2])
-    return (lambda out: prepare_stocks(str(src), out, **STOCK_ARGS)), [str(src / "AAA.csv.gz"), "truncated or corrupt .gz"]
+    return (lambda out: prepare_stocks(str(src), out, **STOCK_ARGS)), [
+        str(src / "AAA.csv.gz"),
+        "truncated or corrupt .gz",
+    ]
 
 
 @case("stocks")
@@ -257,7 +279,10 @@ def ticker_in_two_files(tmp):
     long = ohlcv().assign(Ticker="AAA")
     long.to_csv(src / "all.csv", index=False)
     ohlcv(seed=1).to_csv(src / "AAA.csv", index=False)
-    return (lambda out: prepare_stocks(str(src), out, **STOCK_ARGS)), [str(src / "all.csv"), "ticker 'AAA' appears in two places"]
+    return (lambda out: prepare_stocks(str(src), out, **STOCK_ARGS)), [
+        str(src / "all.csv"),
+        "ticker 'AAA' appears in two places",
+    ]
 
 
 @case("stocks", "repair")
@@ -288,8 +313,9 @@ def blank_lines_dropped(tmp):
     src.mkdir()
     text = ohlcv().to_csv(index=False).splitlines()
     (src / "AAA.csv").write_text("\n".join(text[:50] + ["", ",,,,,"] + text[50:]) + "\n")
-    return (lambda out: prepare_stocks(str(src), out, **STOCK_ARGS)), \
-        lambda store: store.meta["repairs"]["AAA"] == {"blank_lines_dropped": 2}
+    return (
+        lambda out: prepare_stocks(str(src), out, **STOCK_ARGS)
+    ), lambda store: store.meta["repairs"]["AAA"] == {"blank_lines_dropped": 2}
 
 
 # == DNA =======================================================================================
@@ -462,7 +488,10 @@ def folder_file_not_utf8(tmp):
         for i, s in enumerate(seqs(10, seed=ord(c))):
             (root / c / f"s{i}.txt").write_text(s)
     (root / "b" / "s3.txt").write_bytes(b"ACGT\xff\xfeACGT")
-    return (lambda out: prepare_dna(root, out)), [str(root / "b" / "s3.txt"), "line 1: not UTF-8 text (byte 0xff at byte offset 4)"]
+    return (lambda out: prepare_dna(root, out)), [
+        str(root / "b" / "s3.txt"),
+        "line 1: not UTF-8 text (byte 0xff at byte offset 4)",
+    ]
 
 
 @case("dna", "repair")
@@ -475,8 +504,12 @@ def lenient_mode_counts_repairs(tmp):
 
     def check(store):
         rep = store.meta["dna"]["read_report"]
-        return (rep["ambiguous_to_n_bases"] == 2 and rep["cropped_ids"] == ["r6"] and rep["skipped_count"] == 1
-                and store.meta["records"] == 39)
+        return (
+            rep["ambiguous_to_n_bases"] == 2
+            and rep["cropped_ids"] == ["r6"]
+            and rep["skipped_count"] == 1
+            and store.meta["records"] == 39
+        )
 
     return run, check
 
@@ -530,9 +563,14 @@ def one_sample_clip_lenient_skipped(tmp):
     root = audio_dir(tmp)
     bad = root / "b" / "zz_nohash_0.wav"
     sf.write(bad, np.array([0.5], np.float32), 16000)
-    return audio_run(root, strict=False), lambda store: (
-        [s["path"] for s in store.meta["audio"]["skipped"]] == [str(bad)]
-        and "clip too short" in store.meta["audio"]["skipped"][0]["reason"] and store.meta["records"] == 8)
+    return (
+        audio_run(root, strict=False),
+        lambda store: (
+            [s["path"] for s in store.meta["audio"]["skipped"]] == [str(bad)]
+            and "clip too short" in store.meta["audio"]["skipped"][0]["reason"]
+            and store.meta["records"] == 8
+        ),
+    )
 
 
 @case("audio")
@@ -705,8 +743,13 @@ def test_stock_date_format_reaches_the_store_and_predict_rules(tmp_path: Path) -
     df["Date"] = pd.to_datetime(df["Date"]).dt.strftime("%d.%m.%Y")
     (tmp_path / "raw").mkdir()
     _write(tmp_path / "raw" / "AAA.csv", df)
-    dm = StockDataModule(source=str(tmp_path / "raw"), prepared_dir=str(tmp_path / "prep"), date_format="%d.%m.%Y",
-                         batch_size=8, **STOCK_ARGS)
+    dm = StockDataModule(
+        source=str(tmp_path / "raw"),
+        prepared_dir=str(tmp_path / "prep"),
+        date_format="%d.%m.%Y",
+        batch_size=8,
+        **STOCK_ARGS,
+    )
     dm.prepare_data()
     dm.setup()
     assert dm.data_info()["rules"]["date_format"] == "%d.%m.%Y"
@@ -772,8 +815,10 @@ def test_truncated_gz_in_lenient_mode_is_still_an_error(tmp_path: Path) -> None:
         read_dna(tmp_path / "t.fa.gz", DnaRules(strict=False))
 
 
-@pytest.mark.parametrize("subtype,tol", [("PCM_U8", 1e-2), ("PCM_16", 1e-4), ("PCM_24", 1e-6), ("PCM_32", 1e-6),
-                                         ("FLOAT", 1e-7), ("DOUBLE", 1e-7)])
+@pytest.mark.parametrize(
+    "subtype,tol",
+    [("PCM_U8", 1e-2), ("PCM_16", 1e-4), ("PCM_24", 1e-6), ("PCM_32", 1e-6), ("FLOAT", 1e-7), ("DOUBLE", 1e-7)],
+)
 def test_wav_sample_formats_decode_to_the_same_wave(tmp_path: Path, subtype: str, tol: float) -> None:
     x = tone(0.2)
     sf.write(tmp_path / "x.wav", x, 16000, subtype=subtype)
@@ -800,7 +845,9 @@ def test_only_the_kept_part_is_decoded(tmp_path: Path, monkeypatch) -> None:
     assert calls[0] < 1.2 * 22050  # 1 s + 0.1 s of resampler context, not 7.3 s
     whole = load_audio(tmp_path / "long22k.wav", 16000)
     start = (len(whole) - 16000) // 2
-    assert len(z) == 16000 and np.abs(z - whole[start:start + 16000]).max() < 1e-5  # as decoding it all, then cropping
+    assert (
+        len(z) == 16000 and np.abs(z - whole[start : start + 16000]).max() < 1e-5
+    )  # as decoding it all, then cropping
 
 
 # == corrupt stores and settings =================================================================
@@ -812,14 +859,17 @@ def dna_store(tmp_path: Path) -> Path:
     return tmp_path / "prep"
 
 
-@pytest.mark.parametrize("damage,fragment", [
-    ("meta_garbage", "meta.json does not read as JSON"),
-    ("meta_not_object", "meta.json is not a JSON object"),
-    ("index_missing", "index.npz is missing"),
-    ("index_truncated", "index.npz does not read"),
-    ("bin_truncated", "bases.bin holds"),
-    ("bin_missing", "bases.bin is missing"),
-])
+@pytest.mark.parametrize(
+    "damage,fragment",
+    [
+        ("meta_garbage", "meta.json does not read as JSON"),
+        ("meta_not_object", "meta.json is not a JSON object"),
+        ("index_missing", "index.npz is missing"),
+        ("index_truncated", "index.npz does not read"),
+        ("bin_truncated", "bases.bin holds"),
+        ("bin_missing", "bases.bin is missing"),
+    ],
+)
 def test_corrupt_store_is_a_one_line_error(dna_store: Path, damage: str, fragment: str) -> None:
     if damage == "meta_garbage":
         (dna_store / "meta.json").write_text('{"schema_version": 1, "arr')
@@ -849,8 +899,9 @@ def test_recorded_settings_match_each_datamodule(tmp_path: Path) -> None:
     dna.prepare_data()
     check_settings(PreparedStore.open(tmp_path / "dna").meta, dna.preprocessing_settings(), tmp_path / "dna")
     root = audio_dir(tmp_path)
-    audio = AudioDataModule(source=str(root), prepared_dir=str(tmp_path / "audio"), val_fraction=0.25,
-                            test_fraction=0.25, max_seconds=1.0)
+    audio = AudioDataModule(
+        source=str(root), prepared_dir=str(tmp_path / "audio"), val_fraction=0.25, test_fraction=0.25, max_seconds=1.0
+    )
     audio.prepare_data()
     check_settings(PreparedStore.open(tmp_path / "audio").meta, audio.preprocessing_settings(), tmp_path / "audio")
     (tmp_path / "raw").mkdir()
@@ -881,7 +932,9 @@ def test_store_built_with_other_settings_is_refused_naming_the_keys(tmp_path: Pa
     _write(tmp_path / "raw" / "AAA.csv", ohlcv())
     StockDataModule(source=str(tmp_path / "raw"), prepared_dir=str(tmp_path / "stocks"), **STOCK_ARGS).prepare_data()
     dm = StockDataModule(source=str(tmp_path / "raw"), prepared_dir=str(tmp_path / "stocks"), gaps="keep", **STOCK_ARGS)
-    with pytest.raises(SeqpipeError, match=r"prepared with gaps='error', this config asks for 'keep' \(differing: gaps\)"):
+    with pytest.raises(
+        SeqpipeError, match=r"prepared with gaps='error', this config asks for 'keep' \(differing: gaps\)"
+    ):
         dm.setup()
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("To be, or not to be, that is the question.\n" * 200)
@@ -889,7 +942,8 @@ def test_store_built_with_other_settings_is_refused_naming_the_keys(tmp_path: Pa
     cased = TextDataModule(source=str(corpus), prepared_dir=str(tmp_path / "text"), seq_len=16, lowercase=False)
     with pytest.raises(SeqpipeError, match=r"prepared with lowercase=True, this config asks for False"):
         cased.setup()
-    blank = FillBlankDataModule(source=str(corpus), prepared_dir=str(tmp_path / "text"), seq_len=40, margin=5,
-                                test_fraction=0.1)
+    blank = FillBlankDataModule(
+        source=str(corpus), prepared_dir=str(tmp_path / "text"), seq_len=40, margin=5, test_fraction=0.1
+    )
     with pytest.raises(SeqpipeError, match=r"\(differing: test_fraction\)"):
         blank.setup()

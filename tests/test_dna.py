@@ -72,7 +72,9 @@ def test_invalid_character_names_record_and_position(tmp_path):
 @pytest.mark.parametrize("gz", [False, True])
 def test_fasta_reader_header_labels_plain_and_gz(tmp_path, gz):
     recs = labeled(6)
-    fa = write_fasta(tmp_path / ("x.fa.gz" if gz else "x.fa"), [(f"{i} some text label={lab}", s) for i, s, lab in recs], gz)
+    fa = write_fasta(
+        tmp_path / ("x.fa.gz" if gz else "x.fa"), [(f"{i} some text label={lab}", s) for i, s, lab in recs], gz
+    )
     res = read_dna(fa)
     assert res.ids == [r[0] for r in recs]
     assert res.labels == [r[2] for r in recs]
@@ -84,7 +86,9 @@ def test_fasta_label_by_field_number_and_sidecar_csv(tmp_path):
     fa = write_fasta(tmp_path / "x.fasta", [(f"{i}|{lab}|extra", s) for i, s, lab in recs])
     assert read_dna(fa, label_field=1).labels == [r[2] for r in recs]
     fa2 = write_fasta(tmp_path / "y.fa", [(i, s) for i, s, _ in recs])
-    (tmp_path / "labels.csv").write_text("id,label\n" + "".join(f"{i},{'pos' if lab == '1' else 'neg'}\n" for i, _, lab in recs))
+    (tmp_path / "labels.csv").write_text(
+        "id,label\n" + "".join(f"{i},{'pos' if lab == '1' else 'neg'}\n" for i, _, lab in recs)
+    )
     res = read_dna(fa2, labels=tmp_path / "labels.csv")
     assert res.labels == ["neg", "pos", "neg", "pos"]
 
@@ -170,7 +174,9 @@ def test_too_long_error_in_strict_mode_else_center_crop(tmp_path):
 def test_label_only_in_test_split_is_an_error(tmp_path):
     rows = "".join(f"{rand_seq(20)},{'a' if i % 2 else 'b'},train\n" for i in range(10)) + f"{rand_seq(20)},c,test\n"
     (tmp_path / "s.csv").write_text("sequence,label,split\n" + rows)
-    with pytest.raises(SeqpipeError, match=r"label\(s\) \['c'\] occur in val/test but never in train \(e.g. record 'row12'\)"):
+    with pytest.raises(
+        SeqpipeError, match=r"label\(s\) \['c'\] occur in val/test but never in train \(e.g. record 'row12'\)"
+    ):
         prepare_dna(tmp_path / "s.csv", tmp_path / "prep")
 
 
@@ -188,15 +194,23 @@ def test_store_one_byte_a_base_stratified_split_and_no_leakage(tmp_path):
     base = [rand_seq(int(rng.integers(20, 60)), rng) for _ in range(190)]
     seqs = base + base[:10]  # 10 exact duplicates (new ids) must land in their original's split
     labs = [str(i % 2) for i in range(190)] + [str(i % 2) for i in range(10)]
-    (tmp_path / "d.csv").write_text("id,sequence,label\n" + "".join(f"s{i},{s},{lab}\n" for i, (s, lab) in enumerate(zip(seqs, labs, strict=True))))
+    (tmp_path / "d.csv").write_text(
+        "id,sequence,label\n" + "".join(f"s{i},{s},{lab}\n" for i, (s, lab) in enumerate(zip(seqs, labs, strict=True)))
+    )
     store = prepare_dna(tmp_path / "d.csv", tmp_path / "prep", val_fraction=0.1, test_fraction=0.2, seed=3)
     bases = store.arrays["bases"]
     assert bases.dtype == np.uint8 and len(bases) == sum(len(s) for s in seqs)
     ix = store.index
     for r in (0, 57, 199):
-        assert decode(bases[ix["offset"][r]: ix["offset"][r] + ix["length"][r]]) == seqs[r]
-    by_split = {s: {decode(bases[o:o + n]) for o, n, sp in zip(ix["offset"], ix["length"], ix["split"], strict=True) if sp == SPLIT_CODE[s]}
-                for s in ("train", "val", "test")}
+        assert decode(bases[ix["offset"][r] : ix["offset"][r] + ix["length"][r]]) == seqs[r]
+    by_split = {
+        s: {
+            decode(bases[o : o + n])
+            for o, n, sp in zip(ix["offset"], ix["length"], ix["split"], strict=True)
+            if sp == SPLIT_CODE[s]
+        }
+        for s in ("train", "val", "test")
+    }
     assert not (by_split["train"] & by_split["test"]) and not (by_split["train"] & by_split["val"])
     assert not (by_split["val"] & by_split["test"])
     for i in range(10):
@@ -227,15 +241,19 @@ def test_collate_pads_ragged_and_rc_augments_with_probability():
     aug = ReverseComplementAugment(0.5)  # the loader's per-sample augmentation: rng per (seed, epoch, index)
     n_flipped = sum(int(aug(samples[0], np.random.default_rng([0, 0, i]))[0][0] == 2) for i in range(400))
     assert 160 < n_flipped < 240
-    assert all(aug(samples[0], np.random.default_rng([0, 0, i]))[0].tolist()
-               == aug(samples[0], np.random.default_rng([0, 0, i]))[0].tolist() for i in range(20))
+    assert all(
+        aug(samples[0], np.random.default_rng([0, 0, i]))[0].tolist()
+        == aug(samples[0], np.random.default_rng([0, 0, i]))[0].tolist()
+        for i in range(20)
+    )
 
 
 def test_datamodule_train_batches_augmented_eval_batches_not(tmp_path):
     recs = labeled(60, 30)
     write_fasta(tmp_path / "x.fa", [(f"{i} label={lab}", s) for i, s, lab in recs])
-    dm = DNADataModule(source=str(tmp_path / "x.fa"), labels=None, prepared_dir=str(tmp_path / "p"), rc_augment=1.0,
-                       batch_size=8)
+    dm = DNADataModule(
+        source=str(tmp_path / "x.fa"), labels=None, prepared_dir=str(tmp_path / "p"), rc_augment=1.0, batch_size=8
+    )
     assert dm.spec.target == "class" and dm.spec.num_classes == 2 and dm.classes == ["0", "1"]
     val = next(iter(dm.val_dataloader()))
     codes, y, ids = dm.records("val")
@@ -270,7 +288,7 @@ def test_kmer_logistic_regression_finds_a_planted_kmer():
         s = rand_seq(60, rng)
         if i % 2:
             p = int(rng.integers(0, 54))
-            s = s[:p] + "GATTACA"[:6] + s[p + 6:]
+            s = s[:p] + "GATTACA"[:6] + s[p + 6 :]
         recs.append(encode(s.encode()))
         y.append(i % 2)
     m = KmerLogisticRegression(max_k=6, C=0.01).fit(recs[:600], np.array(y[:600]))
@@ -336,7 +354,7 @@ def _tiny_task(tmp_path: Path, n: int = 240, classes: int = 2, length: int = 40,
         if k:
             m = kmers[k - 1] if rng.random() < 0.5 else decode(reverse_complement(encode(kmers[k - 1].encode())))
             p = int(rng.integers(0, length - 6))
-            s = s[:p] + m + s[p + 6:]
+            s = s[:p] + m + s[p + 6 :]
         recs.append((f"s{i} label=c{k}", s))
     return write_fasta(tmp_path / "tiny.fa", recs)
 
@@ -364,13 +382,37 @@ def test_crnn_learns_binary_and_multiclass_and_evaluate_reports_rc_on_off(tmp_pa
 
     torch.manual_seed(0)
     fa = _tiny_task(tmp_path, n=400, classes=classes)
-    dm = DNADataModule(source=str(fa), labels=None, prepared_dir=str(tmp_path / "p"), batch_size=32, rc_augment=0.5,
-                       val_fraction=0.15, test_fraction=0.25)
-    model = CRNN(dm.spec.to_dict(), conv_channels=[16], kernel_size=7, time_pool=[2], hidden_size=16,
-                 bidirectional=True, cell="lstm", data_info=dm.data_info())
+    dm = DNADataModule(
+        source=str(fa),
+        labels=None,
+        prepared_dir=str(tmp_path / "p"),
+        batch_size=32,
+        rc_augment=0.5,
+        val_fraction=0.15,
+        test_fraction=0.25,
+    )
+    model = CRNN(
+        dm.spec.to_dict(),
+        conv_channels=[16],
+        kernel_size=7,
+        time_pool=[2],
+        hidden_size=16,
+        bidirectional=True,
+        cell="lstm",
+        data_info=dm.data_info(),
+    )
     _train(model, dm, 400)
-    cfg = {"name": "tiny", "evaluate": {"kmer_ks": [2, 3], "kmer_C": [0.1], "kmer_canonical": [True], "rc_average": True,
-                                        "pos_lr_C": [0.1], "gbt_depth": [2]}}
+    cfg = {
+        "name": "tiny",
+        "evaluate": {
+            "kmer_ks": [2, 3],
+            "kmer_C": [0.1],
+            "kmer_canonical": [True],
+            "rc_average": True,
+            "pos_lr_C": [0.1],
+            "gbt_depth": [2],
+        },
+    }
     base = baselines(dm, cfg)
     ev = evaluate(model, dm, cfg, base, tmp_path / "rep")
     m = ev.model
@@ -397,8 +439,16 @@ def test_predict_reads_fasta_and_averages_both_strands(tmp_path):
     torch.manual_seed(0)
     fa = _tiny_task(tmp_path, n=60)
     dm = DNADataModule(source=str(fa), labels=None, prepared_dir=str(tmp_path / "p"), rc_augment=0.5)
-    model = RecurrentModel(dm.spec.to_dict(), cell="gru", hidden_size=8, num_layers=1, one_hot=True,
-                           bidirectional=True, pooling="mean", data_info=dm.data_info())
+    model = RecurrentModel(
+        dm.spec.to_dict(),
+        cell="gru",
+        hidden_size=8,
+        num_layers=1,
+        one_hot=True,
+        bidirectional=True,
+        pooling="mean",
+        data_info=dm.data_info(),
+    )
     query = write_fasta(tmp_path / "q.fa", [("q1", "ACGTTGCAAC" * 3), ("q2 label=c1", "acgtnnGATTCAacgt")])
     out = predict(model, [str(query)])
     assert [r["id"] for r in out] == ["q1", "q2"] and out[1]["label"] == "c1" and "label" not in out[0]
@@ -435,6 +485,9 @@ def test_dna_stages_end_to_end_fast_profile(in_tmp):
     doc = json.loads(Path("metrics/dna-crnn.json").read_text())
     assert doc["primary_metric"] == "test_auroc" and doc["domain"] == "dna"
     assert {"test_auroc_fwd", "test_auroc_rcavg", "test_auprc", "test_accuracy"} <= set(doc["model"])
-    assert doc["best_baseline"] in ("kmer_lr", "pos_lr", "pos_gbt", "majority") and Path("reports/dna-crnn/roc.png").exists()
+    assert (
+        doc["best_baseline"] in ("kmer_lr", "pos_lr", "pos_gbt", "majority")
+        and Path("reports/dna-crnn/roc.png").exists()
+    )
     res = predict("models/dna-crnn/best.ckpt", ["data/raw/dna/sequences.fa"], echo=False)
     assert len(res) == 400 and set(res[0]["probabilities"]) == {"0", "1"}

@@ -22,12 +22,25 @@ def test_stages_depend_on_the_code_they_import_and_the_config_sections_they_read
     monkeypatch.chdir(REPO)
     stages = dvcgen.build()["stages"]
     train = stages["text_train_lstm"]
-    for shared in ("data/module.py", "data/spec.py", "data/windows.py", "data/store.py", "data/sampling.py",
-                   "config.py", "tracking.py", "stages.py", "callbacks.py", "data/text.py", "models/recurrent.py"):
+    for shared in (
+        "data/module.py",
+        "data/spec.py",
+        "data/windows.py",
+        "data/store.py",
+        "data/sampling.py",
+        "config.py",
+        "tracking.py",
+        "stages.py",
+        "callbacks.py",
+        "data/text.py",
+        "models/recurrent.py",
+    ):
         assert f"src/seqpipe/{shared}" in train["deps"], shared
     assert "src/seqpipe/data/audio.py" not in train["deps"]  # another domain's reader is not a dependency
     assert {"pipelines/text/lstm.yaml": ["name", "model", "trainer"]} in train["params"]
-    assert {"pipelines/text/base.yaml": ["name", "domain", "seed", "data", "trainer", "fit", "profiles"]} in train["params"]
+    assert {"pipelines/text/base.yaml": ["name", "domain", "seed", "data", "trainer", "fit", "profiles"]} in train[
+        "params"
+    ]
     baselines = stages["dna_baselines"]  # the case: an evaluate key reruns the baselines
     assert any("evaluate" in keys for p in baselines["params"] for keys in p.values())
     assert "src/seqpipe/evaluation/dna.py" in baselines["deps"]

@@ -17,14 +17,34 @@ def text_config(in_tmp):
     cfg = {
         "name": "tiny-lstm",
         "domain": "text",
-        "data": {"class_path": "seqpipe.data.TextDataModule",
-                 "init_args": {"source": "corpus.txt", "prepared_dir": "data/prepared/tiny", "seq_len": 32,
-                               "batch_size": 16, "tbptt": True}},
-        "model": {"class_path": "seqpipe.models.RecurrentModel",
-                  "init_args": {"cell": "lstm", "hidden_size": 32, "num_layers": 1, "embedding_dim": 16,
-                                "lr": 0.01, "tbptt": True}},
-        "trainer": {"max_steps": 30, "val_check_interval": 10, "limit_val_batches": 2, "enable_progress_bar": False,
-                    "accelerator": "cpu"},
+        "data": {
+            "class_path": "seqpipe.data.TextDataModule",
+            "init_args": {
+                "source": "corpus.txt",
+                "prepared_dir": "data/prepared/tiny",
+                "seq_len": 32,
+                "batch_size": 16,
+                "tbptt": True,
+            },
+        },
+        "model": {
+            "class_path": "seqpipe.models.RecurrentModel",
+            "init_args": {
+                "cell": "lstm",
+                "hidden_size": 32,
+                "num_layers": 1,
+                "embedding_dim": 16,
+                "lr": 0.01,
+                "tbptt": True,
+            },
+        },
+        "trainer": {
+            "max_steps": 30,
+            "val_check_interval": 10,
+            "limit_val_batches": 2,
+            "enable_progress_bar": False,
+            "accelerator": "cpu",
+        },
         "fit": {"grad_every_n_steps": 10},
         "evaluate": {"ngram_max_order": 4, "lanes": 4, "sample_length": 50},
     }
@@ -57,7 +77,7 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     assert m["best_baseline"].startswith("kn")
     # a 10-word random corpus: the n-gram must be near the entropy of a uniform word choice
     assert m["baselines"][m["best_baseline"]]["test_bpc"] < 2.0
-    (variant, mix), = m["variants"].items()  # the model + n-gram mixture, weight chosen on val
+    ((variant, mix),) = m["variants"].items()  # the model + n-gram mixture, weight chosen on val
     val_by_w = m["mixture_val_bpc_by_weight"]
     assert variant == f"tiny-lstm+kn{m['ngram_best_order_on_val']}" and 0 <= mix["mixture_weight_on_model"] <= 1
     assert val_by_w[str(mix["mixture_weight_on_model"])] == min(val_by_w.values())
@@ -66,8 +86,10 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     assert f"| {variant} | text |" in summary(tmp / "metrics")  # a row of its own beside the model's
 
     capsys.readouterr()
-    assert main(["generate", "--ckpt", "models/tiny-lstm/best.ckpt", "--prompt", "romeo", "--length", "30",
-                 "--seed", "1"]) == 0
+    assert (
+        main(["generate", "--ckpt", "models/tiny-lstm/best.ckpt", "--prompt", "romeo", "--length", "30", "--seed", "1"])
+        == 0
+    )
     first = capsys.readouterr().out
     main(["generate", "--ckpt", "models/tiny-lstm/best.ckpt", "--prompt", "romeo", "--length", "30", "--seed", "1"])
     assert capsys.readouterr().out == first and first.startswith("romeo") and len(first.strip()) >= 30
@@ -87,8 +109,11 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     model = mlflow.pytorch.load_model(f"runs:/{training['mlflow_run_id']}/model")
     import torch
 
-    assert model(torch.zeros(1, 5, dtype=torch.long)).shape == (1, 5, r.data.params and json.loads(
-        r.data.params["spec"])["vocab_size"])
+    assert model(torch.zeros(1, 5, dtype=torch.long)).shape == (
+        1,
+        5,
+        r.data.params and json.loads(r.data.params["spec"])["vocab_size"],
+    )
 
     assert main(["summary"]) == 0
     assert "tiny-lstm" in (tmp / "metrics/summary.md").read_text()
@@ -99,12 +124,40 @@ def test_resume_from_last_checkpoint(text_config):
     assert main(["preprocess", "--config", "tiny.yaml"]) == 0
     assert main(["fit", "--config", "tiny.yaml", "--set", "trainer.max_steps=10", "--set", "name=first"]) == 0
     assert (tmp / "models/first/last.ckpt").exists()
-    assert main(["fit", "--config", "tiny.yaml", "--set", "trainer.max_steps=20", "--set", "name=resumed",
-                 "--resume", "models/first/last.ckpt"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--config",
+                "tiny.yaml",
+                "--set",
+                "trainer.max_steps=20",
+                "--set",
+                "name=resumed",
+                "--resume",
+                "models/first/last.ckpt",
+            ]
+        )
+        == 0
+    )
     run = json.loads((tmp / "models/resumed/run.json").read_text())
     assert run["global_steps"] == 20  # continued from step 10, not restarted
-    assert main(["fit", "--config", "tiny.yaml", "--set", "trainer.max_steps=10", "--set", "name=registered",
-                 "--set", "fit.register_model=tiny-text"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--config",
+                "tiny.yaml",
+                "--set",
+                "trainer.max_steps=10",
+                "--set",
+                "name=registered",
+                "--set",
+                "fit.register_model=tiny-text",
+            ]
+        )
+        == 0
+    )
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlruns/mlflow.db'}")

@@ -14,8 +14,17 @@ WORDS = "i am so very hungry that i could eat a horse and then some more of the 
 @pytest.fixture
 def dm(in_tmp):
     (in_tmp / "corpus.txt").write_text(WORDS * 60)
-    d = FillBlankDataModule(source="corpus.txt", prepared_dir="prep", seq_len=32, spans=2, margin=4, max_span=8,
-                            val_fraction=0.2, test_fraction=0.2, batch_size=8)
+    d = FillBlankDataModule(
+        source="corpus.txt",
+        prepared_dir="prep",
+        seq_len=32,
+        spans=2,
+        margin=4,
+        max_span=8,
+        val_fraction=0.2,
+        test_fraction=0.2,
+        batch_size=8,
+    )
     d.prepare_data()
     d.setup()
     return d
@@ -45,8 +54,16 @@ def test_eval_masks_are_deterministic_and_train_masks_vary(dm, in_tmp):
     ds = dm.datasets["test"]
     first = [ds[i][1].copy() for i in range(len(ds))]
     again = [ds[i][1] for i in range(len(ds))]
-    other = FillBlankDataModule(source="corpus.txt", prepared_dir="prep", seq_len=32, spans=2, margin=4, max_span=8,
-                                val_fraction=0.2, test_fraction=0.2)
+    other = FillBlankDataModule(
+        source="corpus.txt",
+        prepared_dir="prep",
+        seq_len=32,
+        spans=2,
+        margin=4,
+        max_span=8,
+        val_fraction=0.2,
+        test_fraction=0.2,
+    )
     other.setup()
     fresh = [other.datasets["test"][i][1] for i in range(len(ds))]
     assert all((a == b).all() and (a == c).all() for a, b, c in zip(first, again, fresh, strict=True))
@@ -101,5 +118,10 @@ def test_ngram_left_context_baseline(dm):
 
 def test_scores_from_logp():
     s = scores_from_logp(np.log2([0.5, 0.25, 1.0, 0.5]), np.array([True, False, True, True]), np.array([0, 0, 1, 2]))
-    assert s == {"test_masked_acc": 0.75, "test_bits_per_char": 1.0, "test_span_acc": 2 / 3,
-                 "test_masked_chars": 4.0, "test_blanks": 3.0}
+    assert s == {
+        "test_masked_acc": 0.75,
+        "test_bits_per_char": 1.0,
+        "test_span_acc": 2 / 3,
+        "test_masked_chars": 4.0,
+        "test_blanks": 3.0,
+    }

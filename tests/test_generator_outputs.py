@@ -88,7 +88,8 @@ def test_generator_command_line_error_is_one_line(tmp_path: Path) -> None:
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
-    r = subprocess.run([sys.executable, "-m", "seqpipe.sources.stocks", str(mine)], capture_output=True, text=True,
-                       cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "seqpipe.sources.stocks", str(mine)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert r.returncode == 2 and r.stderr.startswith("seqpipe: error:") and r.stderr.count("\n") == 1
     assert (mine / "notes.txt").read_text() == "keep me"

@@ -14,14 +14,14 @@ import seqpipe
 PACKAGE = Path(seqpipe.__file__).parent
 # lowest first; a module is placed by its first dotted part below seqpipe (a subpackage or a top-level file)
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "progress"},      # the version, the one exception type, progress bars
-    {"sources"},                             # readers and generators of raw data
-    {"data"},                                # stores, datamodules, DataSpec and token ids
-    {"models", "generate"},                  # models, loading a checkpoint, sampling from a language model
-    {"baselines"},                           # the simple models every experiment is compared with
-    {"evaluation", "predict"},               # one module a task: baselines run, scoring, predict
+    {"__init__", "errors", "progress"},  # the version, the one exception type, progress bars
+    {"sources"},  # readers and generators of raw data
+    {"data"},  # stores, datamodules, DataSpec and token ids
+    {"models", "generate"},  # models, loading a checkpoint, sampling from a language model
+    {"baselines"},  # the simple models every experiment is compared with
+    {"evaluation", "predict"},  # one module a task: baselines run, scoring, predict
     {"tracking", "runs", "callbacks", "config"},  # MLflow, run folders, training callbacks, configs
-    {"stages", "dvcgen"},                    # preprocess / fit / evaluate, the generated dvc.yaml
+    {"stages", "dvcgen"},  # preprocess / fit / evaluate, the generated dvc.yaml
     {"cli", "__main__"},
 ]
 
@@ -40,8 +40,11 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "seqpipe":
             found.add(node.module)
             if node.module == "seqpipe":  # `from seqpipe import stages` imports seqpipe.stages
-                found.update(f"seqpipe.{a.name}" for a in node.names
-                             if (PACKAGE / a.name).is_dir() or (PACKAGE / f"{a.name}.py").exists())
+                found.update(
+                    f"seqpipe.{a.name}"
+                    for a in node.names
+                    if (PACKAGE / a.name).is_dir() or (PACKAGE / f"{a.name}.py").exists()
+                )
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == "seqpipe")
     return found

@@ -15,9 +15,11 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def test_importing_seqpipe_and_a_datamodule_loads_neither_dvc_nor_mlflow():
-    code = ("import sys, seqpipe, seqpipe.cli\n"
-            "from seqpipe.data import TextDataModule\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dvc', 'mlflow')))\n")
+    code = (
+        "import sys, seqpipe, seqpipe.cli\n"
+        "from seqpipe.data import TextDataModule\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dvc', 'mlflow')))\n"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().replace("'", '"')) == []
@@ -35,7 +37,8 @@ def test_a_preprocess_prints_nothing_on_stdout(tmp_path: Path, capsys, caplog):
     assert dm.store.meta["records"] > 0
     assert capsys.readouterr().out == ""
     assert not logging.getLogger().handlers or all(
-        type(h).__module__.startswith("_pytest") for h in logging.getLogger().handlers)  # no basicConfig
+        type(h).__module__.startswith("_pytest") for h in logging.getLogger().handlers
+    )  # no basicConfig
 
 
 def test_the_library_logs_through_the_seqpipe_logger(tmp_path: Path, capsys, caplog):

@@ -40,15 +40,36 @@ def ui_with_two_runs(in_tmp):
     ids, bpc = [], {}
     for cell in ("lstm", "gru"):
         cfg = {
-            "name": f"ui-{cell}", "domain": "text",
-            "data": {"class_path": "seqpipe.data.TextDataModule",
-                     "init_args": {"source": "corpus.txt", "prepared_dir": "data/prepared/tiny", "seq_len": 32,
-                                   "batch_size": 16, "tbptt": True}},
-            "model": {"class_path": "seqpipe.models.RecurrentModel",
-                      "init_args": {"cell": cell, "hidden_size": 16, "num_layers": 1, "embedding_dim": 8, "lr": 0.01,
-                                    "tbptt": True}},
-            "trainer": {"max_steps": 20, "val_check_interval": 10, "limit_val_batches": 2, "accelerator": "cpu",
-                        "enable_progress_bar": False},
+            "name": f"ui-{cell}",
+            "domain": "text",
+            "data": {
+                "class_path": "seqpipe.data.TextDataModule",
+                "init_args": {
+                    "source": "corpus.txt",
+                    "prepared_dir": "data/prepared/tiny",
+                    "seq_len": 32,
+                    "batch_size": 16,
+                    "tbptt": True,
+                },
+            },
+            "model": {
+                "class_path": "seqpipe.models.RecurrentModel",
+                "init_args": {
+                    "cell": cell,
+                    "hidden_size": 16,
+                    "num_layers": 1,
+                    "embedding_dim": 8,
+                    "lr": 0.01,
+                    "tbptt": True,
+                },
+            },
+            "trainer": {
+                "max_steps": 20,
+                "val_check_interval": 10,
+                "limit_val_batches": 2,
+                "accelerator": "cpu",
+                "enable_progress_bar": False,
+            },
             "fit": {"grad_every_n_steps": 10},
             "evaluate": {"ngram_max_order": 3, "lanes": 4, "sample_length": 20, "mixture": False},
         }
@@ -63,9 +84,22 @@ def ui_with_two_runs(in_tmp):
     port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("mlflow")), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(Path(sys.executable).with_name("mlflow")),
+            "ui",
+            "--backend-store-uri",
+            uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -95,9 +129,16 @@ def test_compare_two_runs_in_the_browser(ui_with_two_runs):
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            executable_path=shutil.which("chromium"),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(runs_url(exp, base=base))  # the link fit and `make ui` print: it opens on the training runs

@@ -126,9 +126,16 @@ def test_cosine_schedule_is_a_function_of_the_step_alone():
 
         x = torch.randint(0, 11, (64, 9))
         data = torch.utils.data.DataLoader([{"inputs": r[:-1], "targets": r[1:]} for r in x], batch_size=2)
-        trainer = L.Trainer(max_steps=40, max_time={"seconds": 600}, logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, callbacks=[Record()],
-                            accelerator="cpu")
+        trainer = L.Trainer(
+            max_steps=40,
+            max_time={"seconds": 600},
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[Record()],
+            accelerator="cpu",
+        )
         trainer.fit(m, data)
         return lrs
 
@@ -143,11 +150,18 @@ def test_precision_auto_follows_the_measured_rule(monkeypatch):
 
     monkeypatch.setattr(stages.torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(stages, "cpu_has_fast_bf16", lambda: True)
-    pick = {c: stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": c}}})["precision"]
-            for c in ("rnn", "lstm", "gru")}
+    pick = {
+        c: stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": c}}})["precision"]
+        for c in ("rnn", "lstm", "gru")
+    }
     assert pick == {"rnn": "32-true", "lstm": "bf16-mixed", "gru": "bf16-mixed"}
     monkeypatch.setattr(stages, "cpu_has_fast_bf16", lambda: False)  # no oneDNN bf16: emulated, slower
-    assert stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": "lstm"}}})["precision"] == "32-true"
+    assert (
+        stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": "lstm"}}})[
+            "precision"
+        ]
+        == "32-true"
+    )
     assert stages._trainer_kwargs({"trainer": {}})["precision"] == "32-true"
 
 
@@ -158,8 +172,16 @@ DNA60 = DataSpec(input="tokens", target="class", vocab_size=5, num_classes=3, ma
 def test_crnn_flatten_pooling_shapes_and_head_size():
     from seqpipe.models.core import TimePooling
 
-    m = CRNN(DNA60, conv_channels=[8], kernel_size=9, time_pool=[2], hidden_size=4, bidirectional=True,
-             pooling="flatten", data_info={"length": {"min": 60, "max": 60}}).eval()
+    m = CRNN(
+        DNA60,
+        conv_channels=[8],
+        kernel_size=9,
+        time_pool=[2],
+        hidden_size=4,
+        bidirectional=True,
+        pooling="flatten",
+        data_info={"length": {"min": 60, "max": 60}},
+    ).eval()
     assert isinstance(m.pool, TimePooling) and m.pool.steps == 30  # 60 bp, max-pool 2
     assert m.head.in_features == 30 * 8  # 30 steps x BiLSTM(4) both directions
     x = torch.randint(1, 5, (3, 60))

@@ -21,8 +21,12 @@ BIN = Path(sys.executable).parent
 
 
 def sh(cmd, cwd, timeout=1800):
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     env.pop("MLFLOW_TRACKING_URI", None)
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, shell=True)
     assert out.returncode == 0, f"{cmd} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
@@ -47,8 +51,16 @@ def test_dvc_repro_fast_profile(tmp_path):
     assert metric_files, "no metrics written"
     for f in metric_files:
         d = json.loads(f.read_text())
-        for key in ("domain", "task", "primary_metric", "direction", "model", "baselines", "data_fingerprint",
-                    "truncated_by_time"):
+        for key in (
+            "domain",
+            "task",
+            "primary_metric",
+            "direction",
+            "model",
+            "baselines",
+            "data_fingerprint",
+            "truncated_by_time",
+        ):
             assert key in d, f"{f.name} lacks {key}"
         assert d["direction"] in ("lower", "higher") and d["primary_metric"] in d["model"]
         assert d["baselines"], f"{f.name} reports no baseline"
@@ -64,10 +76,25 @@ def test_dvc_repro_fast_profile(tmp_path):
     edits = [  # (file, dotted key, new value, the stages that must be stale -- and no others)
         ("pipelines/text/lstm.yaml", "model.init_args.hidden_size", 48, {"text_train_lstm"}),
         ("pipelines/text/lstm.yaml", "trainer.max_steps", 123, {"text_train_lstm"}),
-        ("pipelines/dna/base.yaml", "evaluate.kmer_C", [0.1], {"dna_baselines", "dna_evaluate_crnn", "dna_evaluate_lstm"}),
-        ("pipelines/audio/base.yaml", "data.init_args.n_mels", 32,
-         {"audio_prepare", "audio_baselines", "audio_train_crnn", "audio_train_gru", "audio_evaluate_crnn",
-          "audio_evaluate_gru"}),
+        (
+            "pipelines/dna/base.yaml",
+            "evaluate.kmer_C",
+            [0.1],
+            {"dna_baselines", "dna_evaluate_crnn", "dna_evaluate_lstm"},
+        ),
+        (
+            "pipelines/audio/base.yaml",
+            "data.init_args.n_mels",
+            32,
+            {
+                "audio_prepare",
+                "audio_baselines",
+                "audio_train_crnn",
+                "audio_train_gru",
+                "audio_evaluate_crnn",
+                "audio_evaluate_gru",
+            },
+        ),
         ("pipelines/text/base.yaml", "data.init_args.seq_len", 48, {"text_prepare", "text_baselines", *text_all}),
     ]
     for rel, key, value, expected in edits:

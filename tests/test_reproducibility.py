@@ -46,53 +46,157 @@ def stock_csvs(d: Path) -> str:
     for name, seed in (("AAA", 0), ("BBB", 1)):
         rng = np.random.default_rng(seed)
         close = 50 * np.exp(np.cumsum(rng.normal(0, 1, 700) / 100))
-        pd.DataFrame({"Date": pd.bdate_range("2004-01-01", periods=700).strftime("%Y-%m-%d"), "Open": close,
-                      "High": close * 1.01, "Low": close * 0.99, "Close": close,
-                      "Volume": rng.integers(1_000_000, 5_000_000, 700)}).to_csv(raw / f"{name}.csv", index=False)
+        pd.DataFrame(
+            {
+                "Date": pd.bdate_range("2004-01-01", periods=700).strftime("%Y-%m-%d"),
+                "Open": close,
+                "High": close * 1.01,
+                "Low": close * 0.99,
+                "Close": close,
+                "Volume": rng.integers(1_000_000, 5_000_000, 700),
+            }
+        ).to_csv(raw / f"{name}.csv", index=False)
     return "raw"
 
 
 TRAINER = {"accelerator": "cpu", "enable_progress_bar": False, "limit_val_batches": 2}
-STOCKS = {"class_path": "seqpipe.data.stocks.StockDataModule",
-          "init_args": {"source": "raw", "prepared_dir": "prep", "lookback": 15, "horizon": 3, "batch_size": 32,
-                        "features": ["log_return", "hl_range"], "val_start": "2005-09-01",
-                        "test_start": "2006-03-01"}}
+STOCKS = {
+    "class_path": "seqpipe.data.stocks.StockDataModule",
+    "init_args": {
+        "source": "raw",
+        "prepared_dir": "prep",
+        "lookback": 15,
+        "horizon": 3,
+        "batch_size": 32,
+        "features": ["log_return", "hl_range"],
+        "val_start": "2005-09-01",
+        "test_start": "2006-03-01",
+    },
+}
 CASES = {
-    "recurrent-tbptt": (text_corpus, "text", {
-        "data": {"class_path": "seqpipe.data.TextDataModule",
-                 "init_args": {"source": "corpus.txt", "prepared_dir": "prep", "seq_len": 16, "batch_size": 8,
-                               "tbptt": True}},
-        "model": {"class_path": "seqpipe.models.RecurrentModel",
-                  "init_args": {"cell": "lstm", "hidden_size": 16, "num_layers": 2, "dropout": 0.2,
-                                "embedding_dim": 8, "tbptt": True}},
-        "trainer": {"max_steps": 25, "val_check_interval": 10, **TRAINER}, "fit": {"grad_every_n_steps": 10}}),
-    "crnn-rc-augment": (dna_fasta, "dna", {
-        "data": {"class_path": "seqpipe.data.DNADataModule",
-                 "init_args": {"source": "x.fa", "labels": None, "prepared_dir": "prep", "rc_augment": 0.5,
-                               "batch_size": 8}},
-        "model": {"class_path": "seqpipe.models.crnn.CRNN",
-                  "init_args": {"conv_channels": [8], "kernel_size": 5, "time_pool": [2], "cell": "lstm",
-                                "hidden_size": 8, "bidirectional": True, "dropout": 0.3}},
-        "trainer": {"max_epochs": 3, **TRAINER}, "fit": {"grad_every_n_steps": 100000}}),
-    "seed-group": (stock_csvs, "stocks", {
-        "data": STOCKS,
-        "model": {"class_path": "seqpipe.models.seeds.SeedGroup",
-                  "init_args": {"n_seeds": 2, "cell": "gru", "hidden_size": 8, "loss": "l1", "dropout": 0.1}},
-        "trainer": {"max_epochs": 2, **TRAINER}, "fit": {"grad_every_n_steps": 100000}}),
-    "seq2seq-scheduled-sampling": (stock_csvs, "forecast", {
-        "data": {**STOCKS, "init_args": {**STOCKS["init_args"], "target": "volatility"}},
-        "model": {"class_path": "seqpipe.models.seq2seq.Seq2Seq",
-                  "init_args": {"cell": "lstm", "hidden_size": 8, "attention": "luong", "teacher_forcing": 1.0,
-                                "min_teacher_forcing": 0.3, "decay_steps": 10, "loss": "l1"}},
-        "trainer": {"max_epochs": 2, **TRAINER}, "fit": {"grad_every_n_steps": 100000}}),
-    "bilstm-random-blanks": (text_corpus, "fill_blank", {
-        "data": {"class_path": "seqpipe.data.fill_blank.FillBlankDataModule",
-                 "init_args": {"source": "corpus.txt", "prepared_dir": "prep", "seq_len": 32, "spans": 2,
-                               "margin": 4, "batch_size": 8}},
-        "model": {"class_path": "seqpipe.models.RecurrentModel",
-                  "init_args": {"cell": "lstm", "hidden_size": 8, "num_layers": 1, "embedding_dim": 8,
-                                "bidirectional": True, "dropout": 0.2}},
-        "trainer": {"max_steps": 20, "val_check_interval": 10, **TRAINER}, "fit": {"grad_every_n_steps": 100000}}),
+    "recurrent-tbptt": (
+        text_corpus,
+        "text",
+        {
+            "data": {
+                "class_path": "seqpipe.data.TextDataModule",
+                "init_args": {
+                    "source": "corpus.txt",
+                    "prepared_dir": "prep",
+                    "seq_len": 16,
+                    "batch_size": 8,
+                    "tbptt": True,
+                },
+            },
+            "model": {
+                "class_path": "seqpipe.models.RecurrentModel",
+                "init_args": {
+                    "cell": "lstm",
+                    "hidden_size": 16,
+                    "num_layers": 2,
+                    "dropout": 0.2,
+                    "embedding_dim": 8,
+                    "tbptt": True,
+                },
+            },
+            "trainer": {"max_steps": 25, "val_check_interval": 10, **TRAINER},
+            "fit": {"grad_every_n_steps": 10},
+        },
+    ),
+    "crnn-rc-augment": (
+        dna_fasta,
+        "dna",
+        {
+            "data": {
+                "class_path": "seqpipe.data.DNADataModule",
+                "init_args": {
+                    "source": "x.fa",
+                    "labels": None,
+                    "prepared_dir": "prep",
+                    "rc_augment": 0.5,
+                    "batch_size": 8,
+                },
+            },
+            "model": {
+                "class_path": "seqpipe.models.crnn.CRNN",
+                "init_args": {
+                    "conv_channels": [8],
+                    "kernel_size": 5,
+                    "time_pool": [2],
+                    "cell": "lstm",
+                    "hidden_size": 8,
+                    "bidirectional": True,
+                    "dropout": 0.3,
+                },
+            },
+            "trainer": {"max_epochs": 3, **TRAINER},
+            "fit": {"grad_every_n_steps": 100000},
+        },
+    ),
+    "seed-group": (
+        stock_csvs,
+        "stocks",
+        {
+            "data": STOCKS,
+            "model": {
+                "class_path": "seqpipe.models.seeds.SeedGroup",
+                "init_args": {"n_seeds": 2, "cell": "gru", "hidden_size": 8, "loss": "l1", "dropout": 0.1},
+            },
+            "trainer": {"max_epochs": 2, **TRAINER},
+            "fit": {"grad_every_n_steps": 100000},
+        },
+    ),
+    "seq2seq-scheduled-sampling": (
+        stock_csvs,
+        "forecast",
+        {
+            "data": {**STOCKS, "init_args": {**STOCKS["init_args"], "target": "volatility"}},
+            "model": {
+                "class_path": "seqpipe.models.seq2seq.Seq2Seq",
+                "init_args": {
+                    "cell": "lstm",
+                    "hidden_size": 8,
+                    "attention": "luong",
+                    "teacher_forcing": 1.0,
+                    "min_teacher_forcing": 0.3,
+                    "decay_steps": 10,
+                    "loss": "l1",
+                },
+            },
+            "trainer": {"max_epochs": 2, **TRAINER},
+            "fit": {"grad_every_n_steps": 100000},
+        },
+    ),
+    "bilstm-random-blanks": (
+        text_corpus,
+        "fill_blank",
+        {
+            "data": {
+                "class_path": "seqpipe.data.fill_blank.FillBlankDataModule",
+                "init_args": {
+                    "source": "corpus.txt",
+                    "prepared_dir": "prep",
+                    "seq_len": 32,
+                    "spans": 2,
+                    "margin": 4,
+                    "batch_size": 8,
+                },
+            },
+            "model": {
+                "class_path": "seqpipe.models.RecurrentModel",
+                "init_args": {
+                    "cell": "lstm",
+                    "hidden_size": 8,
+                    "num_layers": 1,
+                    "embedding_dim": 8,
+                    "bidirectional": True,
+                    "dropout": 0.2,
+                },
+            },
+            "trainer": {"max_steps": 20, "val_check_interval": 10, **TRAINER},
+            "fit": {"grad_every_n_steps": 100000},
+        },
+    ),
 }
 
 

@@ -24,15 +24,32 @@ WORDS = ["romeo", "juliet", "thou", "art", "fair", "night", "love", "the", "o", 
 
 def text_case(d: Path) -> dict:
     (d / "corpus.txt").write_text(" ".join(np.random.default_rng(0).choice(WORDS, 20000)) + "\n")
-    return {"domain": "text",
-            "data": {"class_path": "seqpipe.data.TextDataModule",
-                     "init_args": {"source": "corpus.txt", "prepared_dir": "prep", "seq_len": 16, "batch_size": 8,
-                                   "tbptt": True}},
-            "model": {"class_path": "seqpipe.models.RecurrentModel",
-                      "init_args": {"cell": "lstm", "hidden_size": 32, "num_layers": 2, "dropout": 0.2,
-                                    "embedding_dim": 8, "tbptt": True}},
-            "trainer": {"max_steps": 500, "val_check_interval": 100, "limit_val_batches": 4},
-            "fit": {"grad_every_n_steps": 50, "checkpoint_every_n_steps": 13}}
+    return {
+        "domain": "text",
+        "data": {
+            "class_path": "seqpipe.data.TextDataModule",
+            "init_args": {
+                "source": "corpus.txt",
+                "prepared_dir": "prep",
+                "seq_len": 16,
+                "batch_size": 8,
+                "tbptt": True,
+            },
+        },
+        "model": {
+            "class_path": "seqpipe.models.RecurrentModel",
+            "init_args": {
+                "cell": "lstm",
+                "hidden_size": 32,
+                "num_layers": 2,
+                "dropout": 0.2,
+                "embedding_dim": 8,
+                "tbptt": True,
+            },
+        },
+        "trainer": {"max_steps": 500, "val_check_interval": 100, "limit_val_batches": 4},
+        "fit": {"grad_every_n_steps": 50, "checkpoint_every_n_steps": 13},
+    }
 
 
 def dna_case(d: Path) -> dict:
@@ -42,20 +59,36 @@ def dna_case(d: Path) -> dict:
         s = "".join(rng.choice(list("ACGT"), 60))
         recs.append(f">r{i} label={i % 2}\n{s[:20] + 'TATAAT' + s[26:] if i % 2 else s}\n")
     (d / "x.fa").write_text("".join(recs))
-    return {"domain": "dna",
-            "data": {"class_path": "seqpipe.data.DNADataModule",
-                     "init_args": {"source": "x.fa", "labels": None, "prepared_dir": "prep", "rc_augment": 0.5,
-                                   "batch_size": 8}},
-            "model": {"class_path": "seqpipe.models.crnn.CRNN",
-                      "init_args": {"conv_channels": [16], "kernel_size": 7, "time_pool": [2], "cell": "lstm",
-                                    "hidden_size": 16, "bidirectional": True, "dropout": 0.3}},
-            "trainer": {"max_epochs": 6, "limit_val_batches": 4},
-            "fit": {"grad_every_n_steps": 100000, "checkpoint_every_n_steps": 11}}
+    return {
+        "domain": "dna",
+        "data": {
+            "class_path": "seqpipe.data.DNADataModule",
+            "init_args": {"source": "x.fa", "labels": None, "prepared_dir": "prep", "rc_augment": 0.5, "batch_size": 8},
+        },
+        "model": {
+            "class_path": "seqpipe.models.crnn.CRNN",
+            "init_args": {
+                "conv_channels": [16],
+                "kernel_size": 7,
+                "time_pool": [2],
+                "cell": "lstm",
+                "hidden_size": 16,
+                "bidirectional": True,
+                "dropout": 0.3,
+            },
+        },
+        "trainer": {"max_epochs": 6, "limit_val_batches": 4},
+        "fit": {"grad_every_n_steps": 100000, "checkpoint_every_n_steps": 11},
+    }
 
 
 def write(d: Path, name: str, cfg: dict) -> str:
-    cfg = {"name": name, "seed": 5, **cfg, "trainer": {**cfg["trainer"], "accelerator": "cpu",
-                                                        "enable_progress_bar": False}}
+    cfg = {
+        "name": name,
+        "seed": 5,
+        **cfg,
+        "trainer": {**cfg["trainer"], "accelerator": "cpu", "enable_progress_bar": False},
+    }
     (d / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
     return f"{name}.yaml"
 
@@ -71,8 +104,13 @@ def test_killed_run_resumes_to_the_uninterrupted_result(make, in_tmp: Path):
     assert main(["fit", "--config", write(in_tmp, "whole", cfg)]) == 0
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "seqpipe", "fit", "--config", write(in_tmp, "broken", cfg)],
-                            cwd=in_tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seqpipe", "fit", "--config", write(in_tmp, "broken", cfg)],
+        cwd=in_tmp,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     last = in_tmp / "models/.broken.tmp/last.ckpt"
     deadline = time.time() + 300
     while not last.exists() and proc.poll() is None and time.time() < deadline:

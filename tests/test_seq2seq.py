@@ -9,10 +9,16 @@ from seqpipe.models.seq2seq import BOS, EOS, PAD, Seq2Seq, edit_distance, strip,
 
 SEQ = DataSpec(input="features", target="sequence", feature_dim=8, num_classes=13).to_dict()
 FORECAST = DataSpec(input="features", target="regression", feature_dim=5, output_dim=4, causal=True).to_dict()
-CONFIGS = [dict(encoder=e, cell=c, attention=a, bidirectional=bi)
-           for e, c, a, bi in [("recurrent", "gru", "none", False), ("recurrent", "lstm", "luong", True),
-                               ("conv", "gru", "bahdanau", True), ("conv", "lstm", "luong", False),
-                               ("recurrent", "rnn", "bahdanau", False)]]
+CONFIGS = [
+    dict(encoder=e, cell=c, attention=a, bidirectional=bi)
+    for e, c, a, bi in [
+        ("recurrent", "gru", "none", False),
+        ("recurrent", "lstm", "luong", True),
+        ("conv", "gru", "bahdanau", True),
+        ("conv", "lstm", "luong", False),
+        ("recurrent", "rnn", "bahdanau", False),
+    ]
+]
 
 
 def model(**kw) -> Seq2Seq:
@@ -114,8 +120,17 @@ def test_learns_to_copy_and_reverse_with_attention():
     """A real learning check: transcribe a sequence of one-hot frames into its ids, reversed."""
     torch.manual_seed(0)
     spec = DataSpec(input="tokens", target="sequence", vocab_size=10, num_classes=13).to_dict()
-    m = Seq2Seq(spec, cell="gru", hidden_size=48, embedding_dim=16, attention="luong", bidirectional=True,
-                lr=0.01, lr_schedule="none", max_decode_len=6)
+    m = Seq2Seq(
+        spec,
+        cell="gru",
+        hidden_size=48,
+        embedding_dim=16,
+        attention="luong",
+        bidirectional=True,
+        lr=0.01,
+        lr_schedule="none",
+        max_decode_len=6,
+    )
     opt = m.configure_optimizers()
     for _ in range(300):
         x = torch.randint(0, 10, (32, 5))

@@ -23,8 +23,11 @@ SPLICE = REPO / "data" / "raw" / "splice" / "splice.csv"
 @pytest.fixture(scope="module")
 def splice_dm(tmp_path_factory) -> DNADataModule:
     cfg = load_config(REPO / "pipelines" / "splice" / "base.yaml")
-    args = {**cfg["data"]["init_args"], "source": str(SPLICE),
-            "prepared_dir": str(tmp_path_factory.mktemp("splice") / "prep")}
+    args = {
+        **cfg["data"]["init_args"],
+        "source": str(SPLICE),
+        "prepared_dir": str(tmp_path_factory.mktemp("splice") / "prep"),
+    }
     dm = DNADataModule(**args)
     dm.prepare_data()
     dm.setup()
@@ -94,8 +97,11 @@ def test_positional_models_learn_a_fixed_position_signal():
 
 
 def _cfg(**evaluate):
-    return {"name": "t", "seed": 0, "evaluate": {"kmer_ks": [3], "kmer_C": [0.1], "kmer_canonical": [False],
-                                                  "gbt_depth": [2], **evaluate}}
+    return {
+        "name": "t",
+        "seed": 0,
+        "evaluate": {"kmer_ks": [3], "kmer_C": [0.1], "kmer_canonical": [False], "gbt_depth": [2], **evaluate},
+    }
 
 
 def test_position_lr_beats_kmers_on_the_splice_set(splice_dm):
@@ -108,7 +114,9 @@ def test_position_lr_beats_kmers_on_the_splice_set(splice_dm):
     assert b["kmer_lr"]["test_accuracy"] < 0.8 < b["pos_lr"]["test_accuracy"]  # position matters here
     assert b["majority"]["test_auroc"] == 0.5
     assert [row["C"] for row in base["grids"]["pos_lr"]] == [0.01, 0.1]
-    assert set(base["choices"]) == {"kmer_lr", "pos_lr", "pos_gbt"} and len(base["test_ids"]) == len(base["test_probs"]["pos_lr"])
+    assert set(base["choices"]) == {"kmer_lr", "pos_lr", "pos_gbt"} and len(base["test_ids"]) == len(
+        base["test_probs"]["pos_lr"]
+    )
 
 
 def test_baselines_choose_on_val_never_on_test(splice_dm, monkeypatch):
@@ -165,7 +173,10 @@ def test_rc_average_auto_picks_the_strand_on_val(splice_dm, tmp_path):
     key = "test_auroc_rcavg" if s["rc_average_used"] else "test_auroc_fwd"
     assert ev.model["test_auroc"] == ev.model[key]
     forced = evaluate(model, splice_dm, {"name": "t", "evaluate": {"rc_average": True}}, base, tmp_path)
-    assert forced.extra["strand"]["rc_average_used"] is True and forced.model["test_auroc"] == forced.model["test_auroc_rcavg"]
+    assert (
+        forced.extra["strand"]["rc_average_used"] is True
+        and forced.model["test_auroc"] == forced.model["test_auroc_rcavg"]
+    )
     with pytest.raises(SeqpipeError, match="evaluate.rc_average must be true, false or auto"):
         evaluate(model, splice_dm, {"name": "t", "evaluate": {"rc_average": "sometimes"}}, base, tmp_path)
 
@@ -204,8 +215,15 @@ def test_splice_stages_end_to_end_fast_profile(in_tmp):
     stages.fit(cfg)
     stages.evaluate(cfg)
     doc = json.loads(Path("metrics/splice-crnn.json").read_text())
-    assert doc["primary_metric"] == "test_auroc" and set(doc["baselines"]) == {"kmer_lr", "pos_lr", "pos_gbt", "majority"}
-    assert doc["best_baseline"] in ("pos_lr", "pos_gbt") and doc["baselines"][doc["best_baseline"]]["test_accuracy"] > 0.9
+    assert doc["primary_metric"] == "test_auroc" and set(doc["baselines"]) == {
+        "kmer_lr",
+        "pos_lr",
+        "pos_gbt",
+        "majority",
+    }
+    assert (
+        doc["best_baseline"] in ("pos_lr", "pos_gbt") and doc["baselines"][doc["best_baseline"]]["test_accuracy"] > 0.9
+    )
     assert doc["strand"]["rc_augment"] == 0.0 and doc["strand"]["rc_average"] == "auto"
     res = predict("models/splice-crnn/best.ckpt", ["data/raw/splice/splice.csv"], echo=False)
     assert len(res) == 3186 and set(res[0]["probabilities"]) == {"EI", "IE", "N"} and res[0]["strands"] == "forward"

@@ -33,12 +33,17 @@ def frame(n: int = 900, seed: int = 0, start: str = "2004-01-01") -> pd.DataFram
         r[t] = np.sqrt(var) * rng.standard_normal()
     close = 50 * np.exp(np.cumsum(r / 100))
     spread = np.abs(rng.normal(0, 0.01, n)) + 0.002
-    return pd.DataFrame({
-        "Date": pd.bdate_range(start, periods=n).strftime("%Y-%m-%d"),
-        "Open": close * (1 + rng.normal(0, 0.002, n)),
-        "High": close * (1 + spread), "Low": close * (1 - spread), "Close": close, "Adj Close": close * 0.5,
-        "Volume": rng.integers(1_000_000, 5_000_000, n),
-    })[COLS]
+    return pd.DataFrame(
+        {
+            "Date": pd.bdate_range(start, periods=n).strftime("%Y-%m-%d"),
+            "Open": close * (1 + rng.normal(0, 0.002, n)),
+            "High": close * (1 + spread),
+            "Low": close * (1 - spread),
+            "Close": close,
+            "Adj Close": close * 0.5,
+            "Volume": rng.integers(1_000_000, 5_000_000, n),
+        }
+    )[COLS]
 
 
 def write(tmp: Path, name: str, df: pd.DataFrame) -> Path:
@@ -57,8 +62,13 @@ def two_tickers(tmp_path: Path) -> Path:
 
 
 def prepared(src, tmp: Path, **kw) -> StockDataModule:
-    args = dict(lookback=20, horizon=3, features=["log_return", "hl_range", "volume_change", "realized_vol_5"],
-                batch_size=16, **SPLITS)
+    args = dict(
+        lookback=20,
+        horizon=3,
+        features=["log_return", "hl_range", "volume_change", "realized_vol_5"],
+        batch_size=16,
+        **SPLITS,
+    )
     args.update(kw)
     dm = StockDataModule(source=str(src), prepared_dir=str(tmp / "prep"), rebuild=True, **args)
     dm.prepare_data()
@@ -133,7 +143,9 @@ def test_missing_date_cell_is_an_error(tmp_path):
 def test_missing_dates_gap_error_or_kept(tmp_path):
     df = frame(60).drop(index=range(20, 35))  # three weeks of trading days missing
     p = write(tmp_path, "X.csv", df)
-    with pytest.raises(SeqpipeError, match=r"line 22, column Date: missing dates: 22 days between 2004-01-28 and 2004-02-19"):
+    with pytest.raises(
+        SeqpipeError, match=r"line 22, column Date: missing dates: 22 days between 2004-01-28 and 2004-02-19"
+    ):
         read_csv(p, Rules(gaps="error", max_gap_days=10))
     [s] = read_csv(p, Rules(gaps="keep"))
     assert s.repairs == {"gaps_kept": 1} and len(s) == 45  # no day invented
@@ -164,9 +176,14 @@ def test_unsorted_rows_sorted_and_counted_or_error(tmp_path):
         read_csv(p, Rules(unsorted="error"))
 
 
-@pytest.mark.parametrize("col,value,match", [("Close", 0.0, "column Close: non-positive price 0"),
-                                             ("Low", -3.0, "column Low: non-positive price -3"),
-                                             ("Volume", -1, "column Volume: negative volume")])
+@pytest.mark.parametrize(
+    "col,value,match",
+    [
+        ("Close", 0.0, "column Close: non-positive price 0"),
+        ("Low", -3.0, "column Low: non-positive price -3"),
+        ("Volume", -1, "column Volume: negative volume"),
+    ],
+)
 def test_non_positive_prices_are_errors(tmp_path, col, value, match):
     df = frame(30)
     df.loc[4, col] = value
@@ -247,7 +264,9 @@ def test_no_look_ahead_in_prepared_store(tmp_path):
     keep = a.dates_of(np.arange(len(a.store.arrays["dates"]))) <= cutoff
     assert keep.sum() > 700
     assert np.array_equal(np.asarray(a.store.arrays["features"])[keep], np.asarray(b.store.arrays["features"])[keep])
-    assert not np.array_equal(np.asarray(a.store.arrays["features"])[~keep], np.asarray(b.store.arrays["features"])[~keep])
+    assert not np.array_equal(
+        np.asarray(a.store.arrays["features"])[~keep], np.asarray(b.store.arrays["features"])[~keep]
+    )
 
 
 def test_normalization_depends_on_train_rows_only(two_tickers, tmp_path):
@@ -257,15 +276,24 @@ def test_normalization_depends_on_train_rows_only(two_tickers, tmp_path):
     rows, rets = [], []
     for s in series:
         f, r, _ = causal_features(s, m["features"])
-        f, r = f[m["warmup"]:], r[m["warmup"]:]
-        train = s.dates[m["warmup"]:] < np.datetime64(SPLITS["val_start"])
+        f, r = f[m["warmup"] :], r[m["warmup"] :]
+        train = s.dates[m["warmup"] :] < np.datetime64(SPLITS["val_start"])
         rows.append(f[train]), rets.append(r[train])
     train = np.concatenate(rows)
-    assert np.allclose(m["normalization"]["mean"], train.mean(0)) and np.allclose(m["normalization"]["std"], train.std(0))
+    assert np.allclose(m["normalization"]["mean"], train.mean(0)) and np.allclose(
+        m["normalization"]["std"], train.std(0)
+    )
     assert m["target_scale"] == pytest.approx(np.concatenate(rets).std())
     # the stored train features are standardized: mean 0, std 1
-    tr = np.concatenate([np.asarray(dm.store.arrays["features"])[o : o + n] for o, n, sp in
-                         zip(dm.store.index["offset"], dm.store.index["length"], dm.store.index["split"], strict=True) if sp == 0])
+    tr = np.concatenate(
+        [
+            np.asarray(dm.store.arrays["features"])[o : o + n]
+            for o, n, sp in zip(
+                dm.store.index["offset"], dm.store.index["length"], dm.store.index["split"], strict=True
+            )
+            if sp == 0
+        ]
+    )
     assert np.allclose(tr.mean(0), 0, atol=1e-5) and np.allclose(tr.std(0), 1, atol=1e-4)
 
 
@@ -318,8 +346,14 @@ def test_batch_targets_are_future_returns(two_tickers, tmp_path):
 
 def test_store_settings_mismatch_is_refused(two_tickers, tmp_path):
     prepared(two_tickers, tmp_path, lookback=20)
-    dm = StockDataModule(source=str(two_tickers), prepared_dir=str(tmp_path / "prep"), lookback=30, horizon=3,
-                         features=["log_return", "hl_range", "volume_change", "realized_vol_5"], **SPLITS)
+    dm = StockDataModule(
+        source=str(two_tickers),
+        prepared_dir=str(tmp_path / "prep"),
+        lookback=30,
+        horizon=3,
+        features=["log_return", "hl_range", "volume_change", "realized_vol_5"],
+        **SPLITS,
+    )
     with pytest.raises(SeqpipeError, match=r"prep: prepared with lookback=20, this config asks for 30"):
         dm.setup()
 
@@ -429,9 +463,15 @@ def test_export_embedded_default_reads_back(tmp_path):
     assert len(series["SP500"]) == 5031 and str(series["SP500"].dates[0]) == "1999-01-04"
     assert len(series["AAPL"]) == 3270 and series["GOOG"].adj_close is not None
     assert all(not s.repairs for s in series.values())
-    assert json.loads(json.dumps(Rules().__dict__)) == {"nonfinite": "drop", "unsorted": "sort", "duplicates": "error",
-                                                        "gaps": "error", "max_gap_days": 10, "date_format": None,
-                                                        "max_unsorted_rows": 5}
+    assert json.loads(json.dumps(Rules().__dict__)) == {
+        "nonfinite": "drop",
+        "unsorted": "sort",
+        "duplicates": "error",
+        "gaps": "error",
+        "max_gap_days": 10,
+        "date_format": None,
+        "max_unsorted_rows": 5,
+    }
 
 
 # -- end to end (slow: imports Lightning and MLflow, trains) ----------------------------------
@@ -446,9 +486,16 @@ def test_stock_pipeline_end_to_end(in_tmp, experiment):
     raw.mkdir()
     write(raw, "AAA.csv", frame(900, 0))
     write(raw, "BBB.csv", frame(850, 1, start="2004-02-02"))
-    overrides = [f"data.init_args.source={raw}", "data.init_args.lookback=20", "data.init_args.horizon=3",
-                 f"data.init_args.val_start='{SPLITS['val_start']}'", f"data.init_args.test_start='{SPLITS['test_start']}'"]  # quoted: YAML dates
-    cfg = load_config(Path(__file__).resolve().parents[1] / "pipelines" / "stocks" / f"{experiment}.yaml", overrides, profile="fast")
+    overrides = [
+        f"data.init_args.source={raw}",
+        "data.init_args.lookback=20",
+        "data.init_args.horizon=3",
+        f"data.init_args.val_start='{SPLITS['val_start']}'",
+        f"data.init_args.test_start='{SPLITS['test_start']}'",
+    ]  # quoted: YAML dates
+    cfg = load_config(
+        Path(__file__).resolve().parents[1] / "pipelines" / "stocks" / f"{experiment}.yaml", overrides, profile="fast"
+    )
     stages.preprocess(cfg)
     stages.baselines(cfg)
     stages.fit(cfg)
@@ -466,7 +513,9 @@ def test_stock_pipeline_end_to_end(in_tmp, experiment):
     steps = doc["test_mae_per_step"]
     assert len(steps["model"]) == 3 and len(steps["garch11"]) == 3
     base = json.loads((in_tmp / "reports" / "baselines" / "stocks.json").read_text())
-    assert base["by_target"]["volatility"]["garch11"]["test_mae"] == pytest.approx(doc["baselines"]["garch11"]["test_mae"])
+    assert base["by_target"]["volatility"]["garch11"]["test_mae"] == pytest.approx(
+        doc["baselines"]["garch11"]["test_mae"]
+    )
     assert (in_tmp / "reports" / f"stocks-{experiment}" / "forecast.png").stat().st_size > 1000
     rows = (in_tmp / "reports" / f"stocks-{experiment}" / "forecast.csv").read_text().splitlines()
     assert rows[0] == "date,actual,model,persistence,train_mean,trailing_rv,garch11" and len(rows) > 50

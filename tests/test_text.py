@@ -173,8 +173,17 @@ def test_ddp_ranks_see_distinct_windows(tmp_path):
 
 
 # -- the vectorized encoder against the reference (per-token Python) encoder it replaced -------
-def reference_encode(files, *, level="char", lowercase=True, val_fraction=0.05, test_fraction=0.05, min_count=1,
-                     max_vocab=20000, chunk_chars=1 << 20):
+def reference_encode(
+    files,
+    *,
+    level="char",
+    lowercase=True,
+    val_fraction=0.05,
+    test_fraction=0.05,
+    min_count=1,
+    max_vocab=20000,
+    chunk_chars=1 << 20,
+):
     """The encoder before the vectorized one (commit a08956c), kept verbatim in substance: vocab and ids."""
     import codecs
     import re
@@ -203,7 +212,7 @@ def reference_encode(files, *, level="char", lowercase=True, val_fraction=0.05, 
                 continue
             text = carry + text
             cut = max(text.rfind(" "), text.rfind("\n"))
-            carry, text = (text[cut + 1:], text[: cut + 1]) if cut >= 0 else (text, "")
+            carry, text = (text[cut + 1 :], text[: cut + 1]) if cut >= 0 else (text, "")
             if text:
                 yield tok(text)
         if carry:
@@ -226,8 +235,26 @@ def reference_encode(files, *, level="char", lowercase=True, val_fraction=0.05, 
 def unicode_corpus(tmp_path, n_files=3, chars=6000, seed=0):
     """Mixed scripts: ASCII, Latin-1 capitals, Greek with final sigma, dotted I, CJK, 4-byte emoji."""
     rng = np.random.default_rng(seed)
-    pieces = ["To be", " or not", ", that", " is\n", " ÉCOLE", " Ÿ", " ΟΔΥΣΣΕΥΣ", " ΣΑΣ", " İstanbul",
-              " 東京", " 😀", " — ", " café", "\t", "  ", "Ωmega", "ǅ", "ß"]
+    pieces = [
+        "To be",
+        " or not",
+        ", that",
+        " is\n",
+        " ÉCOLE",
+        " Ÿ",
+        " ΟΔΥΣΣΕΥΣ",
+        " ΣΑΣ",
+        " İstanbul",
+        " 東京",
+        " 😀",
+        " — ",
+        " café",
+        "\t",
+        "  ",
+        "Ωmega",
+        "ǅ",
+        "ß",
+    ]
     paths = []
     for i in range(n_files):
         text = "".join(rng.choice(pieces, chars // 5))

@@ -85,7 +85,9 @@ class GradientThroughTime(L.Callback):
             return False
         return core is not None and getattr(core, "directions", 2) == 1 and hasattr(pl_module, "front")
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         step = trainer.global_step
         if not self._applicable(pl_module) or (step != 1 and step % self.every_n_steps != 0):
             return
@@ -138,8 +140,13 @@ def plot_gradient_curves(curves: dict[str, list[tuple[int, int, float]]], path: 
         for s in steps:
             pts = sorted((t, v) for st, t, v in rows if st == s)
             last = s == steps[-1]
-            ax.plot([t for t, _ in pts], [max(v, 1e-30) for _, v in pts], color=color,
-                    alpha=1.0 if last else 0.15, label=f"{label} (step {s})" if last else None)
+            ax.plot(
+                [t for t, _ in pts],
+                [max(v, 1e-30) for _, v in pts],
+                color=color,
+                alpha=1.0 if last else 0.15,
+                label=f"{label} (step {s})" if last else None,
+            )
     ax.set_yscale("log")
     ax.set_xlabel("time step t")
     ax.set_ylabel("||dL_T / dh_t||")
@@ -170,6 +177,8 @@ class LearningCurve(L.Callback):
         val = m.get("val_loss")
         if val is None:
             return
-        self.rows.append(f"{trainer.global_step},{trainer.current_epoch},"
-                         f"{float(train) if train is not None else ''},{float(val):.6g}")
+        self.rows.append(
+            f"{trainer.global_step},{trainer.current_epoch},"
+            f"{float(train) if train is not None else ''},{float(val):.6g}"
+        )
         atomic_write_text(self.path, "\n".join(self.rows) + "\n")

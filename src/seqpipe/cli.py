@@ -56,8 +56,14 @@ def configure_logging(level: int = logging.INFO) -> None:
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="experiment YAML, e.g. pipelines/text/lstm.yaml")
     p.add_argument("--profile", default="default", help="a profile from the config's `profiles` (e.g. fast)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set model.init_args.hidden_size=512 (repeatable; wins over --profile)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set model.init_args.hidden_size=512 (repeatable; wins over --profile)",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved, checked config and exit")
 
 
@@ -72,8 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p = sub.add_parser("fit", help="train an experiment, log to MLflow, write models/<name>/")
     _config_args(p)
-    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
-                   help="continue training: alone, the interrupted run of this experiment; or from checkpoint PATH")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="PATH",
+        help="continue training: alone, the interrupted run of this experiment; or from checkpoint PATH",
+    )
     p = sub.add_parser("baselines", help="fit the domain's baselines on train, score them on test")
     _config_args(p)
     p = sub.add_parser("evaluate", help="test metrics for model and baselines -> metrics/<name>.json")
@@ -158,8 +170,10 @@ def _data_info(model, domain: str) -> dict:
     """The dataset facts saved in the checkpoint (vocabulary, class names, scaling)."""
     info = model.hparams.get("data_info") or {}
     if info.get("domain") != domain:
-        raise SeqpipeError(f"checkpoint is not a {domain} model (domain={info.get('domain')!r})",
-                           fix=f"pass a checkpoint trained on {domain} data")
+        raise SeqpipeError(
+            f"checkpoint is not a {domain} model (domain={info.get('domain')!r})",
+            fix=f"pass a checkpoint trained on {domain} data",
+        )
     return info
 
 

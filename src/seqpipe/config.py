@@ -71,7 +71,9 @@ ConfigLoader.yaml_implicit_resolvers = {
 ConfigLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(0|[1-9][0-9_]*)$|^0x[0-9a-fA-F_]+$"), list("-+0123456789"))
 ConfigLoader.add_implicit_resolver(
     _FLOAT,
-    re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$"),
+    re.compile(
+        r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$"
+    ),
     list("-+0123456789."),
 )
 
@@ -86,8 +88,9 @@ def parse_value(raw: str) -> Any:
 
 
 # -- loading ------------------------------------------------------------------------------------
-def load_config(path: str | Path, overrides: list[str] | None = None, profile: str | None = None,
-                check: bool = True) -> dict[str, Any]:
+def load_config(
+    path: str | Path, overrides: list[str] | None = None, profile: str | None = None, check: bool = True
+) -> dict[str, Any]:
     path = Path(path)
     cfg = read_yaml_with_base(path)
     missing = [k for k in REQUIRED if k not in cfg]
@@ -170,8 +173,9 @@ def import_class(class_path: str) -> type:
     try:
         return getattr(importlib.import_module(module), name)
     except ImportError as e:
-        raise (missing_extra(e) or SeqpipeError(f"cannot import '{class_path}': {e}",
-                                                fix="check class_path in the config")) from e
+        raise (
+            missing_extra(e) or SeqpipeError(f"cannot import '{class_path}': {e}", fix="check class_path in the config")
+        ) from e
     except AttributeError as e:
         raise SeqpipeError(f"cannot import '{class_path}': {e}", fix="check class_path in the config") from e
 
@@ -226,8 +230,11 @@ def _check_keys(values: dict[str, Any], valid: dict[str, str] | tuple[str, ...],
 
 def _check_class_section(sec: Any, section: str, where: Any) -> None:
     if not isinstance(sec, dict) or "class_path" not in sec:
-        raise SeqpipeError(f"'{section}' needs class_path (and init_args)", where=where,
-                           fix=f"write {section}: {{class_path: ..., init_args: {{...}}}}")
+        raise SeqpipeError(
+            f"'{section}' needs class_path (and init_args)",
+            where=where,
+            fix=f"write {section}: {{class_path: ..., init_args: {{...}}}}",
+        )
     _check_keys(sec, SECTION_KEYS, section, where)
     sec["init_args"] = sec.get("init_args") or {}
     cls = import_class(sec["class_path"])
@@ -311,6 +318,9 @@ def normalize_duration(value: Any, where: Any = None) -> Any:
         s = int(round(value))
         return f"{s // 86400:02d}:{s % 86400 // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
     if isinstance(value, str) and not re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", value.strip()):
-        raise SeqpipeError(f"trainer.max_time {value!r} is not DD:HH:MM:SS", where=where,
-                           fix='write "00:01:00:00" (one hour) or a number of seconds')
+        raise SeqpipeError(
+            f"trainer.max_time {value!r} is not DD:HH:MM:SS",
+            where=where,
+            fix='write "00:01:00:00" (one hour) or a number of seconds',
+        )
     return value

@@ -142,13 +142,19 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
             if not isinstance(raw, dict) or not {"cmd", "out"} <= set(raw):
                 raise SeqpipeError("pipeline.raw needs cmd and out", where=cfgpath)
             mod = raw_module(raw["cmd"])
-            stages[f"{ds.name}_raw"] = {"cmd": raw["cmd"], "deps": import_closure([mod]) if mod else [],
-                                        "outs": [raw["out"]]}
+            stages[f"{ds.name}_raw"] = {
+                "cmd": raw["cmd"],
+                "deps": import_closure([mod]) if mod else [],
+                "outs": [raw["out"]],
+            }
         store = base["data"]["init_args"]["prepared_dir"]
         if pipe.get("prepare", True):
             if store in prepared_by:
-                raise SeqpipeError(f"{store} is prepared by {prepared_by[store]} too", where=cfgpath,
-                                   fix="set pipeline.prepare: false in one of them")
+                raise SeqpipeError(
+                    f"{store} is prepared by {prepared_by[store]} too",
+                    where=cfgpath,
+                    fix="set pipeline.prepare: false in one of them",
+                )
             prepared_by[store] = f"{ds.name}_prepare"
             stages[f"{ds.name}_prepare"] = {
                 "cmd": f"seqpipe preprocess --config {cfgpath} --profile ${{profile}}",
@@ -194,19 +200,28 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
                 outs += [{f"reports/{name}/{r}": {"cache": False}} for r in [*reports.get("outs", []), "run.json"]]
             stage = {
                 "cmd": f"seqpipe evaluate --config {f.as_posix()} --profile ${{profile}}",
-                "deps": [f"models/{name}", *[f"models/{n}" for n in pipe.get("needs") or []], store,
-                         f"reports/baselines/{key}.json",
-                         *import_closure([*STAGE_ROOTS, data_mod, model_mod, eval_mod.__name__])],
+                "deps": [
+                    f"models/{name}",
+                    *[f"models/{n}" for n in pipe.get("needs") or []],
+                    store,
+                    f"reports/baselines/{key}.json",
+                    *import_closure([*STAGE_ROOTS, data_mod, model_mod, eval_mod.__name__]),
+                ],
                 "params": param_entries(f, "evaluate"),
                 "outs": outs,
                 "metrics": [{f"metrics/{name}.json": {"cache": False}}],
             }
             if reports.get("plots"):
-                stage["plots"] = [{f"reports/{name}/{p}": {"cache": False, **opts}} for p, opts in reports["plots"].items()]
+                stage["plots"] = [
+                    {f"reports/{name}/{p}": {"cache": False, **opts}} for p, opts in reports["plots"].items()
+                ]
             stages[f"{ds.name}_evaluate_{stem}"] = stage
             metrics.append(f"metrics/{name}.json")
-    stages["summary"] = {"cmd": "seqpipe summary", "deps": metrics + import_closure(["seqpipe.stages"]),
-                         "outs": [{"metrics/summary.md": {"cache": False}}]}
+    stages["summary"] = {
+        "cmd": "seqpipe summary",
+        "deps": metrics + import_closure(["seqpipe.stages"]),
+        "outs": [{"metrics/summary.md": {"cache": False}}],
+    }
     return {"stages": stages, "plots": top_level_plots(datasets, bases, experiments)}
 
 
@@ -217,12 +232,24 @@ def top_level_plots(datasets: list[Path], bases: dict[str, Any], experiments: di
         if not names:
             continue
         if (bases[ds.name].get("pipeline") or {}).get("gradient_plot"):
-            plots.append({f"gradient_through_time_{ds.name}": {
-                "title": f"{ds.name}: ||dL_T/dh_t|| at the end of training", "x": "t",
-                "y": {f"models/{n}/grad_final.csv": "grad_norm" for n in names}}})
-        plots.append({f"learning_curves_{ds.name}": {
-            "title": f"{ds.name}: validation loss during training", "x": "step",
-            "y": {f"models/{n}/learning_curve.csv": "val_loss" for n in names}}})
+            plots.append(
+                {
+                    f"gradient_through_time_{ds.name}": {
+                        "title": f"{ds.name}: ||dL_T/dh_t|| at the end of training",
+                        "x": "t",
+                        "y": {f"models/{n}/grad_final.csv": "grad_norm" for n in names},
+                    }
+                }
+            )
+        plots.append(
+            {
+                f"learning_curves_{ds.name}": {
+                    "title": f"{ds.name}: validation loss during training",
+                    "x": "step",
+                    "y": {f"models/{n}/learning_curve.csv": "val_loss" for n in names},
+                }
+            }
+        )
     return plots
 
 
@@ -236,8 +263,10 @@ def main(check: bool = False, out: Path = Path("dvc.yaml")) -> int:
     if check:
         current = out.read_text() if out.exists() else ""
         if current != text:
-            print(f"{out} is not what `seqpipe dvc-yaml` generates from pipelines/: run `seqpipe dvc-yaml`",
-                  file=sys.stderr)
+            print(
+                f"{out} is not what `seqpipe dvc-yaml` generates from pipelines/: run `seqpipe dvc-yaml`",
+                file=sys.stderr,
+            )
             return 1
         return 0
     from seqpipe.tracking import atomic_write_text

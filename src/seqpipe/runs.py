@@ -39,7 +39,9 @@ def process_rank() -> int:
     """This process's global rank when it was started by torchrun, SLURM or Lightning's DDP launcher
     (before torch.distributed is up); 0 for a plain run. Only rank 0 owns the run's files."""
     for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if os.environ.get(var, "").isdigit() and (var != "SLURM_PROCID" or int(os.environ.get("SLURM_NTASKS", "1")) > 1):
+        if os.environ.get(var, "").isdigit() and (
+            var != "SLURM_PROCID" or int(os.environ.get("SLURM_NTASKS", "1")) > 1
+        ):
             return int(os.environ[var])
     return 0
 
@@ -51,16 +53,22 @@ def wait_for_store(prepared_dir: Path, timeout: float = 3600.0) -> None:
     deadline = time.time() + timeout
     while not (prepared_dir / "meta.json").exists():
         if time.time() > deadline:
-            raise SeqpipeError("rank 0 did not build the prepared store in time", where=prepared_dir,
-                               fix="run `seqpipe preprocess` first")
+            raise SeqpipeError(
+                "rank 0 did not build the prepared store in time",
+                where=prepared_dir,
+                fix="run `seqpipe preprocess` first",
+            )
         time.sleep(1.0)
 
 
 def check_name(name: Any, where: Any = None) -> str:
     """An experiment name is a plain file name: it becomes models/<name>, metrics/<name>.json."""
     if not isinstance(name, str) or not NAME.fullmatch(name) or name in (".", "..") or ".." in name:
-        raise SeqpipeError(f"experiment name {name!r} is not a plain name", where=where,
-                           fix="use letters, digits and _ . - (e.g. text-lstm-512)")
+        raise SeqpipeError(
+            f"experiment name {name!r} is not a plain name",
+            where=where,
+            fix="use letters, digits and _ . - (e.g. text-lstm-512)",
+        )
     return name
 
 
@@ -73,8 +81,11 @@ def experiment_lock(models: Path, name: str) -> Iterator[None]:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SeqpipeError(f"another `seqpipe fit` of {name} is running", where=path,
-                               fix="wait for it to finish (or stop it); one run of an experiment at a time") from None
+            raise SeqpipeError(
+                f"another `seqpipe fit` of {name} is running",
+                where=path,
+                fix="wait for it to finish (or stop it); one run of an experiment at a time",
+            ) from None
         f.write(f"{os.getpid()}\n")
         f.flush()
         try:
@@ -89,8 +100,11 @@ def resume_checkpoint(resume: str | None, work_dir: Path) -> Path | None:
         return None
     ckpt = work_dir / "last.ckpt" if resume == "auto" else Path(resume)
     if not ckpt.is_file():
-        fix = ("nothing to resume: start it with `seqpipe fit` (without --resume)" if resume == "auto"
-               else "pass an existing checkpoint, e.g. models/<name>/last.ckpt, or --resume alone")
+        fix = (
+            "nothing to resume: start it with `seqpipe fit` (without --resume)"
+            if resume == "auto"
+            else "pass an existing checkpoint, e.g. models/<name>/last.ckpt, or --resume alone"
+        )
         raise SeqpipeError("checkpoint to resume from not found", where=ckpt, fix=fix)
     return ckpt
 

@@ -53,8 +53,13 @@ def preprocess(cfg: dict[str, Any]) -> Path:
     dm.rebuild = False
     dm.setup()
     meta = dm.store.meta
-    log.info("prepared %s in %.1fs: %s records, fingerprint %s", dm.prepared_dir, time.time() - t, meta["records"],
-             meta["fingerprint"])
+    log.info(
+        "prepared %s in %.1fs: %s records, fingerprint %s",
+        dm.prepared_dir,
+        time.time() - t,
+        meta["records"],
+        meta["fingerprint"],
+    )
     for key in ("skipped", "repairs"):
         if meta.get(key):
             log.info("%s: %s", key, json.dumps(meta[key])[:2000])
@@ -123,8 +128,11 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
     model = instantiate(cfg["model"], spec=spec.to_dict(), data_info=dm.data_info())
     data_tbptt, model_tbptt = bool(getattr(dm, "tbptt", False)), bool(model.hparams.get("tbptt", False))
     if data_tbptt != model_tbptt:  # stream-ordered windows without a carried state (or the reverse) train badly
-        raise SeqpipeError(f"data.tbptt={data_tbptt} but model.tbptt={model_tbptt}", where=cfg.get("config_path"),
-                           fix="set data.init_args.tbptt and model.init_args.tbptt to the same value")
+        raise SeqpipeError(
+            f"data.tbptt={data_tbptt} but model.tbptt={model_tbptt}",
+            where=cfg.get("config_path"),
+            fix="set data.init_args.tbptt and model.init_args.tbptt to the same value",
+        )
     final_dir, work_dir = MODELS / name, MODELS / f".{name}.tmp"
     if rank > 0:
         ckpt = runs.resume_checkpoint(resume, work_dir)
@@ -135,8 +143,16 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         return _train(cfg, dm, model, seed, work_dir, final_dir, ckpt, state)
 
 
-def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, final_dir: Path,
-           ckpt: Path | None, state: dict[str, Any]) -> Path:
+def _train(
+    cfg: dict[str, Any],
+    dm: Any,
+    model: Any,
+    seed: int,
+    work_dir: Path,
+    final_dir: Path,
+    ckpt: Path | None,
+    state: dict[str, Any],
+) -> Path:
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import MLFlowLogger
@@ -159,23 +175,49 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
     fit_cfg = cfg.get("fit") or {}
     monitor = fit_cfg.get("monitor", "val_loss")
     callbacks = [
-        ModelCheckpoint(dirpath=work_dir, filename="best", monitor=monitor, mode=fit_cfg.get("mode", "min"),
-                        save_last=True, save_top_k=1),
+        ModelCheckpoint(
+            dirpath=work_dir,
+            filename="best",
+            monitor=monitor,
+            mode=fit_cfg.get("mode", "min"),
+            save_last=True,
+            save_top_k=1,
+        ),
         LearningRateMonitor(logging_interval="step"),
         GradientThroughTime(every_n_steps=int(fit_cfg.get("grad_every_n_steps", 100)), out_dir=work_dir),
         LearningCurve(work_dir / "learning_curve.csv"),
         runs.RngState(),
     ]
     if fit_cfg.get("checkpoint_every_n_steps"):  # last.ckpt between validations: a crash loses at most N steps
-        callbacks.append(ModelCheckpoint(dirpath=work_dir, save_last=True, save_top_k=0,
-                                         every_n_train_steps=int(fit_cfg["checkpoint_every_n_steps"])))
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=work_dir,
+                save_last=True,
+                save_top_k=0,
+                every_n_train_steps=int(fit_cfg["checkpoint_every_n_steps"]),
+            )
+        )
     if fit_cfg.get("early_stopping_patience"):
-        callbacks.append(EarlyStopping(monitor=monitor, mode=fit_cfg.get("mode", "min"),
-                                       patience=int(fit_cfg["early_stopping_patience"])))
-    trainer = L.Trainer(logger=logger, callbacks=callbacks, default_root_dir=str(work_dir),
-                        plugins=[runs.AtomicCheckpointIO()], **_trainer_kwargs(cfg))
-    logger.log_hyperparams({"config": cfg.get("config_path"), "seed_everything": seed,
-                            "data": json.dumps(cfg["data"], default=str), "spec": json.dumps(dm.spec.to_dict())})
+        callbacks.append(
+            EarlyStopping(
+                monitor=monitor, mode=fit_cfg.get("mode", "min"), patience=int(fit_cfg["early_stopping_patience"])
+            )
+        )
+    trainer = L.Trainer(
+        logger=logger,
+        callbacks=callbacks,
+        default_root_dir=str(work_dir),
+        plugins=[runs.AtomicCheckpointIO()],
+        **_trainer_kwargs(cfg),
+    )
+    logger.log_hyperparams(
+        {
+            "config": cfg.get("config_path"),
+            "seed_everything": seed,
+            "data": json.dumps(cfg["data"], default=str),
+            "spec": json.dumps(dm.spec.to_dict()),
+        }
+    )
     if ckpt is not None:
         log.info("%s: resuming from %s (MLflow run %s)", name, ckpt, logger.run_id)
     t0 = time.time()
@@ -183,14 +225,21 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
     train_seconds = time.time() - t0  # this process's share, when resumed
     truncated = stopped_by_time(trainer)
     if truncated:
-        log.warning("%s: trainer.max_time stopped training at step %d: the result depends on this machine's speed "
-                    "(truncated_by_time in its metrics)", name, trainer.global_step)
+        log.warning(
+            "%s: trainer.max_time stopped training at step %d: the result depends on this machine's speed "
+            "(truncated_by_time in its metrics)",
+            name,
+            trainer.global_step,
+        )
     if not trainer.is_global_zero:
         return final_dir
     best = work_dir / "best.ckpt"
     if not best.exists():
-        raise SeqpipeError("training produced no checkpoint (no validation run?)", where=work_dir,
-                           fix="make sure trainer settings allow at least one validation pass")
+        raise SeqpipeError(
+            "training produced no checkpoint (no validation run?)",
+            where=work_dir,
+            fix="make sure trainer settings allow at least one validation pass",
+        )
     run = {  # a function of the config and seed: the same bits on a rerun, so DVC sees an unchanged model
         "experiment": name,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
@@ -213,8 +262,14 @@ def _train(cfg: dict[str, Any], dm: Any, model: Any, seed: int, work_dir: Path, 
     training_record(name).unlink(missing_ok=True)  # never left describing the model this publish replaces
     runs.publish(work_dir, final_dir)  # the model first: a tracking failure after this loses nothing
     tracking.atomic_write_text(training_record(name), json.dumps(training, indent=2) + "\n")
-    log.info("%s: %d steps in %.0fs, best %s, published %s", name, trainer.global_step, train_seconds,
-             run["best_score"], final_dir)
+    log.info(
+        "%s: %d steps in %.0fs, best %s, published %s",
+        name,
+        trainer.global_step,
+        train_seconds,
+        run["best_score"],
+        final_dir,
+    )
     try:
         client = logger.experiment
         client.log_metric(logger.run_id, "train_seconds", train_seconds)
@@ -255,11 +310,20 @@ def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any) -> None:
     import seqpipe
 
     # explicit requirements: MLflow's inference re-imports the model in a subprocess (~20 s a run)
-    reqs = [f"torch=={torch.__version__.split('+')[0]}", f"lightning=={lightning.__version__}",
-            f"numpy=={numpy.__version__}"]
+    reqs = [
+        f"torch=={torch.__version__.split('+')[0]}",
+        f"lightning=={lightning.__version__}",
+        f"numpy=={numpy.__version__}",
+    ]
     with mlflow.start_run(run_id=run_id):
-        mlflow.pytorch.log_model(wrapped, name="model", input_example=example, serialization_format="pickle",
-                                 pip_requirements=reqs, code_paths=[str(Path(seqpipe.__file__).parent)])
+        mlflow.pytorch.log_model(
+            wrapped,
+            name="model",
+            input_example=example,
+            serialization_format="pickle",
+            pip_requirements=reqs,
+            code_paths=[str(Path(seqpipe.__file__).parent)],
+        )
 
 
 def baseline_path(cfg: dict[str, Any]) -> Path:
@@ -306,8 +370,11 @@ def evaluate(cfg: dict[str, Any]) -> Path:
     name = cfg["name"]
     run_file = MODELS / name / "run.json"
     if not run_file.exists():
-        raise SeqpipeError("no trained model to evaluate", where=MODELS / name,
-                           fix=f"train it first: seqpipe fit --config {cfg.get('config_path')} (or dvc repro)")
+        raise SeqpipeError(
+            "no trained model to evaluate",
+            where=MODELS / name,
+            fix=f"train it first: seqpipe fit --config {cfg.get('config_path')} (or dvc repro)",
+        )
     run = json.loads(run_file.read_text())
     record = training_record(name)
     run.update(json.loads(record.read_text()) if record.exists() else {"mlflow_run_id": None, "train_seconds": None})
@@ -316,8 +383,11 @@ def evaluate(cfg: dict[str, Any]) -> Path:
     dm.prepare_data()
     dm.setup("test")
     if dm.meta["fingerprint"] != run["data_fingerprint"]:
-        raise SeqpipeError("the model was trained on other data than is prepared now", where=MODELS / name,
-                           fix="rerun `dvc repro` so the train stage sees the new data")
+        raise SeqpipeError(
+            "the model was trained on other data than is prepared now",
+            where=MODELS / name,
+            fix="rerun `dvc repro` so the train stage sees the new data",
+        )
     bpath = baseline_path(cfg)
     if bpath.exists() and json.loads(bpath.read_text()).get("data_fingerprint") == dm.meta["fingerprint"]:
         base = json.loads(bpath.read_text())
@@ -327,8 +397,12 @@ def evaluate(cfg: dict[str, Any]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     result = domain_module(cfg["domain"]).evaluate(model, dm, cfg, base, out_dir)
-    timings = {"train_seconds": run["train_seconds"], "evaluate_seconds": round(time.time() - t0, 1),
-               **_pop_timings(result.model, "model"), **_pop_timings(result.extra, "")}
+    timings = {
+        "train_seconds": run["train_seconds"],
+        "evaluate_seconds": round(time.time() - t0, 1),
+        **_pop_timings(result.model, "model"),
+        **_pop_timings(result.extra, ""),
+    }
     for b, m in result.baselines.items():
         timings.update(_pop_timings(m, f"baseline_{b}"))
     doc = tracking.write_metrics(
@@ -341,12 +415,21 @@ def evaluate(cfg: dict[str, Any]) -> Path:
         model=result.model,
         baselines=result.baselines,
         data_fingerprint=dm.meta["fingerprint"],
-        extra={"global_steps": run["global_steps"], "truncated_by_time": bool(run.get("truncated_by_time", False)),
-               **_gradient_summary(MODELS / name / "grad_final.csv"), **result.extra},
+        extra={
+            "global_steps": run["global_steps"],
+            "truncated_by_time": bool(run.get("truncated_by_time", False)),
+            **_gradient_summary(MODELS / name / "grad_final.csv"),
+            **result.extra,
+        },
     )
     run_id = tracking.evaluation_run(run, MODELS / name / "best.ckpt", cfg)
-    report = {"experiment": name, "mlflow_run_id": run_id, "training_run_id": run["mlflow_run_id"],
-              "hardware": run.get("hardware"), **timings}
+    report = {
+        "experiment": name,
+        "mlflow_run_id": run_id,
+        "training_run_id": run["mlflow_run_id"],
+        "hardware": run.get("hardware"),
+        **timings,
+    }
     tracking.atomic_write_text(out_dir / "run.json", json.dumps(report, indent=2) + "\n")
     _log_evaluation(run_id, doc, result.artifacts)
     log.info("%s", json.dumps({k: doc[k] for k in ("experiment", "primary_metric", "model", "baselines")}, indent=1))
@@ -398,14 +481,18 @@ def _shifted_row(d: dict[str, Any], metric: str, cut: str) -> str:
     else:
         bb, bv = "-", float("nan")
     margin = (bv - mv) if lower else (mv - bv)
-    return (f"| {d['experiment']} (shifted){cut} | {d['domain']} | {metric} ({d['direction']} is better) | {mv:.4f} | "
-            f"{bb} | {bv:.4f} | {margin:+.4f} | {'yes' if margin > 0 else 'no'} |")
+    return (
+        f"| {d['experiment']} (shifted){cut} | {d['domain']} | {metric} ({d['direction']} is better) | {mv:.4f} | "
+        f"{bb} | {bv:.4f} | {margin:+.4f} | {'yes' if margin > 0 else 'no'} |"
+    )
 
 
 def summary(metrics_dir: Path = METRICS, out: Path | None = None) -> str:
     """One markdown row an experiment: primary metric, best baseline, the margin."""
-    rows = ["| experiment | domain | metric | model | best baseline | baseline | margin | model better |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| experiment | domain | metric | model | best baseline | baseline | margin | model better |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for f in sorted(metrics_dir.glob("*.json")):
         d = json.loads(f.read_text())
         if "primary_metric" not in d:
@@ -416,16 +503,20 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None) -> str:
         margin = (bv - mv) if d["direction"] == "lower" else (mv - bv)
         better = "yes" if margin > 0 else "no"
         cut = " (cut short by max_time)" if d.get("truncated_by_time") else ""
-        rows.append(f"| {d['experiment']}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
-                    f"{bb} | {bv:.4f} | {margin:+.4f} | {better} |")
+        rows.append(
+            f"| {d['experiment']}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
+            f"{bb} | {bv:.4f} | {margin:+.4f} | {better} |"
+        )
         for sm in d.get("shifted_metrics") or []:  # e.g. audio's channel-shifted test: its own best baseline
             if sm in d["model"]:
                 rows.append(_shifted_row(d, sm, cut))
         for variant, values in (d.get("variants") or {}).items():  # e.g. the model + n-gram mixture
             if pm in values:
                 vm = (bv - values[pm]) if d["direction"] == "lower" else (values[pm] - bv)
-                rows.append(f"| {variant}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {values[pm]:.4f} | "
-                            f"{bb} | {bv:.4f} | {vm:+.4f} | {'yes' if vm > 0 else 'no'} |")
+                rows.append(
+                    f"| {variant}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {values[pm]:.4f} | "
+                    f"{bb} | {bv:.4f} | {vm:+.4f} | {'yes' if vm > 0 else 'no'} |"
+                )
     text = "\n".join(rows) + "\n"
     tracking.atomic_write_text(out or metrics_dir / "summary.md", text)
     return text

@@ -92,11 +92,19 @@ def log_dataset(client: Any, run_id: str, meta: dict[str, Any], prepared_dir: st
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     spec = meta.get("spec") or {}
-    profile = {"domain": meta.get("domain"), "input": spec.get("input"), "target": spec.get("target"),
-               "source": meta.get("source")}
-    dataset = Dataset(name=str(meta.get("name") or Path(prepared_dir).name), digest=str(meta["fingerprint"])[:16],
-                      source_type="local", source=json.dumps({"uri": str(Path(prepared_dir).resolve())}),
-                      profile=json.dumps(profile, default=str))
+    profile = {
+        "domain": meta.get("domain"),
+        "input": spec.get("input"),
+        "target": spec.get("target"),
+        "source": meta.get("source"),
+    }
+    dataset = Dataset(
+        name=str(meta.get("name") or Path(prepared_dir).name),
+        digest=str(meta["fingerprint"])[:16],
+        source_type="local",
+        source=json.dumps({"uri": str(Path(prepared_dir).resolve())}),
+        profile=json.dumps(profile, default=str),
+    )
     client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "train")])])
 
 
@@ -164,12 +172,22 @@ def evaluation_run(run: dict[str, Any], ckpt: Path, cfg: dict[str, Any]) -> str:
             pass
     exp_id = ensure_experiment(cfg["domain"])
     sha = file_sha256(ckpt)
-    tags = {**run_tags(cfg, "evaluate", run.get("data_fingerprint", "")), "checkpoint_sha256": sha,
-            "training_run_id": str(run_id), "mlflow.runName": cfg["name"]}
+    tags = {
+        **run_tags(cfg, "evaluate", run.get("data_fingerprint", "")),
+        "checkpoint_sha256": sha,
+        "training_run_id": str(run_id),
+        "mlflow.runName": cfg["name"],
+    }
     new = client.create_run(exp_id, tags=tags, run_name=cfg["name"])
     client.set_terminated(new.info.run_id)
-    log.warning("training run %s is not in the tracking store %s: evaluation logged to a new run %s tagged "
-                "checkpoint_sha256=%s", run_id, tracking_uri(), new.info.run_id, sha[:12])
+    log.warning(
+        "training run %s is not in the tracking store %s: evaluation logged to a new run %s tagged "
+        "checkpoint_sha256=%s",
+        run_id,
+        tracking_uri(),
+        new.info.run_id,
+        sha[:12],
+    )
     return new.info.run_id
 
 

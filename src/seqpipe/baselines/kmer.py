@@ -27,8 +27,8 @@ def kmer_codes(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     idx = np.zeros(n, np.int64)
     valid = np.ones(n, bool)
     for j in range(k):
-        idx = idx * 4 + np.clip(x[j:j + n], 0, 3)
-        valid &= ok[j:j + n]
+        idx = idx * 4 + np.clip(x[j : j + n], 0, 3)
+        valid &= ok[j : j + n]
     return idx, valid
 
 

@@ -77,7 +77,7 @@ class KneserNeyLM:
     def __init__(self, max_order: int, vocab_size: int):
         if max_order < 1:
             raise SeqpipeError(f"n-gram order must be >= 1, got {max_order}", where="evaluate.ngram_orders")
-        if vocab_size ** max_order >= 2**62:
+        if vocab_size**max_order >= 2**62:
             raise SeqpipeError(
                 f"order {max_order} with vocabulary {vocab_size} overflows 64-bit n-gram keys",
                 fix="use a smaller order",

@@ -57,7 +57,9 @@ class PositionalLogisticRegression(_Positional):
     def __init__(self, C: float = 0.1, length: int | None = None, max_iter: int = 3000, seed: int = 0):
         self.C, self.length, self.max_iter, self.seed = float(C), length, max_iter, seed
 
-    def fit(self, records: Sequence[np.ndarray] | None, y: np.ndarray, X: np.ndarray | None = None) -> PositionalLogisticRegression:
+    def fit(
+        self, records: Sequence[np.ndarray] | None, y: np.ndarray, X: np.ndarray | None = None
+    ) -> PositionalLogisticRegression:
         from sklearn.linear_model import LogisticRegression
 
         self._set_length(records, X)
@@ -76,18 +78,38 @@ class PositionalBoosting(_Positional):
     The early-stopping holdout is carved from the training records passed to ``fit`` (never val/test).
     """
 
-    def __init__(self, max_depth: int | None = 3, length: int | None = None, learning_rate: float = 0.1,
-                 max_iter: int = 300, seed: int = 0):
-        self.max_depth, self.length, self.learning_rate, self.max_iter, self.seed = max_depth, length, learning_rate, max_iter, seed
+    def __init__(
+        self,
+        max_depth: int | None = 3,
+        length: int | None = None,
+        learning_rate: float = 0.1,
+        max_iter: int = 300,
+        seed: int = 0,
+    ):
+        self.max_depth, self.length, self.learning_rate, self.max_iter, self.seed = (
+            max_depth,
+            length,
+            learning_rate,
+            max_iter,
+            seed,
+        )
 
-    def fit(self, records: Sequence[np.ndarray] | None, y: np.ndarray, X: np.ndarray | None = None) -> PositionalBoosting:
+    def fit(
+        self, records: Sequence[np.ndarray] | None, y: np.ndarray, X: np.ndarray | None = None
+    ) -> PositionalBoosting:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         self._set_length(records, X)
         X = self.features(records) if X is None else X
-        self.clf = HistGradientBoostingClassifier(max_depth=self.max_depth, learning_rate=self.learning_rate,
-                                                  max_iter=self.max_iter, early_stopping=True, validation_fraction=0.1,
-                                                  n_iter_no_change=10, random_state=self.seed).fit(X, y)
+        self.clf = HistGradientBoostingClassifier(
+            max_depth=self.max_depth,
+            learning_rate=self.learning_rate,
+            max_iter=self.max_iter,
+            early_stopping=True,
+            validation_fraction=0.1,
+            n_iter_no_change=10,
+            random_state=self.seed,
+        ).fit(X, y)
         return self
 
 

@@ -60,6 +60,7 @@ from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, PreparedStore, StoreWriter, fingerprint
 from seqpipe.data.windows import pad_batch
 from seqpipe.errors import SeqpipeError
+from seqpipe.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +126,19 @@ def scan_folder(root: Path, log: SkipLog) -> list[Clip]:
             continue
         for f in files:
             if f.suffix.lower() not in AUDIO_SUFFIXES:
-                log.bad(f, f"unsupported format '{f.suffix}' (expected {sorted(AUDIO_SUFFIXES)})",
-                        "convert it to WAV/FLAC/OGG or remove it")
+                log.bad(
+                    f,
+                    f"unsupported format '{f.suffix}' (expected {sorted(AUDIO_SUFFIXES)})",
+                    "convert it to WAV/FLAC/OGG or remove it",
+                )
                 continue
             clips.append(Clip(f, folder.name, speaker_of(f)))
     if not clips and not log.items:
-        raise SeqpipeError("no label subfolders with audio files", where=root,
-                           fix="lay clips out as <folder>/<label>/<clip>.wav, or pass a CSV manifest")
+        raise SeqpipeError(
+            "no label subfolders with audio files",
+            where=root,
+            fix="lay clips out as <folder>/<label>/<clip>.wav, or pass a CSV manifest",
+        )
     return clips
 
 
@@ -142,10 +149,13 @@ def read_manifest(path: Path, log: SkipLog) -> list[Clip]:
     try:
         return _read_manifest(path, log)
     except UnicodeDecodeError as e:
-        raise SeqpipeError(f"manifest is not UTF-8 text (byte 0x{e.object[e.start]:02x})", where=path,
-                           fix="save the manifest as UTF-8") from e
+        raise SeqpipeError(
+            f"manifest is not UTF-8 text (byte 0x{e.object[e.start]:02x})", where=path, fix="save the manifest as UTF-8"
+        ) from e
     except csv.Error as e:
-        raise SeqpipeError(f"malformed manifest CSV: {e}", where=path, fix="check quoting; columns path,label[,speaker]") from e
+        raise SeqpipeError(
+            f"malformed manifest CSV: {e}", where=path, fix="check quoting; columns path,label[,speaker]"
+        ) from e
 
 
 def _read_manifest(path: Path, log: SkipLog) -> list[Clip]:
@@ -153,8 +163,11 @@ def _read_manifest(path: Path, log: SkipLog) -> list[Clip]:
         reader = csv.DictReader(f)
         cols = set(reader.fieldnames or [])
         if not {"path", "label"} <= cols:
-            raise SeqpipeError(f"manifest columns are {sorted(cols)}, need path,label[,speaker]", where=path,
-                               fix="add a header row: path,label,speaker")
+            raise SeqpipeError(
+                f"manifest columns are {sorted(cols)}, need path,label[,speaker]",
+                where=path,
+                fix="add a header row: path,label,speaker",
+            )
         clips = []
         for i, row in enumerate(reader, start=2):
             raw = (row.get("path") or "").strip()
@@ -198,14 +211,17 @@ def _check_wav_chunks(path: Path, size: int) -> str | None:
     return "no 'data' chunk (corrupt or truncated header)"
 
 
-def load_audio(path: str | Path, sample_rate: int, max_seconds: float | None = None, min_samples: int = 1) -> np.ndarray:
+def load_audio(
+    path: str | Path, sample_rate: int, max_seconds: float | None = None, min_samples: int = 1
+) -> np.ndarray:
     """Decode one file -> float32 mono at ``sample_rate`` (only the centered ``max_seconds`` when given).
     Raises SeqpipeError naming the file."""
     return read_clip(path, sample_rate, max_seconds, min_samples)[0]
 
 
-def read_clip(path: str | Path, sample_rate: int, max_seconds: float | None = None,
-              min_samples: int = 1) -> tuple[np.ndarray, float]:
+def read_clip(
+    path: str | Path, sample_rate: int, max_seconds: float | None = None, min_samples: int = 1
+) -> tuple[np.ndarray, float]:
     """(float32 mono wave at ``sample_rate``, the file's duration in seconds).
 
     The header is checked before anything is decoded: a sample rate outside MIN..MAX_SAMPLE_RATE, a
@@ -219,8 +235,11 @@ def read_clip(path: str | Path, sample_rate: int, max_seconds: float | None = No
 
     path = Path(path)
     if path.suffix.lower() not in AUDIO_SUFFIXES:
-        raise SeqpipeError(f"unsupported format '{path.suffix}' (expected {sorted(AUDIO_SUFFIXES)})", where=path,
-                           fix="convert it to WAV/FLAC/OGG")
+        raise SeqpipeError(
+            f"unsupported format '{path.suffix}' (expected {sorted(AUDIO_SUFFIXES)})",
+            where=path,
+            fix="convert it to WAV/FLAC/OGG",
+        )
     if not path.is_file():
         raise SeqpipeError("audio file not found", where=path)
     size = path.stat().st_size
@@ -231,23 +250,35 @@ def read_clip(path: str | Path, sample_rate: int, max_seconds: float | None = No
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        raise SeqpipeError(f"cannot decode audio (corrupt or truncated?): {e}", where=path,
-                           fix="re-export or remove the file") from e
+        raise SeqpipeError(
+            f"cannot decode audio (corrupt or truncated?): {e}", where=path, fix="re-export or remove the file"
+        ) from e
     sr, frames = int(info.samplerate), int(info.frames)
     if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
-        raise SeqpipeError(f"header declares a sample rate of {sr} Hz (plausible: {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz); "
-                           f"decoding would resample {frames} samples to {frames * sample_rate / max(sr, 1):.0f}",
-                           where=path, fix="fix the header's rate (e.g. re-export the file) or remove it")
+        raise SeqpipeError(
+            f"header declares a sample rate of {sr} Hz (plausible: {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz); "
+            f"decoding would resample {frames} samples to {frames * sample_rate / max(sr, 1):.0f}",
+            where=path,
+            fix="fix the header's rate (e.g. re-export the file) or remove it",
+        )
     if frames <= 0:
         raise SeqpipeError("file holds no audio samples", where=path, fix="remove it")
     seconds = frames / sr
     if seconds > MAX_CLIP_SECONDS:
-        raise SeqpipeError(f"header declares {seconds / 3600:.1f} hours of audio (over {MAX_CLIP_SECONDS / 3600:.0f} h): "
-                           f"not a clip, or a corrupt header", where=path, fix="cut the recording into clips or remove it")
+        raise SeqpipeError(
+            f"header declares {seconds / 3600:.1f} hours of audio (over {MAX_CLIP_SECONDS / 3600:.0f} h): "
+            f"not a clip, or a corrupt header",
+            where=path,
+            fix="cut the recording into clips or remove it",
+        )
     if frames * sample_rate / sr < min_samples:
-        raise SeqpipeError(f"clip too short: {frames} sample(s) at {sr} Hz ({1000 * seconds:.2f} ms); a clip needs at "
-                           f"least {min_samples} samples at {sample_rate} Hz ({1000 * min_samples / sample_rate:.0f} ms, "
-                           f"one analysis window)", where=path, fix="remove it or pad the recording")
+        raise SeqpipeError(
+            f"clip too short: {frames} sample(s) at {sr} Hz ({1000 * seconds:.2f} ms); a clip needs at "
+            f"least {min_samples} samples at {sample_rate} Hz ({1000 * min_samples / sample_rate:.0f} ms, "
+            f"one analysis window)",
+            where=path,
+            fix="remove it or pad the recording",
+        )
     start, count, max_samples = 0, frames, None
     if max_seconds is not None:
         max_samples = int(max_seconds * sample_rate)
@@ -261,8 +292,9 @@ def read_clip(path: str | Path, sample_rate: int, max_seconds: float | None = No
     try:
         data, sr = sf.read(str(path), start=start, frames=count, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        raise SeqpipeError(f"cannot decode audio (corrupt or truncated?): {e}", where=path,
-                           fix="re-export or remove the file") from e
+        raise SeqpipeError(
+            f"cannot decode audio (corrupt or truncated?): {e}", where=path, fix="re-export or remove the file"
+        ) from e
     if data.shape[0] == 0:
         raise SeqpipeError("file holds no audio samples", where=path, fix="remove it")
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
@@ -385,8 +417,9 @@ Job = tuple
 
 def _render(path: Path, fc: FeatureConfig, jobs: list[Job], channel: ChannelConfig) -> list[np.ndarray]:
     """Decode one clip once (as preprocess does) and return the float16 log-mel of each job's rendition."""
-    wave = crop(load_audio(path, fc.sample_rate, fc.max_seconds, min_samples=fc.n_fft),
-                int(fc.max_seconds * fc.sample_rate))
+    wave = crop(
+        load_audio(path, fc.sample_rate, fc.max_seconds, min_samples=fc.n_fft), int(fc.max_seconds * fc.sample_rate)
+    )
     out = []
     for job in jobs:
         if job[0] == "channel":
@@ -400,12 +433,15 @@ def _render(path: Path, fc: FeatureConfig, jobs: list[Job], channel: ChannelConf
     return out
 
 
-def _render_batch(items: list[tuple[Path, list[Job]]], fc: FeatureConfig, channel: ChannelConfig) -> list[list[np.ndarray]]:
+def _render_batch(
+    items: list[tuple[Path, list[Job]]], fc: FeatureConfig, channel: ChannelConfig
+) -> list[list[np.ndarray]]:
     return [_render(p, fc, jobs, channel) for p, jobs in items]
 
 
-def render_clips(items: list[tuple[Path, list[Job]]], fc: FeatureConfig, channel: ChannelConfig,
-                 workers: int = 1) -> Iterator[list[np.ndarray]]:
+def render_clips(
+    items: list[tuple[Path, list[Job]]], fc: FeatureConfig, channel: ChannelConfig, workers: int = 1
+) -> Iterator[list[np.ndarray]]:
     """``_render`` over (path, jobs) pairs, in order; in worker processes as ``featurize_clips`` does.
     Every draw comes from the job's own seed, so the result is the same for any number of workers."""
     if workers <= 1 or len(items) < 2:
@@ -434,8 +470,11 @@ def split_groups(groups: list[str], val_fraction: float, test_fraction: float, s
     """Shuffle the distinct groups (speakers) with ``seed``; the first go to test, then val, rest train."""
     uniq = sorted(set(groups))
     if len(uniq) < 3:
-        raise SeqpipeError(f"{len(uniq)} speaker group(s): need at least 3 for train/val/test", where="data.source",
-                           fix="add speakers, or drop the speaker column so clips are split one by one")
+        raise SeqpipeError(
+            f"{len(uniq)} speaker group(s): need at least 3 for train/val/test",
+            where="data.source",
+            fix="add speakers, or drop the speaker column so clips are split one by one",
+        )
     order = np.random.default_rng(seed).permutation(len(uniq))
     n_test = max(1, round(test_fraction * len(uniq)))
     n_val = max(1, round(val_fraction * len(uniq)))
@@ -443,7 +482,9 @@ def split_groups(groups: list[str], val_fraction: float, test_fraction: float, s
         raise SeqpipeError("val/test fractions leave no training speakers", where="data.val_fraction")
     code = {}
     for rank, i in enumerate(order):
-        code[uniq[i]] = SPLIT_CODE["test"] if rank < n_test else SPLIT_CODE["val"] if rank < n_test + n_val else SPLIT_CODE["train"]
+        code[uniq[i]] = (
+            SPLIT_CODE["test"] if rank < n_test else SPLIT_CODE["val"] if rank < n_test + n_val else SPLIT_CODE["train"]
+        )
     return code
 
 
@@ -473,17 +514,30 @@ def prepare_audio(
     clean clips). Normalization statistics come from the clean train clips only.
     """
     if isinstance(augment_copies, bool) or not isinstance(augment_copies, int) or augment_copies < 0:
-        raise SeqpipeError(f"augment_copies must be a whole number >= 0, got {augment_copies!r}",
-                           fix="set data.init_args.augment_copies: 0 (none) or e.g. 2")
-    settings = audio_settings(source, features=features, val_fraction=val_fraction, test_fraction=test_fraction,
-                              seed=seed, strict=strict, augment_copies=augment_copies, channel=channel)
+        raise SeqpipeError(
+            f"augment_copies must be a whole number >= 0, got {augment_copies!r}",
+            fix="set data.init_args.augment_copies: 0 (none) or e.g. 2",
+        )
+    settings = audio_settings(
+        source,
+        features=features,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        strict=strict,
+        augment_copies=augment_copies,
+        channel=channel,
+    )
     t0 = time.time()
     log = SkipLog(strict)
     listed = list_clips(source, log)
     fc = features
     max_samples = int(fc.max_seconds * fc.sample_rate)
     feats, kept, durations, cropped = [], [], [], 0
-    for clip, (feat, n_samples, problem, fix) in zip(listed, featurize_clips([c.path for c in listed], fc, workers)):
+    featurized = progress(
+        featurize_clips([c.path for c in listed], fc, workers), "log-mel features", len(listed), "clip"
+    )
+    for clip, (feat, n_samples, problem, fix) in zip(listed, featurized):
         if feat is None:  # results come back in listing order, so skips and the first strict error are as with 1 worker
             log.bad(clip.path, problem, fix or "remove the file")
             continue
@@ -493,16 +547,22 @@ def prepare_audio(
         kept.append(clip)
     labels = sorted({c.label for c in kept})
     if len(labels) < 2:
-        raise SeqpipeError(f"found {len(labels)} class(es) {labels}: classification needs at least two", where=source,
-                           fix="add a second label folder (or manifest label)")
+        raise SeqpipeError(
+            f"found {len(labels)} class(es) {labels}: classification needs at least two",
+            where=source,
+            fix="add a second label folder (or manifest label)",
+        )
     groups = [c.speaker if c.speaker is not None else str(c.path) for c in kept]
     has_speakers = all(c.speaker is not None for c in kept)
     split_of = split_groups(groups, val_fraction, test_fraction, seed)
     split = np.array([split_of[g] for g in groups], dtype=np.int8)
     train_labels = sorted({c.label for c, s in zip(kept, split) if s == SPLIT_CODE["train"]})
     if train_labels != labels:
-        raise SeqpipeError(f"classes {sorted(set(labels) - set(train_labels))} have no training clips", where=source,
-                           fix="add clips (or speakers) for them, or change data.seed / the split fractions")
+        raise SeqpipeError(
+            f"classes {sorted(set(labels) - set(train_labels))} have no training clips",
+            where=source,
+            fix="add clips (or speakers) for them, or change data.seed / the split fractions",
+        )
     class_id = {c: i for i, c in enumerate(train_labels)}
     # normalization statistics: train frames only, float64 accumulation
     tr = [f.astype(np.float64) for f, s in zip(feats, split) if s == SPLIT_CODE["train"]]
@@ -513,10 +573,20 @@ def prepare_audio(
     speakers = sorted(set(groups))
     spk_id = {s: i for i, s in enumerate(speakers)}
     src = Path(source)
-    fp = fingerprint([c.path for c in kept], extra=dict(features=fc.to_dict(), val=val_fraction, test=test_fraction,
-                                                       seed=seed, strict=strict, labels=[c.label for c in kept],
-                                                       speakers=groups, augment_copies=augment_copies,
-                                                       channel=channel.to_dict()))
+    fp = fingerprint(
+        [c.path for c in kept],
+        extra=dict(
+            features=fc.to_dict(),
+            val=val_fraction,
+            test=test_fraction,
+            seed=seed,
+            strict=strict,
+            labels=[c.label for c in kept],
+            speakers=groups,
+            augment_copies=augment_copies,
+            channel=channel.to_dict(),
+        ),
+    )
     t1 = time.time()
     renditions = _rendition_jobs(split, seed, augment_copies)
     with StoreWriter(out_dir, domain="audio") as w:
@@ -528,7 +598,10 @@ def prepare_audio(
         copy_of = [-1] * len(kept)
         copy_split, copy_label, copy_group = [], [], []
         items = [(kept[i].path, jobs) for i, jobs in renditions]
-        for (i, jobs), rendered in zip(renditions, render_clips(items, fc, channel, workers), strict=True):
+        rendered_clips = progress(
+            render_clips(items, fc, channel, workers), "channel and augmented copies", len(items), "clip"
+        )
+        for (i, jobs), rendered in zip(renditions, rendered_clips, strict=True):
             for job, f in zip(jobs, rendered, strict=True):
                 if job[0] == "channel":
                     channel_offset[i] = w.append("features_channel", f)
@@ -539,48 +612,80 @@ def prepare_audio(
                 copy_split.append(SPLIT_CODE["train"])
                 copy_label.append(label[i])
                 copy_group.append(group[i])
-        w.set_index(offset=offsets, length=lengths, split=np.concatenate([split, np.array(copy_split, np.int8)]),
-                    label=np.array(label + copy_label, dtype=np.int64),
-                    group=np.array(group + copy_group, dtype=np.int64),
-                    copy_of=np.array(copy_of, dtype=np.int64),
-                    channel_offset=np.concatenate([channel_offset, np.full(len(copy_split), -1, np.int64)]))
-        spec = DataSpec(input="features", target="class", feature_dim=fc.n_mels, num_classes=len(labels),
-                        max_len=max(lengths))
+        w.set_index(
+            offset=offsets,
+            length=lengths,
+            split=np.concatenate([split, np.array(copy_split, np.int8)]),
+            label=np.array(label + copy_label, dtype=np.int64),
+            group=np.array(group + copy_group, dtype=np.int64),
+            copy_of=np.array(copy_of, dtype=np.int64),
+            channel_offset=np.concatenate([channel_offset, np.full(len(copy_split), -1, np.int64)]),
+        )
+        spec = DataSpec(
+            input="features", target="class", feature_dim=fc.n_mels, num_classes=len(labels), max_len=max(lengths)
+        )
         per_split = {name: int((split == code).sum()) for name, code in SPLIT_CODE.items()}
-        w.commit({
-            "name": Path(out_dir).name,
-            "source": str(src),
-            "fingerprint": fp,
-            "spec": spec.to_dict(),
-            "settings": settings,
-            "files": [str(c.path) for c in kept],
-            "groups": speakers,
-            "audio": {
-                "classes": train_labels,
-                "features": fc.to_dict(),
-                "normalization": {"mean": mean.tolist(), "std": std.tolist(), "fitted_on": "train",
-                                  "train_frames": int(n_frames)},
-                "split_by": "speaker" if has_speakers else "clip",
-                "clips_per_split": per_split,
-                "augmented_copies": {"per_train_clip": augment_copies, "records": len(copy_split),
-                                     "seed_stream": "augment (seed, clip row, copy)"},
-                "channel_test": {**channel.to_dict(), "splits": ["val", "test"],
-                                 "clips": int((channel_offset >= 0).sum()),
-                                 "seed_stream": "channel (seed, clip row)",
-                                 "chain": "reverb -> coloured noise -> telephone band -> mu-law 8-bit"},
-                "speakers_per_split": {name: sorted({g for g, s in zip(groups, split) if s == code})
-                                       for name, code in SPLIT_CODE.items()} if has_speakers else None,
-                "clips_per_class": dict(sorted(Counter(c.label for c in kept).items())),
-                "cropped_clips": int(cropped),
-                "duration_seconds": {"min": float(min(durations)), "mean": float(np.mean(durations)),
-                                     "max": float(max(durations))},
-                "strict": strict,
-                "skipped": log.items,
-            },
-        })
-    logger.info("audio: %d clips (%s), %d classes, %d skipped, %d augmented copies, %d channel clips, %.1fs "
-                "(renditions %.1fs)", len(kept), per_split, len(labels), len(log.items), len(copy_split),
-                int((channel_offset >= 0).sum()), time.time() - t0, time.time() - t1)
+        w.commit(
+            {
+                "name": Path(out_dir).name,
+                "source": str(src),
+                "fingerprint": fp,
+                "spec": spec.to_dict(),
+                "settings": settings,
+                "files": [str(c.path) for c in kept],
+                "groups": speakers,
+                "audio": {
+                    "classes": train_labels,
+                    "features": fc.to_dict(),
+                    "normalization": {
+                        "mean": mean.tolist(),
+                        "std": std.tolist(),
+                        "fitted_on": "train",
+                        "train_frames": int(n_frames),
+                    },
+                    "split_by": "speaker" if has_speakers else "clip",
+                    "clips_per_split": per_split,
+                    "augmented_copies": {
+                        "per_train_clip": augment_copies,
+                        "records": len(copy_split),
+                        "seed_stream": "augment (seed, clip row, copy)",
+                    },
+                    "channel_test": {
+                        **channel.to_dict(),
+                        "splits": ["val", "test"],
+                        "clips": int((channel_offset >= 0).sum()),
+                        "seed_stream": "channel (seed, clip row)",
+                        "chain": "reverb -> coloured noise -> telephone band -> mu-law 8-bit",
+                    },
+                    "speakers_per_split": {
+                        name: sorted({g for g, s in zip(groups, split) if s == code})
+                        for name, code in SPLIT_CODE.items()
+                    }
+                    if has_speakers
+                    else None,
+                    "clips_per_class": dict(sorted(Counter(c.label for c in kept).items())),
+                    "cropped_clips": int(cropped),
+                    "duration_seconds": {
+                        "min": float(min(durations)),
+                        "mean": float(np.mean(durations)),
+                        "max": float(max(durations)),
+                    },
+                    "strict": strict,
+                    "skipped": log.items,
+                },
+            }
+        )
+    logger.info(
+        "audio: %d clips (%s), %d classes, %d skipped, %d augmented copies, %d channel clips, %.1fs (renditions %.1fs)",
+        len(kept),
+        per_split,
+        len(labels),
+        len(log.items),
+        len(copy_split),
+        int((channel_offset >= 0).sum()),
+        time.time() - t0,
+        time.time() - t1,
+    )
     return PreparedStore.open(out_dir)
 
 
@@ -598,12 +703,28 @@ def _rendition_jobs(split: np.ndarray, seed: int, augment_copies: int) -> list[t
     return out
 
 
-def audio_settings(source: str | Path, *, features: FeatureConfig, val_fraction: float, test_fraction: float,
-                   seed: int, strict: bool, augment_copies: int = 0,
-                   channel: ChannelConfig = ChannelConfig()) -> dict[str, Any]:
+def audio_settings(
+    source: str | Path,
+    *,
+    features: FeatureConfig,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    strict: bool,
+    augment_copies: int = 0,
+    channel: ChannelConfig = ChannelConfig(),
+) -> dict[str, Any]:
     """The preprocessing settings an audio store records in meta.json["settings"] (compared by fit/evaluate)."""
-    return {"source": str(source), **features.to_dict(), "val_fraction": val_fraction, "test_fraction": test_fraction,
-            "seed": seed, "strict": strict, "augment_copies": augment_copies, "channel": channel.to_dict()}
+    return {
+        "source": str(source),
+        **features.to_dict(),
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "strict": strict,
+        "augment_copies": augment_copies,
+        "channel": channel.to_dict(),
+    }
 
 
 # -- samples ----------------------------------------------------------------------------------
@@ -645,8 +766,14 @@ class SpecAugment:
     Masked values become 0, the train mean after normalization.
     """
 
-    def __init__(self, freq_mask: int = 8, time_mask: int = 10, n_freq_masks: int = 2, n_time_masks: int = 2,
-                 max_time_fraction: float = 0.2):
+    def __init__(
+        self,
+        freq_mask: int = 8,
+        time_mask: int = 10,
+        n_freq_masks: int = 2,
+        n_time_masks: int = 2,
+        max_time_fraction: float = 0.2,
+    ):
         self.freq_mask, self.time_mask = freq_mask, time_mask
         self.n_freq, self.n_time = n_freq_masks, n_time_masks
         self.max_time_fraction = max_time_fraction
@@ -718,9 +845,17 @@ class AudioDataModule(SequenceDataModule):
 
     def build_store(self) -> None:
         hp = self.hparams
-        prepare_audio(self.source, self.prepared_dir, features=self.features, val_fraction=hp.val_fraction,
-                      test_fraction=hp.test_fraction, seed=hp.seed, strict=hp.strict,
-                      workers=hp.preprocess_workers, augment_copies=hp.augment_copies)
+        prepare_audio(
+            self.source,
+            self.prepared_dir,
+            features=self.features,
+            val_fraction=hp.val_fraction,
+            test_fraction=hp.test_fraction,
+            seed=hp.seed,
+            strict=hp.strict,
+            workers=hp.preprocess_workers,
+            augment_copies=hp.augment_copies,
+        )
 
     def make_dataset(self, split: str) -> Dataset:
         norm = self.store.meta["audio"]["normalization"]
@@ -729,13 +864,19 @@ class AudioDataModule(SequenceDataModule):
     def channel_dataset(self, split: str) -> AudioClips:
         """``split``'s clips (val or test) through the fixed channel of the channel-shifted test."""
         if "features_channel" not in self.store.arrays or "channel_offset" not in self.store.index:
-            raise SeqpipeError("this prepared store has no channel-shifted features", where=self.prepared_dir,
-                               fix="rerun `seqpipe preprocess` with this seqpipe")
+            raise SeqpipeError(
+                "this prepared store has no channel-shifted features",
+                where=self.prepared_dir,
+                fix="rerun `seqpipe preprocess` with this seqpipe",
+            )
         norm = self.store.meta["audio"]["normalization"]
         ds = AudioClips(self.store, split, np.array(norm["mean"]), np.array(norm["std"]), channel=True)
         if len(ds) and (ds.offsets < 0).any():
-            raise SeqpipeError(f"{int((ds.offsets < 0).sum())} {split} clip(s) lack channel-shifted features",
-                               where=self.prepared_dir, fix="rerun `seqpipe preprocess`")
+            raise SeqpipeError(
+                f"{int((ds.offsets < 0).sum())} {split} clip(s) lack channel-shifted features",
+                where=self.prepared_dir,
+                fix="rerun `seqpipe preprocess`",
+            )
         return ds
 
     def collate(self, samples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
@@ -747,7 +888,12 @@ class AudioDataModule(SequenceDataModule):
     def data_info(self) -> dict[str, Any]:
         """What predict needs (classes, feature settings, train normalization), not the file lists."""
         a = self.meta["audio"]
-        return {"domain": "audio", "classes": a["classes"], "features": a["features"], "normalization": a["normalization"]}
+        return {
+            "domain": "audio",
+            "classes": a["classes"],
+            "features": a["features"],
+            "normalization": a["normalization"],
+        }
 
     @property
     def classes(self) -> list[str]:
@@ -756,6 +902,12 @@ class AudioDataModule(SequenceDataModule):
     def preprocessing_settings(self) -> dict[str, Any]:
         """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
         hp = self.hparams
-        return audio_settings(self.source, features=self.features, val_fraction=hp.val_fraction,
-                              test_fraction=hp.test_fraction, seed=hp.seed, strict=hp.strict,
-                              augment_copies=hp.augment_copies)
+        return audio_settings(
+            self.source,
+            features=self.features,
+            val_fraction=hp.val_fraction,
+            test_fraction=hp.test_fraction,
+            seed=hp.seed,
+            strict=hp.strict,
+            augment_copies=hp.augment_copies,
+        )

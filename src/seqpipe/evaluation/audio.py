@@ -28,12 +28,13 @@ from seqpipe.evaluation import Evaluation
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
-DVC_REPORTS = {"outs": ["confusion.png", "confusion.json"],
-               "plots": {"predictions.csv": {"template": "confusion", "x": "predicted", "y": "actual"}}}
+DVC_REPORTS = {
+    "outs": ["confusion.png", "confusion.json"],
+    "plots": {"predictions.csv": {"template": "confusion", "x": "predicted", "y": "actual"}},
+}
 EVALUATE_KEYS = {
     "logreg_C": "C grid of the mean+std log-mel logistic regression (chosen on val)",
 }
-
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict[str, float]:
@@ -50,7 +51,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
     return out
 
 
-def channel_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], prefix: str = "test_channel") -> dict[str, float]:
+def channel_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], prefix: str = "test_channel"
+) -> dict[str, float]:
     """Accuracy and macro-F1 on the channel-shifted clips, under ``prefix``."""
     m = classification_metrics(y_true, y_pred, classes)
     return {f"{prefix}_accuracy": m["test_accuracy"], f"{prefix}_macro_f1": m["test_macro_f1"]}
@@ -86,8 +89,12 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         xch, ych = split_arrays(dm, "test", channel=True)
         majority = int(np.bincount(ytr, minlength=len(classes)).argmax())
         result: dict[str, Any] = {
-            "baselines": {"majority": {**classification_metrics(yte, np.full_like(yte, majority), classes),
-                                       **channel_metrics(ych, np.full_like(ych, majority), classes)}},
+            "baselines": {
+                "majority": {
+                    **classification_metrics(yte, np.full_like(yte, majority), classes),
+                    **channel_metrics(ych, np.full_like(ych, majority), classes),
+                }
+            },
             "majority_class": classes[majority],
             "chosen_C_on_val": {},
             "val_accuracy_by_C": {},
@@ -100,8 +107,10 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
                 val_acc[C] = float(clf.fit(ftr, ytr).score(fva, yva))
             best = max(val_acc, key=val_acc.get)
             clf = make_pipeline(StandardScaler(), LogisticRegression(C=best, max_iter=2000)).fit(ftr, ytr)
-            result["baselines"][name] = {**classification_metrics(yte, clf.predict(fte), classes),
-                                         **channel_metrics(ych, clf.predict(pooled(xch, stats)), classes)}
+            result["baselines"][name] = {
+                **classification_metrics(yte, clf.predict(fte), classes),
+                **channel_metrics(ych, clf.predict(pooled(xch, stats)), classes),
+            }
             result["chosen_C_on_val"][name] = best
             result["val_accuracy_by_C"][name] = {str(c): v for c, v in val_acc.items()}
     return result
@@ -140,8 +149,15 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: st
     for i in range(len(classes)):
         for j in range(len(classes)):
             if matrix[i, j]:
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if matrix[i, j] > matrix.max() / 2 else "black",
+                )
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -162,7 +178,9 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     matrix = confusion(y, pred, len(classes))
     out_dir.mkdir(parents=True, exist_ok=True)
     png = out_dir / "confusion.png"
-    plot_confusion(matrix, classes, png, f"{cfg['name']}: test accuracy {metrics['test_accuracy']:.3f} (unseen speakers)")
+    plot_confusion(
+        matrix, classes, png, f"{cfg['name']}: test accuracy {metrics['test_accuracy']:.3f} (unseen speakers)"
+    )
     store = dm.store
     rows = store.records("test")
     files = store.meta["files"]
@@ -171,7 +189,9 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         w = csv.writer(f)
         w.writerow(["file", "speaker", "actual", "predicted", "confidence"])
         for r, t, p, pr in zip(rows, y, pred, proba, strict=False):
-            w.writerow([files[r], store.meta["groups"][store.index["group"][r]], classes[t], classes[p], f"{pr[p]:.4f}"])
+            w.writerow(
+                [files[r], store.meta["groups"][store.index["group"][r]], classes[t], classes[p], f"{pr[p]:.4f}"]
+            )
     cm_json = out_dir / "confusion.json"
     cm_json.write_text(json.dumps({"classes": classes, "matrix": matrix.tolist()}, indent=1) + "\n")
     a = store.meta["audio"]
@@ -181,12 +201,15 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         direction="higher",
         model=metrics,
         baselines=base["baselines"],
-        extra={"test_speakers": (a.get("speakers_per_split") or {}).get("test"),
-               "baseline_C_on_val": base.get("chosen_C_on_val"),
-               "clips_per_split": a["clips_per_split"], "skipped_inputs": len(a["skipped"]),
-               "augmented_train_records": a.get("augmented_copies", {}).get("records", 0),
-               "channel_test": {k: v for k, v in a.get("channel_test", {}).items() if k != "clips"},
-               "shifted_metrics": ["test_channel_accuracy"]},
+        extra={
+            "test_speakers": (a.get("speakers_per_split") or {}).get("test"),
+            "baseline_C_on_val": base.get("chosen_C_on_val"),
+            "clips_per_split": a["clips_per_split"],
+            "skipped_inputs": len(a["skipped"]),
+            "augmented_train_records": a.get("augmented_copies", {}).get("records", 0),
+            "channel_test": {k: v for k, v in a.get("channel_test", {}).items() if k != "clips"},
+            "shifted_metrics": ["test_channel_accuracy"],
+        },
         artifacts=[png, pred_csv, cm_json],
     )
 
@@ -195,13 +218,21 @@ def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
     """Audio files -> {"file", "label", "probabilities": {class: p}}, features exactly as at preprocess."""
     info = model.hparams.get("data_info") or {}
     if info.get("domain") != "audio":
-        raise SeqpipeError(f"checkpoint is not an audio model (domain={info.get('domain')!r})",
-                           fix="pass a checkpoint trained on audio data (e.g. models/audio-crnn/best.ckpt)")
+        raise SeqpipeError(
+            f"checkpoint is not an audio model (domain={info.get('domain')!r})",
+            fix="pass a checkpoint trained on audio data (e.g. models/audio-crnn/best.ckpt)",
+        )
     fc = FeatureConfig(**info["features"])
     mean = np.array(info["normalization"]["mean"], dtype=np.float32)
     std = np.array(info["normalization"]["std"], dtype=np.float32)
     frames = [(clip_features(p, fc) - mean) / std for p in paths]
     proba = predict_proba(model, frames)
     classes = info["classes"]
-    return [{"file": str(p), "label": classes[int(pr.argmax())],
-             "probabilities": {c: round(float(v), 4) for c, v in zip(classes, pr, strict=False)}} for p, pr in zip(paths, proba, strict=False)]
+    return [
+        {
+            "file": str(p),
+            "label": classes[int(pr.argmax())],
+            "probabilities": {c: round(float(v), 4) for c, v in zip(classes, pr, strict=False)},
+        }
+        for p, pr in zip(paths, proba, strict=False)
+    ]

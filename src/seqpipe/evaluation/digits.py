@@ -37,11 +37,12 @@ EVALUATE_KEYS = {
 }
 
 
-
 def string_metrics(hyps: list[str], refs: list[str], suffix: str = "") -> dict[str, float]:
     errors = sum(edit_distance(h, r) for h, r in zip(hyps, refs, strict=False))
-    return {f"test_cer{suffix}": errors / max(1, sum(len(r) for r in refs)),
-            f"test_seq_acc{suffix}": float(np.mean([h == r for h, r in zip(hyps, refs, strict=False)]))}
+    return {
+        f"test_cer{suffix}": errors / max(1, sum(len(r) for r in refs)),
+        f"test_seq_acc{suffix}": float(np.mean([h == r for h, r in zip(hyps, refs, strict=False)])),
+    }
 
 
 def by_length(hyps: list[str], refs: list[str]) -> dict[str, float]:
@@ -139,8 +140,11 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     ev = cfg.get("evaluate", {})
     info = model.hparams.get("data_info") or {}
     if info.get("domain") != "digits":
-        raise SeqpipeError(f"not a digit-string model (domain={info.get('domain')!r})", where=cfg.get("config_path"),
-                           fix="train it with pipelines/digits")
+        raise SeqpipeError(
+            f"not a digit-string model (domain={info.get('domain')!r})",
+            where=cfg.get("config_path"),
+            fix="train it with pipelines/digits",
+        )
     test = dm.datasets["test"]
     refs = [test.text(i) for i in range(len(test))]
     width = int(ev.get("beam_width") or model.hparams.beam_width)
@@ -187,8 +191,11 @@ def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
     for p in paths:
         wave = load_audio(p, fc.sample_rate)
         if len(wave) > fc.max_seconds * fc.sample_rate:
-            raise SeqpipeError(f"{len(wave) / fc.sample_rate:.1f} s long; the model reads at most {fc.max_seconds} s",
-                               where=p, fix="cut the recording into shorter utterances")
+            raise SeqpipeError(
+                f"{len(wave) / fc.sample_rate:.1f} s long; the model reads at most {fc.max_seconds} s",
+                where=p,
+                fix="cut the recording into shorter utterances",
+            )
         x = torch.from_numpy((log_mel(wave, fc) - mean) / std)[None]
         ids = model.decode(x, torch.tensor([x.shape[1]]))[0]
         out.append({"file": str(p), "digits": decode_ids(ids), "beam_width": int(model.hparams.beam_width)})

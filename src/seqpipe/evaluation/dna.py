@@ -41,15 +41,18 @@ EVALUATE_KEYS = {
     "kmer_C": "k-mer baseline C grid",
     "kmer_canonical": "k-mer baseline: merge reverse complements (list of bools tried)",
     "rc_average": "headline metrics: true = both strands averaged, false = forward only, "
-                  "auto = the better on val AUROC",
+    "auto = the better on val AUROC",
     "batch_size": "evaluation batch size",
     "baselines": "which of kmer_lr, pos_lr, pos_gbt to fit (default all; majority always)",
     "pos_lr_C": "position-aware logistic regression (one-hot base by position): C grid, chosen on val",
     "gbt_depth": "gradient-boosted trees on one-hot positions: max_depth grid, chosen on val",
 }
 
+
 # -- metrics ----------------------------------------------------------------------------------
-def classification_metrics(y: np.ndarray, probs: np.ndarray, prefix: str = "test_", suffix: str = "") -> dict[str, float]:
+def classification_metrics(
+    y: np.ndarray, probs: np.ndarray, prefix: str = "test_", suffix: str = ""
+) -> dict[str, float]:
     """AUROC, AUPRC, accuracy and balanced accuracy for class-probability rows (binary or multi-class)."""
     from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 
@@ -84,14 +87,16 @@ def roc_points(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 # -- model scores -----------------------------------------------------------------------------
 @torch.no_grad()
-def predict_proba(model: torch.nn.Module, records: Sequence[np.ndarray], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def predict_proba(
+    model: torch.nn.Module, records: Sequence[np.ndarray], batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities of each record read forward and as its reverse complement: (fwd, rc), each (n, C)."""
     model.eval()
     device = next(model.parameters()).device
     collate = DnaCollate(0.0)
     fwd, rc = [], []
     for s in range(0, len(records), batch_size):
-        batch = collate([(r, 0) for r in records[s:s + batch_size]])
+        batch = collate([(r, 0) for r in records[s : s + batch_size]])
         x, lengths = batch["inputs"].to(device), batch["lengths"]
         fwd.append(torch.softmax(model(x, lengths)[0].float(), -1).cpu())
         rc.append(torch.softmax(model(reverse_complement_batch(x, lengths), lengths)[0].float(), -1).cpu())
@@ -102,7 +107,9 @@ def predict_proba(model: torch.nn.Module, records: Sequence[np.ndarray], batch_s
 BASELINES = ("kmer_lr", "pos_lr", "pos_gbt")
 
 
-def _select(candidates: list[dict[str, Any]], fit_one: Any, val_X: Any, y_val: np.ndarray) -> tuple[Any, list[dict[str, Any]]]:
+def _select(
+    candidates: list[dict[str, Any]], fit_one: Any, val_X: Any, y_val: np.ndarray
+) -> tuple[Any, list[dict[str, Any]]]:
     """Fit every candidate on train; keep the best on val (AUROC, then accuracy). Test is never looked at.
 
     Returns ((key, model, params) of the winner, one grid row a candidate).
@@ -132,7 +139,9 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     which = list(ev.get("baselines", BASELINES))
     unknown = sorted(set(which) - set(BASELINES))
     if unknown:
-        raise SeqpipeError(f"unknown DNA baseline(s) {unknown}", where="evaluate.baselines", fix=f"use any of {list(BASELINES)}")
+        raise SeqpipeError(
+            f"unknown DNA baseline(s) {unknown}", where="evaluate.baselines", fix=f"use any of {list(BASELINES)}"
+        )
     ks = [int(k) for k in ev.get("kmer_ks", [3, 4, 5, 6])]
     cs = [float(c) for c in ev.get("kmer_C", [0.01, 0.1])]
     canon = [bool(c) for c in ev.get("kmer_canonical", [False, True])]
@@ -163,25 +172,37 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
             feats = {(s, c): kmer_features(data[s][0], range(1, max(ks) + 1), c) for s in data for c in set(canon)}
 
             def kmer_X(split: str, p: dict[str, Any]) -> np.ndarray:
-                return feats[(split, p["canonical"])][:, :_kmer_columns(p["max_k"], p["canonical"])]
+                return feats[(split, p["canonical"])][:, : _kmer_columns(p["max_k"], p["canonical"])]
 
             cand = [{"max_k": k, "C": C, "canonical": c} for c in sorted(set(canon)) for k in sorted(ks) for C in cs]
-            best, grid = _select(cand, lambda p: KmerLogisticRegression(p["max_k"], p["C"], p["canonical"], seed=seed)
-                                 .fit(None, y_train, X=kmer_X("train", p)), lambda p: kmer_X("val", p), y_val)
+            best, grid = _select(
+                cand,
+                lambda p: KmerLogisticRegression(p["max_k"], p["C"], p["canonical"], seed=seed).fit(
+                    None, y_train, X=kmer_X("train", p)
+                ),
+                lambda p: kmer_X("val", p),
+                y_val,
+            )
             record("kmer_lr", best, grid, kmer_X("test", best[2]), t0)
         length = int(max(len(r) for r in data["train"][0]))
         X = {s: onehot_positions(data[s][0], length) for s in data}
         if "pos_lr" in which:
             t0 = time.time()
-            best, grid = _select([{"C": C} for C in pos_cs],
-                                 lambda p: PositionalLogisticRegression(p["C"], length, seed=seed).fit(None, y_train, X=X["train"]),
-                                 lambda p: X["val"], y_val)
+            best, grid = _select(
+                [{"C": C} for C in pos_cs],
+                lambda p: PositionalLogisticRegression(p["C"], length, seed=seed).fit(None, y_train, X=X["train"]),
+                lambda p: X["val"],
+                y_val,
+            )
             record("pos_lr", best, grid, X["test"], t0)
         if "pos_gbt" in which:
             t0 = time.time()
-            best, grid = _select([{"max_depth": d} for d in depths],
-                                 lambda p: PositionalBoosting(p["max_depth"], length, seed=seed).fit(None, y_train, X=X["train"]),
-                                 lambda p: X["val"], y_val)
+            best, grid = _select(
+                [{"max_depth": d} for d in depths],
+                lambda p: PositionalBoosting(p["max_depth"], length, seed=seed).fit(None, y_train, X=X["train"]),
+                lambda p: X["val"],
+                y_val,
+            )
             record("pos_gbt", best, grid, X["test"], t0)
     prior = np.bincount(y_train, minlength=len(dm.classes)) / len(y_train)
     out["baselines"]["majority"] = classification_metrics(y_test, np.tile(prior, (len(y_test), 1)))
@@ -205,9 +226,12 @@ def rc_average_mode(value: Any) -> str:
         return "both" if value else "forward"
     if value == "auto":
         return "auto"
-    raise SeqpipeError(f"evaluate.rc_average must be true, false or auto, got {value!r}", where="evaluate.rc_average",
-                       fix="true: average each sequence with its reverse complement; false: forward strand only; "
-                           "auto: whichever scores the higher val AUROC")
+    raise SeqpipeError(
+        f"evaluate.rc_average must be true, false or auto, got {value!r}",
+        where="evaluate.rc_average",
+        fix="true: average each sequence with its reverse complement; false: forward strand only; "
+        "auto: whichever scores the higher val AUROC",
+    )
 
 
 def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[str, Any], out_dir: Path) -> Evaluation:
@@ -216,7 +240,10 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     bs = int(ev.get("batch_size", 256))
     vrec, vy, _ = dm.records("val")
     vf, vr = predict_proba(model, vrec, bs)
-    val = {**classification_metrics(vy, vf, "val_", "_fwd"), **classification_metrics(vy, (vf + vr) / 2, "val_", "_rcavg")}
+    val = {
+        **classification_metrics(vy, vf, "val_", "_fwd"),
+        **classification_metrics(vy, (vf + vr) / 2, "val_", "_rcavg"),
+    }
     # auto: both strands only when that wins on val (a tie keeps the forward strand: strand-specific by default)
     rc_average = mode == "both" or (mode == "auto" and val["val_auroc_rcavg"] > val["val_auroc_fwd"])
     records, y, ids = dm.records("test")
@@ -243,14 +270,27 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         for bname, probs in (base.get("test_probs") or {}).items():
             curves[f"baseline {bname}"] = roc_points(y, np.asarray(probs))
     png = out_dir / "roc.png"
-    plot_roc(curves, png, title=f"{cfg['name']}: test ROC ({'binary' if headline.shape[1] == 2 else 'micro one-vs-rest'})")
-    strand = {"rc_augment": float(getattr(dm, "rc_augment", 0.0)), "rc_average": mode, "rc_average_used": rc_average,
-              **{k: round(v, 6) for k, v in val.items()}}
-    extra = {"rc_average": rc_average, "strand": strand, "classes": list(dm.classes),
-             "baseline_choices": base.get("choices", {})}
+    plot_roc(
+        curves, png, title=f"{cfg['name']}: test ROC ({'binary' if headline.shape[1] == 2 else 'micro one-vs-rest'})"
+    )
+    strand = {
+        "rc_augment": float(getattr(dm, "rc_augment", 0.0)),
+        "rc_average": mode,
+        "rc_average_used": rc_average,
+        **{k: round(v, 6) for k, v in val.items()},
+    }
+    extra = {
+        "rc_average": rc_average,
+        "strand": strand,
+        "classes": list(dm.classes),
+        "baseline_choices": base.get("choices", {}),
+    }
     return Evaluation(
-        task=(f"DNA sequence classification, binary (AUROC of class {dm.classes[1]!r})" if len(dm.classes) == 2 else
-              f"DNA sequence classification, {len(dm.classes)} classes (one-vs-rest macro AUROC)"),
+        task=(
+            f"DNA sequence classification, binary (AUROC of class {dm.classes[1]!r})"
+            if len(dm.classes) == 2
+            else f"DNA sequence classification, {len(dm.classes)} classes (one-vs-rest macro AUROC)"
+        ),
         primary_metric="test_auroc",
         direction="higher",
         model=metrics,
@@ -290,8 +330,12 @@ def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
     if not classes:
         raise SeqpipeError("checkpoint holds no DNA class list", fix="use a checkpoint trained on a DNA datamodule")
     r = info.get("rules", {})
-    rules = DnaRules(strict=r.get("strict", True), convert_u=r.get("convert_u", False), max_len=r.get("max_len"),
-                     min_len=r.get("min_len", 1))
+    rules = DnaRules(
+        strict=r.get("strict", True),
+        convert_u=r.get("convert_u", False),
+        max_len=r.get("max_len"),
+        min_len=r.get("min_len", 1),
+    )
     results = []
     for p in paths:
         res = read_dna(p, rules, label_field=info.get("label_field", "label"), require_labels=False)
@@ -299,9 +343,14 @@ def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
         both = float(info.get("rc_augment", 0.5)) > 0
         avg = (fwd + rc) / 2 if both else fwd
         for rid, label, probs, f in zip(res.ids, res.labels, avg, fwd, strict=False):
-            out = {"file": str(p), "id": rid, "predicted": classes[int(probs.argmax())],
-                   "probabilities": {c: round(float(v), 6) for c, v in zip(classes, probs, strict=False)},
-                   "strands": "both" if both else "forward", "forward_only": classes[int(f.argmax())]}
+            out = {
+                "file": str(p),
+                "id": rid,
+                "predicted": classes[int(probs.argmax())],
+                "probabilities": {c: round(float(v), 6) for c, v in zip(classes, probs, strict=False)},
+                "strands": "both" if both else "forward",
+                "forward_only": classes[int(f.argmax())],
+            }
             if label:
                 out["label"] = label
             results.append(out)

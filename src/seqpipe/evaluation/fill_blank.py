@@ -49,7 +49,6 @@ EVALUATE_KEYS = {
 }
 
 
-
 # -- the blanks of a split, as flat stream positions -----------------------------------------
 def blanks(ds: MaskedWindows, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(absolute start, length, window index) of every blank of the first ``limit`` windows."""
@@ -66,7 +65,9 @@ def blanks(ds: MaskedWindows, limit: int | None = None) -> tuple[np.ndarray, np.
 
 def scores_from_logp(logp_true: np.ndarray, correct: np.ndarray, span_of: np.ndarray) -> dict[str, float]:
     """Metrics from per-masked-character log2 P(true), hit flags and the blank each belongs to."""
-    per_span = np.bincount(span_of, weights=(~correct).astype(float), minlength=int(span_of.max()) + 1 if len(span_of) else 0)
+    per_span = np.bincount(
+        span_of, weights=(~correct).astype(float), minlength=int(span_of.max()) + 1 if len(span_of) else 0
+    )
     return {
         "test_masked_acc": float(correct.mean()),
         "test_bits_per_char": float(-logp_true.mean()),
@@ -98,7 +99,7 @@ def model_scores(model: torch.nn.Module, ds: MaskedWindows, n_windows: int, batc
         # blank ids: a new blank starts wherever a masked position does not follow a masked one
         mm = m.numpy()
         prev = np.concatenate([np.zeros((mm.shape[0], 1), bool), mm[:, :-1]], axis=1)
-        new = (mm & ~prev)
+        new = mm & ~prev
         ids = np.cumsum(new.ravel()).reshape(mm.shape) - 1 + span_base
         span_of.append(ids[mm])
         span_base += int(new.sum())
@@ -108,9 +109,12 @@ def model_scores(model: torch.nn.Module, ds: MaskedWindows, n_windows: int, batc
 def check_fill_model(model: torch.nn.Module, mask_id: int, where: Any) -> None:
     info = model.hparams.get("data_info") or {}
     if info.get("domain") != "fill_blank" or info.get("mask_id") != mask_id:
-        raise SeqpipeError(f"not a fill-in-the-blank model for this vocabulary (domain={info.get('domain')!r}, "
-                           f"mask_id={info.get('mask_id')!r}, want {mask_id})", where=where,
-                           fix="train it with a pipelines/fill_blank config")
+        raise SeqpipeError(
+            f"not a fill-in-the-blank model for this vocabulary (domain={info.get('domain')!r}, "
+            f"mask_id={info.get('mask_id')!r}, want {mask_id})",
+            where=where,
+            fix="train it with a pipelines/fill_blank config",
+        )
 
 
 # -- the n-gram baseline ----------------------------------------------------------------------
@@ -126,8 +130,16 @@ def _distributions(lm: KneserNeyLM, order: int, contexts: np.ndarray, ids: np.nd
     return out / out.sum(1, keepdims=True)
 
 
-def ngram_scores(lm: KneserNeyLM, order: int, stream: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
-                 oracle: bool, allowed: np.ndarray | None = None, beam: int = 4) -> dict[str, float]:
+def ngram_scores(
+    lm: KneserNeyLM,
+    order: int,
+    stream: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    oracle: bool,
+    allowed: np.ndarray | None = None,
+    beam: int = 4,
+) -> dict[str, float]:
     """The n-gram reading left context at every masked character (see the module docstring).
 
     Not peeking (``oracle=False``), the prediction for the j-th character of a blank is the n-gram's
@@ -143,7 +155,11 @@ def ngram_scores(lm: KneserNeyLM, order: int, stream: np.ndarray, starts: np.nda
     first = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     span_of = np.repeat(np.arange(len(starts)), lengths)
     pad, k = order - 1, (1 if oracle else beam)
-    left = stream[starts[:, None] - pad + np.arange(pad)[None, :]].astype(np.int64) if pad else np.zeros((len(starts), 0), np.int64)
+    left = (
+        stream[starts[:, None] - pad + np.arange(pad)[None, :]].astype(np.int64)
+        if pad
+        else np.zeros((len(starts), 0), np.int64)
+    )
     hyps = np.repeat(left[:, None, :], k, axis=1)  # (N, K, pad): contexts of the K best fills so far
     weight = np.zeros((len(starts), k))
     weight[:, 0] = 1.0
@@ -208,7 +224,9 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     ts, tl, _ = blanks(test_ds, _eval_windows(cfg, test_ds))
     return {
         "baselines": {f"kn{best}_left": ngram_scores(lm, best, tokens, ts, tl, False, allowed, beam)},
-        "ngram_oracle_bound": {f"kn{best_oracle}_left_oracle": ngram_scores(lm, best_oracle, tokens, ts, tl, True, allowed)},
+        "ngram_oracle_bound": {
+            f"kn{best_oracle}_left_oracle": ngram_scores(lm, best_oracle, tokens, ts, tl, True, allowed)
+        },
         "ngram_order_on_val": best,
         "ngram_val_bits_per_char_by_order": {str(o): v for o, v in val_bpc.items()},
         "ngram_oracle_val_bits_per_char_by_order": {str(o): v for o, v in val_oracle.items()},
@@ -237,14 +255,14 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     hp = model.hparams
     return Evaluation(
         task=f"fill in the blank: {dm.mask_args['spans']} masked {dm.mask_args['unit']}(s) a {dm.seq_len}-character "
-             "window of the text test split, predicted from both sides",
+        "window of the text test split, predicted from both sides",
         primary_metric="test_bits_per_char",
         direction="lower",
         model=metrics,
         baselines={**compared, **base["baselines"]},
         extra={
             "model_description": f"{'Bi' if hp.get('bidirectional') else ''}{str(hp.get('cell', '')).upper()} "
-                                 f"hidden {hp.get('hidden_size')}",
+            f"hidden {hp.get('hidden_size')}",
             "compared_models": sorted(compared),
             "compared_missing": missing,
             "ngram_oracle_bound": base.get("ngram_oracle_bound"),

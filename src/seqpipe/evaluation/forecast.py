@@ -70,12 +70,17 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
             continue
         direct = load_model(ckpt)
         if (direct.hparams.get("data_info") or {}).get("target") != target:
-            raise SeqpipeError(f"direct model {name} was trained on another target than {target!r}", where=ckpt,
-                               fix="point evaluate.direct at the stock experiment with the same target")
+            raise SeqpipeError(
+                f"direct model {name} was trained on another target than {target!r}",
+                where=ckpt,
+                fix="point evaluate.direct at the stock experiment with the same target",
+            )
         seeds = stock_eval.model_forecasts(direct, dm, cfg)[0]
         per_seed = [stock_eval.score(p, actual, target) for p in seeds]
         scores[name] = {k: float(np.mean([s[k] for s in per_seed])) for k in per_seed[0]}
-        scores[name]["test_mae_std"] = float(np.std([s["test_mae"] for s in per_seed], ddof=1)) if len(seeds) > 1 else 0.0
+        scores[name]["test_mae_std"] = (
+            float(np.std([s["test_mae"] for s in per_seed], ddof=1)) if len(seeds) > 1 else 0.0
+        )
         per_step[name] = np.mean([stock_eval.mae_per_step(p, actual) for p in seeds], axis=0).tolist()
         per_step[f"{name}_seeds"] = [stock_eval.mae_per_step(p, actual) for p in seeds]
     best = min(scores, key=lambda b: scores[b]["test_mae"])
@@ -88,8 +93,8 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     hp = model.hparams
     return Evaluation(
         task=f"{dm.horizon}-step encoder-decoder forecast of daily "
-             f"{'log returns' if target == 'returns' else 'realized volatility'} (percent), lookback {dm.lookback} "
-             f"days, test from {dm.meta['stocks']['test_start']}",
+        f"{'log returns' if target == 'returns' else 'realized volatility'} (percent), lookback {dm.lookback} "
+        f"days, test from {dm.meta['stocks']['test_start']}",
         primary_metric="test_mae",
         direction="lower",
         model=metrics,
@@ -98,7 +103,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
             "target": target,
             "horizon": dm.horizon,
             "model_description": f"{str(hp.get('cell')).upper()} encoder-decoder, hidden {hp.get('hidden_size')}, "
-                                 f"attention {hp.get('attention')}",
+            f"attention {hp.get('attention')}",
             "best_by_test_mae": best,
             "test_mae_per_step": per_step,
             "direct_missing": direct_missing,

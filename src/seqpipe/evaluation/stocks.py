@@ -50,8 +50,10 @@ EVALUATE_KEYS = {
 }
 
 
-BASELINES = {"returns": ("zero", "persistence", "train_mean"),
-             "volatility": ("persistence", "train_mean", "trailing_rv", "garch11")}
+BASELINES = {
+    "returns": ("zero", "persistence", "train_mean"),
+    "volatility": ("persistence", "train_mean", "trailing_rv", "garch11"),
+}
 
 
 # -- scoring ----------------------------------------------------------------------------------
@@ -109,8 +111,9 @@ def fit_garch(dm: StockDataModule) -> dict[str, list[float]]:
     return params
 
 
-def baseline_forecasts(dm: StockDataModule, ds: ForecastWindows, target: str, garch: dict[str, list[float]],
-                       trailing_window: int = 22) -> dict[str, np.ndarray]:
+def baseline_forecasts(
+    dm: StockDataModule, ds: ForecastWindows, target: str, garch: dict[str, list[float]], trailing_window: int = 22
+) -> dict[str, np.ndarray]:
     """(N, H) forecasts in percent units of every baseline for ``target`` on the windows of ``ds``."""
     from arch import arch_model
 
@@ -137,8 +140,9 @@ def baseline_forecasts(dm: StockDataModule, ds: ForecastWindows, target: str, ga
     t_tick = dm.ticker_of(t_orig)
     t_target = make_targets(train.future_returns(t_orig), target)
     overall = t_target.mean(0)
-    mean_by_ticker = np.stack([t_target[t_tick == t].mean(0) if (t_tick == t).any() else overall
-                               for t in range(len(names))])
+    mean_by_ticker = np.stack(
+        [t_target[t_tick == t].mean(0) if (t_tick == t).any() else overall for t in range(len(names))]
+    )
 
     out: dict[str, np.ndarray] = {}
     if target == "returns":
@@ -152,8 +156,11 @@ def baseline_forecasts(dm: StockDataModule, ds: ForecastWindows, target: str, ga
     g = np.full((len(origins), H), np.nan)
     for t in np.unique(tick):
         if names[t] not in garch:
-            raise SeqpipeError(f"no GARCH fit for ticker {names[t]} (it has no train rows)", where=dm.prepared_dir,
-                               fix="move data.val_start later so every ticker has train rows")
+            raise SeqpipeError(
+                f"no GARCH fit for ticker {names[t]} (it has no train rows)",
+                where=dm.prepared_dir,
+                fix="move data.val_start later so every ticker has train rows",
+            )
         lo, hi = slices[t]
         sel = np.flatnonzero(tick == t)
         local = origins[sel] - lo
@@ -189,15 +196,20 @@ def baselines(dm: StockDataModule, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- evaluation -------------------------------------------------------------------------------
-def model_forecasts(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int]:
+def model_forecasts(
+    model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, int]:
     """(seeds, N, H) test forecasts of a checkpoint trained on ``dm.target``, the (N, H) actuals, and
     how many negative volatility forecasts were clipped to 0. Any forecaster on this datamodule
     (e.g. the seq2seq one) is scored the same way."""
     target = dm.target
     trained_on = (model.hparams.get("data_info") or {}).get("target")
     if trained_on and trained_on != target:
-        raise SeqpipeError(f"the model was trained on target {trained_on!r}, the config evaluates {target!r}",
-                           where=cfg.get("config_path"), fix="evaluate with the config the model was trained with")
+        raise SeqpipeError(
+            f"the model was trained on target {trained_on!r}, the config evaluates {target!r}",
+            where=cfg.get("config_path"),
+            fix="evaluate with the config the model was trained with",
+        )
     test = dm.datasets["test"]
     actual = make_targets(test.future_returns(test.origins()), target)
     seeds = member_forecasts(model, test, dm.meta["stocks"]["target_scale"])
@@ -207,8 +219,9 @@ def model_forecasts(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, 
     return seeds, actual, clipped
 
 
-def scored_baselines(dm: StockDataModule, cfg: dict[str, Any], base: dict[str, Any],
-                     actual: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]]]:
+def scored_baselines(
+    dm: StockDataModule, cfg: dict[str, Any], base: dict[str, Any], actual: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]]]:
     """Every baseline's test forecasts for ``dm.target`` (GARCH parameters from ``base``) and their scores."""
     garch = base.get("garch11_params_list") or fit_garch(dm)
     trailing = int(cfg.get("evaluate", {}).get("trailing_window", 22))
@@ -216,7 +229,9 @@ def scored_baselines(dm: StockDataModule, cfg: dict[str, Any], base: dict[str, A
     return bpreds, {name: score(p, actual, dm.target) for name, p in bpreds.items()}
 
 
-def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], base: dict[str, Any], out_dir: Path) -> Evaluation:
+def evaluate(
+    model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], base: dict[str, Any], out_dir: Path
+) -> Evaluation:
     ev = cfg.get("evaluate", {})
     target = dm.target
     test = dm.datasets["test"]
@@ -244,17 +259,21 @@ def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], b
     names = [t["ticker"] for t in dm.meta["stocks"]["tickers"]]
     tick = dm.ticker_of(origins)
     mean_pred = seeds.mean(0)
-    per_ticker = {names[t]: {"windows": int((tick == t).sum()),
-                             "model_mae": float(np.abs(mean_pred[tick == t] - actual[tick == t]).mean()),
-                             f"{best}_mae": float(np.abs(bpreds[best][tick == t] - actual[tick == t]).mean())}
-                  for t in np.unique(tick)}
+    per_ticker = {
+        names[t]: {
+            "windows": int((tick == t).sum()),
+            "model_mae": float(np.abs(mean_pred[tick == t] - actual[tick == t]).mean()),
+            f"{best}_mae": float(np.abs(bpreds[best][tick == t] - actual[tick == t]).mean()),
+        }
+        for t in np.unique(tick)
+    }
     dates = dm.dates_of(origins)
     artifacts = _plots(out_dir, ev, target, names, tick, dates, actual, mean_pred, bpreds, best)
     member_seeds = list(model.hparams.get("member_seeds") or [cfg.get("seed", 0)])
     return Evaluation(
         task=f"{dm.horizon}-day direct forecast of daily "
-             f"{'log returns' if target == 'returns' else 'realized volatility'} "
-             f"(percent), lookback {dm.lookback} days, test from {dm.meta['stocks']['test_start']}",
+        f"{'log returns' if target == 'returns' else 'realized volatility'} "
+        f"(percent), lookback {dm.lookback} days, test from {dm.meta['stocks']['test_start']}",
         primary_metric="test_mae",
         direction="lower",
         model=metrics,
@@ -266,9 +285,11 @@ def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], b
             "seeds": member_seeds,
             "per_seed": per_seed,
             "best_baseline_by_test_mae": best,
-            "test_mae_per_step": {"model": np.mean([mae_per_step(p, actual) for p in seeds], axis=0).tolist(),
-                                  "model_seeds": [mae_per_step(p, actual) for p in seeds],
-                                  **{name: mae_per_step(p, actual) for name, p in bpreds.items()}},
+            "test_mae_per_step": {
+                "model": np.mean([mae_per_step(p, actual) for p in seeds], axis=0).tolist(),
+                "model_seeds": [mae_per_step(p, actual) for p in seeds],
+                **{name: mae_per_step(p, actual) for name, p in bpreds.items()},
+            },
             "test_windows": int(len(test)),
             "negative_vol_forecasts_clipped": clipped,
             # read directional accuracy against this: "always up" scores about the share of up moves
@@ -281,8 +302,18 @@ def evaluate(model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], b
     )
 
 
-def _plots(out_dir: Path, ev: dict[str, Any], target: str, names: list[str], tick: np.ndarray, dates: np.ndarray,
-           actual: np.ndarray, model: np.ndarray, bpreds: dict[str, np.ndarray], best: str) -> list[Path]:
+def _plots(
+    out_dir: Path,
+    ev: dict[str, Any],
+    target: str,
+    names: list[str],
+    tick: np.ndarray,
+    dates: np.ndarray,
+    actual: np.ndarray,
+    model: np.ndarray,
+    bpreds: dict[str, np.ndarray],
+    best: str,
+) -> list[Path]:
     """forecast.csv (DVC plot data) and forecast.png (MLflow artifact) for one ticker and one step."""
     want = ev.get("plot_ticker", "SP500")
     t = names.index(want) if want in names and (tick == names.index(want)).any() else int(np.bincount(tick).argmax())
@@ -330,25 +361,32 @@ def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
     results = []
     for s in read_ohlcv(paths, Rules(**rules)):
         feats, _, used = causal_features(s, info["features"], info["price_column"])
-        feats = feats[int(info["warmup"]):]
+        feats = feats[int(info["warmup"]) :]
         if len(feats) < L:
-            raise SeqpipeError(f"{len(s)} rows; a forecast needs {L} after the {info['warmup']}-day feature warmup "
-                               f"({L + int(info['warmup'])} in all) (ticker {s.ticker})", where=s.file,
-                               fix="pass a longer price history")
+            raise SeqpipeError(
+                f"{len(s)} rows; a forecast needs {L} after the {info['warmup']}-day feature warmup "
+                f"({L + int(info['warmup'])} in all) (ticker {s.ticker})",
+                where=s.file,
+                fix="pass a longer price history",
+            )
         x = torch.from_numpy(((feats[-L:] - mean) / std).astype(np.float32))[None]
         y = model.member_outputs(x) if hasattr(model, "member_outputs") else model(x)[0][None]
         y = y[:, 0].numpy().astype(np.float64) * float(info["target_scale"])
         if info["target"] == "volatility":
             y = np.maximum(y, 0.0)  # as in evaluation: a volatility is >= 0
-        results.append({
-            "file": s.file,
-            "ticker": s.ticker,
-            "origin_date": str(s.dates[-1]),
-            "target": info["target"],
-            "units": "percent log return" if info["target"] == "returns" else "percent daily realized volatility over 1..h days",
-            "steps": list(range(1, H + 1)),
-            "forecast": [round(float(v), 6) for v in y.mean(0)],
-            "forecast_seed_std": [round(float(v), 6) for v in (y.std(0, ddof=1) if len(y) > 1 else np.zeros(H))],
-            "price_column": used,
-        })
+        results.append(
+            {
+                "file": s.file,
+                "ticker": s.ticker,
+                "origin_date": str(s.dates[-1]),
+                "target": info["target"],
+                "units": "percent log return"
+                if info["target"] == "returns"
+                else "percent daily realized volatility over 1..h days",
+                "steps": list(range(1, H + 1)),
+                "forecast": [round(float(v), 6) for v in y.mean(0)],
+                "forecast_seed_std": [round(float(v), 6) for v in (y.std(0, ddof=1) if len(y) > 1 else np.zeros(H))],
+                "price_column": used,
+            }
+        )
     return results

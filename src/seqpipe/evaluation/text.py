@@ -39,7 +39,6 @@ EVALUATE_KEYS = {
 }
 
 
-
 def lane_layout(n: int, lanes: int) -> tuple[np.ndarray, int]:
     lanes = max(1, min(lanes, n // 2))
     lane_len = n // lanes
@@ -111,8 +110,15 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     try:
         from seqpipe.generate import generate
 
-        sample = generate(model, dm.vocab, prompt=ev.get("prompt", "romeo:\n"), length=int(ev.get("sample_length", 400)),
-                          temperature=0.8, seed=0, allow_unk=True)
+        sample = generate(
+            model,
+            dm.vocab,
+            prompt=ev.get("prompt", "romeo:\n"),
+            length=int(ev.get("sample_length", 400)),
+            temperature=0.8,
+            seed=0,
+            allow_unk=True,
+        )
         path = out_dir / "sample.txt"
         path.write_text(sample)
         artifacts.append(path)
@@ -124,8 +130,11 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         direction="lower",
         model=metrics,
         baselines=base["baselines"],
-        extra={"ngram_best_order_on_val": base["best_order_on_val"], "ngram_val_bpc_by_order": base["val_bpc_by_order"],
-               **extra},
+        extra={
+            "ngram_best_order_on_val": base["best_order_on_val"],
+            "ngram_val_bpc_by_order": base["val_bpc_by_order"],
+            **extra,
+        },
         artifacts=artifacts,
     )
 
@@ -135,8 +144,15 @@ def mix_bits(model_lp: np.ndarray, ngram_lp: np.ndarray, w: float) -> float:
     return float(-np.logaddexp2(np.log2(max(w, 1e-12)) + model_lp, np.log2(max(1 - w, 1e-12)) + ngram_lp).mean())
 
 
-def mixture(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[str, Any], test_lp: np.ndarray,
-            lanes: int, window: int) -> dict[str, Any]:
+def mixture(
+    model: torch.nn.Module,
+    dm: Any,
+    cfg: dict[str, Any],
+    base: dict[str, Any],
+    test_lp: np.ndarray,
+    lanes: int,
+    window: int,
+) -> dict[str, Any]:
     """Choose the mixture weight on the val stream (grid 0..1 by 0.02), report it on the test stream."""
     order = int(base["best_order_on_val"])
     train, val, test = (np.asarray(dm.split_tokens(s)) for s in ("train", "val", "test"))
@@ -152,5 +168,7 @@ def mixture(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[str
     w = min(val_bits, key=val_bits.get)
     test_bits = mix_bits(test_lp.ravel(), ngram_at_lanes(test), w)
     name = f"{cfg['name']}+kn{order}"
-    return {"variants": {name: {"test_bpc": test_bits, "mixture_weight_on_model": w}},
-            "mixture_val_bpc_by_weight": {str(k): v for k, v in val_bits.items()}}
+    return {
+        "variants": {name: {"test_bpc": test_bits, "mixture_weight_on_model": w}},
+        "mixture_val_bpc_by_weight": {str(k): v for k, v in val_bits.items()},
+    }

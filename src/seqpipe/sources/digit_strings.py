@@ -58,26 +58,41 @@ def generate_digit_strings(
 
     voices = list(voices or english_voices())
     if per_voice < 1 or not voices or not 1 <= min_digits <= max_digits:
-        raise SeqpipeError(f"need voices, per_voice >= 1 and 1 <= min_digits <= max_digits "
-                           f"(got {len(voices)}, {per_voice}, {min_digits}, {max_digits})", where="generate_digit_strings")
+        raise SeqpipeError(
+            f"need voices, per_voice >= 1 and 1 <= min_digits <= max_digits "
+            f"(got {len(voices)}, {per_voice}, {min_digits}, {max_digits})",
+            where="generate_digit_strings",
+        )
     names = [speaker_name(v) for v in voices]
     if len(set(names)) != len(names):
         raise SeqpipeError("two voices map to the same speaker name", where=str(voices))
     t0 = time.time()
     rows, total = [], 0
-    args = dict(voices=voices, per_voice=per_voice, min_digits=min_digits, max_digits=max_digits, seed=seed,
-                speed=speed, pitch=pitch, snr_db=snr_db, gain_db=gain_db, sample_rate=sample_rate)
+    args = dict(
+        voices=voices,
+        per_voice=per_voice,
+        min_digits=min_digits,
+        max_digits=max_digits,
+        seed=seed,
+        speed=speed,
+        pitch=pitch,
+        snr_db=snr_db,
+        gain_db=gain_db,
+        sample_rate=sample_rate,
+    )
     with GeneratedFolder(out_dir, "seqpipe.sources.digit_strings", args=args) as folder:
         tmp = folder.path
-        for voice, spk in progress(zip(voices, names, strict=False), "synthesizing digit strings", total=len(voices),
-                                   unit="voice"):
+        for voice, spk in progress(
+            zip(voices, names, strict=False), "synthesizing digit strings", total=len(voices), unit="voice"
+        ):
             (tmp / spk).mkdir()
             for k in range(per_voice):
                 rng = clip_rng(seed, "strings", spk, k)
                 n = int(rng.integers(min_digits, max_digits + 1))
                 text = "".join(str(d) for d in rng.integers(0, 10, size=n))
                 wave = synthesize(
-                    spoken(text), voice,
+                    spoken(text),
+                    voice,
                     speed=int(rng.integers(speed[0], speed[1] + 1)),
                     pitch=int(rng.integers(pitch[0], pitch[1] + 1)),
                     snr_db=float(rng.uniform(*snr_db)) if snr_db else None,
@@ -94,8 +109,13 @@ def generate_digit_strings(
             w = csv.writer(f)
             w.writerow(["path", "text", "speaker"])
             w.writerows(rows)
-    return {"utterances": len(rows), "speakers": len(voices), "seconds": round(time.time() - t0, 1),
-            "audio_minutes": round(total / sample_rate / 60, 1), "out": str(folder.out)}
+    return {
+        "utterances": len(rows),
+        "speakers": len(voices),
+        "seconds": round(time.time() - t0, 1),
+        "audio_minutes": round(total / sample_rate / 60, 1),
+        "out": str(folder.out),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,8 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     if a.profile == "fast":
         a.per_voice = min(a.per_voice, 2)
     voices = list(english_voices())[: a.voices or None]
-    print(generate_digit_strings(a.out, voices=voices, per_voice=a.per_voice, min_digits=a.min_digits,
-                                 max_digits=a.max_digits, seed=a.seed, sample_rate=a.sample_rate))
+    print(
+        generate_digit_strings(
+            a.out,
+            voices=voices,
+            per_voice=a.per_voice,
+            min_digits=a.min_digits,
+            max_digits=a.max_digits,
+            seed=a.seed,
+            sample_rate=a.sample_rate,
+        )
+    )
     return 0
 
 

@@ -109,8 +109,9 @@ class ReadReport:
 
 
 # -- encoding ---------------------------------------------------------------------------------
-def encode(seq: bytes | str, rules: DnaRules = DnaRules(), record: str = "sequence",
-           report: ReadReport | None = None) -> np.ndarray:
+def encode(
+    seq: bytes | str, rules: DnaRules = DnaRules(), record: str = "sequence", report: ReadReport | None = None
+) -> np.ndarray:
     """Bases -> uint8 codes (1..5), validating every character; errors name record and 1-based position."""
     if isinstance(seq, str):
         raw = _bases(seq, record, 0) if not seq.isascii() else seq.encode("ascii")
@@ -166,8 +167,10 @@ def read_limit(rules: DnaRules) -> int:
 def _too_long(where: str, max_bases: int) -> SeqpipeError:
     return SeqpipeError(
         f"sequence longer than {max_bases:,} bases: reading stopped there (a record is never held whole beyond "
-        f"{CROP_READ_FACTOR} x max_len, or {NO_MAX_LEN_BASES:,} bases without max_len)", where=where,
-        fix="raise data.max_len if such records are meant, else drop or split the record")
+        f"{CROP_READ_FACTOR} x max_len, or {NO_MAX_LEN_BASES:,} bases without max_len)",
+        where=where,
+        fix="raise data.max_len if such records are meant, else drop or split the record",
+    )
 
 
 def _open_text(path: Path) -> io.BufferedIOBase:
@@ -192,28 +195,39 @@ def _pieces(f: io.BufferedIOBase, path: Path) -> Iterator[tuple[int, str, bool, 
         try:
             raw = f.readline(CHUNK)
         except EOFError as e:
-            raise SeqpipeError(f"truncated gzip file: the stream ends in line {line_no + at_start} ({e})", where=path,
-                               fix="re-download or re-compress the file") from e
+            raise SeqpipeError(
+                f"truncated gzip file: the stream ends in line {line_no + at_start} ({e})",
+                where=path,
+                fix="re-download or re-compress the file",
+            ) from e
         except (OSError, zlib.error) as e:
-            raise SeqpipeError(f"corrupt gzip data near line {line_no + at_start}: {e}", where=path,
-                               fix="re-download or re-compress the file") from e
+            raise SeqpipeError(
+                f"corrupt gzip data near line {line_no + at_start}: {e}",
+                where=path,
+                fix="re-download or re-compress the file",
+            ) from e
         if not raw:
             try:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError as e:
-                raise SeqpipeError(f"line {line_no}: not UTF-8 text (the file ends inside a character)", where=path,
-                                   fix="save the file as UTF-8") from e
+                raise SeqpipeError(
+                    f"line {line_no}: not UTF-8 text (the file ends inside a character)",
+                    where=path,
+                    fix="save the file as UTF-8",
+                ) from e
             return
         if offset == 0 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8):]
+            raw = raw[len(codecs.BOM_UTF8) :]
         line_no += at_start
         ends = raw.endswith(b"\n")
         try:
             piece = raw.decode("ascii") if at_start and ends and raw.isascii() else decoder.decode(raw, final=ends)
         except UnicodeDecodeError as e:
-            raise SeqpipeError(f"line {line_no}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at byte offset "
-                               f"{offset + e.start})", where=path,
-                               fix="save the file as UTF-8 (ids and labels may hold any Unicode character)") from e
+            raise SeqpipeError(
+                f"line {line_no}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at byte offset {offset + e.start})",
+                where=path,
+                fix="save the file as UTF-8 (ids and labels may hold any Unicode character)",
+            ) from e
         offset += len(raw)
         yield line_no, piece.rstrip("\r\n"), at_start, ends
         at_start = ends
@@ -227,8 +241,11 @@ def _bounded_lines(f: io.BufferedIOBase, path: Path, limit: int) -> Iterator[str
         parts.append(piece)
         size += len(piece)
         if size > limit:
-            raise SeqpipeError(f"line {line_no} is longer than {limit:,} characters: reading stopped there",
-                               where=path, fix="raise data.max_len if such long sequences are meant, else fix the line")
+            raise SeqpipeError(
+                f"line {line_no} is longer than {limit:,} characters: reading stopped there",
+                where=path,
+                fix="raise data.max_len if such long sequences are meant, else fix the line",
+            )
         if ends:
             yield "".join(parts) + "\n"
             parts, size = [], 0
@@ -242,8 +259,11 @@ def _bases(text: str, where: str, done: int) -> bytes:
         text = "".join(text.split())
     if not text.isascii():
         pos = next(i for i, ch in enumerate(text) if not ch.isascii())
-        raise SeqpipeError(f"invalid character {text[pos]!r} at position {done + pos + 1}", where=where,
-                           fix="sequences may hold A, C, G, T, N (any case) and IUPAC codes; clean the record or drop it")
+        raise SeqpipeError(
+            f"invalid character {text[pos]!r} at position {done + pos + 1}",
+            where=where,
+            fix="sequences may hold A, C, G, T, N (any case) and IUPAC codes; clean the record or drop it",
+        )
     return text.encode("ascii")
 
 
@@ -280,12 +300,18 @@ def header_label(header: str, label_field: str | int | None) -> str | None:
     prefix = f"{label_field}="
     for t in tokens[1:]:
         if t.startswith(prefix):
-            return _text(t[len(prefix):]) or None
+            return _text(t[len(prefix) :]) or None
     return None
 
 
-def read_fasta(path: Path, label_field: str | int | None = "label", max_bases: int = NO_MAX_LEN_BASES,
-               id_prefix: str = "", label: str | None = None, split: str | None = None) -> Iterator[DnaRecord]:
+def read_fasta(
+    path: Path,
+    label_field: str | int | None = "label",
+    max_bases: int = NO_MAX_LEN_BASES,
+    id_prefix: str = "",
+    label: str | None = None,
+    split: str | None = None,
+) -> Iterator[DnaRecord]:
     """FASTA / FASTA.gz records, streamed: the id is the header's first word, the label from ``header_label``
     (or ``label``). A record longer than ``max_bases`` is an error as soon as reading passes that length."""
     with _open_text(path) as f:
@@ -306,8 +332,11 @@ def read_fasta(path: Path, label_field: str | int | None = "label", max_bases: i
                 else:
                     mode = "seq"
                     if header is None and piece.strip():
-                        raise SeqpipeError(f"sequence data before the first '>' header (line {line_no})", where=path,
-                                           fix="a FASTA record starts with a '>id' line")
+                        raise SeqpipeError(
+                            f"sequence data before the first '>' header (line {line_no})",
+                            where=path,
+                            fix="a FASTA record starts with a '>id' line",
+                        )
             if mode == "seq":
                 if header is not None:
                     seq += _bases(piece, where, len(seq))
@@ -316,8 +345,11 @@ def read_fasta(path: Path, label_field: str | int | None = "label", max_bases: i
             elif mode == "header":
                 header.append(piece)
                 if len(header) > 1 and sum(map(len, header)) > MAX_LINE_EXTRA:
-                    raise SeqpipeError(f"header line {start} is longer than {MAX_LINE_EXTRA:,} characters", where=path,
-                                       fix="shorten the '>' line (id and label fields)")
+                    raise SeqpipeError(
+                        f"header line {start} is longer than {MAX_LINE_EXTRA:,} characters",
+                        where=path,
+                        fix="shorten the '>' line (id and label fields)",
+                    )
         if header is None:
             raise SeqpipeError("no FASTA records ('>' header lines) found", where=path, fix="check the file format")
         yield _fasta_record(path, start, header, seq, label_field, id_prefix, label, split)
@@ -330,8 +362,16 @@ def _fasta_id(path: Path, line: int, header: list[str]) -> str:
     return _text(words[0])
 
 
-def _fasta_record(path: Path, line: int, header: list[str], seq: bytearray, label_field, id_prefix: str = "",
-                  label: str | None = None, split: str | None = None) -> DnaRecord:
+def _fasta_record(
+    path: Path,
+    line: int,
+    header: list[str],
+    seq: bytearray,
+    label_field,
+    id_prefix: str = "",
+    label: str | None = None,
+    split: str | None = None,
+) -> DnaRecord:
     rid = id_prefix + _fasta_id(path, line, header)
     lab = label if label is not None else header_label("".join(header), label_field)
     return DnaRecord(rid, bytes(seq), lab, split, f"{path}:{line} record '{rid}'")
@@ -351,9 +391,14 @@ class _FieldLimit:
         csv.field_size_limit(self.old)
 
 
-def read_table(path: Path, sequence_column: str = "sequence", label_column: str = "label",
-               id_column: str = "id", split_column: str = "split",
-               max_bases: int = NO_MAX_LEN_BASES) -> Iterator[DnaRecord]:
+def read_table(
+    path: Path,
+    sequence_column: str = "sequence",
+    label_column: str = "label",
+    id_column: str = "id",
+    split_column: str = "split",
+    max_bases: int = NO_MAX_LEN_BASES,
+) -> Iterator[DnaRecord]:
     """CSV / TSV (.gz too) with a header row: sequence and label columns, optional id and split columns.
     Streamed row by row; a line longer than ``max_bases`` (+ room for the other fields) is an error."""
     delim = "\t" if ".tsv" in path.name.lower() else ","
@@ -363,8 +408,11 @@ def read_table(path: Path, sequence_column: str = "sequence", label_column: str 
         try:
             cols = reader.fieldnames or []
             if sequence_column not in cols:
-                raise SeqpipeError(f"no '{sequence_column}' column (columns: {cols})", where=path,
-                                   fix="name the columns in a header row, e.g. sequence,label, or set data.sequence_column")
+                raise SeqpipeError(
+                    f"no '{sequence_column}' column (columns: {cols})",
+                    where=path,
+                    fix="name the columns in a header row, e.g. sequence,label, or set data.sequence_column",
+                )
             for row in reader:
                 row_no = reader.line_num
                 rid = _text(row.get(id_column) or "") or f"row{row_no}"
@@ -376,8 +424,11 @@ def read_table(path: Path, sequence_column: str = "sequence", label_column: str 
                 split = (row.get(split_column) or "").strip() or None
                 yield DnaRecord(rid, _bases(text, where, 0), label, split, where)
         except csv.Error as e:
-            raise SeqpipeError(f"malformed CSV near line {reader.line_num}: {e}", where=path,
-                               fix="check the quoting and the delimiter (',' for .csv, tab for .tsv)") from e
+            raise SeqpipeError(
+                f"malformed CSV near line {reader.line_num}: {e}",
+                where=path,
+                fix="check the quoting and the delimiter (',' for .csv, tab for .tsv)",
+            ) from e
 
 
 def read_folder(root: Path, max_bases: int = NO_MAX_LEN_BASES) -> Iterator[DnaRecord]:
@@ -401,8 +452,11 @@ def read_folder(root: Path, max_bases: int = NO_MAX_LEN_BASES) -> Iterator[DnaRe
                 else:
                     yield DnaRecord(rid, seq, label, split, f"{f} record '{rid}'")
     if not found:
-        raise SeqpipeError("no sequence files found in class folders", where=root,
-                           fix="lay out <root>/<class>/<file>.txt (or <root>/train|test/<class>/...)")
+        raise SeqpipeError(
+            "no sequence files found in class folders",
+            where=root,
+            fix="lay out <root>/<class>/<file>.txt (or <root>/train|test/<class>/...)",
+        )
 
 
 def _read_plain(path: Path, where: str, max_bases: int) -> bytes | None:
@@ -441,23 +495,35 @@ def read_label_csv(path: Path) -> dict[str, str]:
                     raise SeqpipeError(f"line {n} has {len(row)} columns, needs id and label", where=path)
                 rid, lab = _text(row[ic]), _text(row[lc])
                 if rid in labels and labels[rid] != lab:
-                    raise SeqpipeError(f"id '{rid}' has two labels ({labels[rid]!r}, {lab!r}) (line {n})", where=path,
-                                       fix="give each id one label")
+                    raise SeqpipeError(
+                        f"id '{rid}' has two labels ({labels[rid]!r}, {lab!r}) (line {n})",
+                        where=path,
+                        fix="give each id one label",
+                    )
                 labels[rid] = lab
         except csv.Error as e:
-            raise SeqpipeError(f"malformed CSV near line {rows.line_num}: {e}", where=path,
-                               fix="write rows of id,label") from e
+            raise SeqpipeError(
+                f"malformed CSV near line {rows.line_num}: {e}", where=path, fix="write rows of id,label"
+            ) from e
     return labels
 
 
-def iter_records(source: str | Path, *, labels: str | Path | None = None, label_field: str | int | None = "label",
-                 sequence_column: str = "sequence", label_column: str = "label", id_column: str = "id",
-                 max_bases: int = NO_MAX_LEN_BASES) -> Iterator[DnaRecord]:
+def iter_records(
+    source: str | Path,
+    *,
+    labels: str | Path | None = None,
+    label_field: str | int | None = "label",
+    sequence_column: str = "sequence",
+    label_column: str = "label",
+    id_column: str = "id",
+    max_bases: int = NO_MAX_LEN_BASES,
+) -> Iterator[DnaRecord]:
     """Records of any supported source, streamed, labels attached from the sidecar CSV when given."""
     path = Path(source)
     if not path.exists():
-        raise SeqpipeError("DNA source not found", where=path,
-                           fix="point data.source at a FASTA(.gz), a CSV/TSV or a folder per class")
+        raise SeqpipeError(
+            "DNA source not found", where=path, fix="point data.source at a FASTA(.gz), a CSV/TSV or a folder per class"
+        )
     kind = source_kind(path)
     if kind == "fasta":
         recs = read_fasta(path, None if labels else label_field, max_bases)
@@ -484,8 +550,15 @@ class ReadResult:
     source_files: list[Path]
 
 
-def read_dna(source: str | Path, rules: DnaRules = DnaRules(), *, labels: str | Path | None = None,
-             label_field: str | int | None = "label", require_labels: bool = True, **table_cols: str) -> ReadResult:
+def read_dna(
+    source: str | Path,
+    rules: DnaRules = DnaRules(),
+    *,
+    labels: str | Path | None = None,
+    label_field: str | int | None = "label",
+    require_labels: bool = True,
+    **table_cols: str,
+) -> ReadResult:
     """Read, validate and encode every record of a source (the rules in the module docstring)."""
     report = ReadReport()
     out = ReadResult([], [], [], [], report, [])
@@ -493,8 +566,9 @@ def read_dna(source: str | Path, rules: DnaRules = DnaRules(), *, labels: str | 
     missing: list[str] = []
     for r in iter_records(source, labels=labels, label_field=label_field, max_bases=read_limit(rules), **table_cols):
         if r.id in seen:
-            raise SeqpipeError(f"duplicate id '{r.id}' (first at {seen[r.id]})", where=r.where,
-                               fix="give every record a unique id")
+            raise SeqpipeError(
+                f"duplicate id '{r.id}' (first at {seen[r.id]})", where=r.where, fix="give every record a unique id"
+            )
         seen[r.id] = r.where
         if require_labels and r.label is None:
             if rules.strict:
@@ -504,18 +578,25 @@ def read_dna(source: str | Path, rules: DnaRules = DnaRules(), *, labels: str | 
             continue
         if len(r.seq) < max(1, rules.min_len):
             if rules.strict:
-                raise SeqpipeError("empty sequence" if not r.seq else f"sequence of {len(r.seq)} bases, "
-                                   f"shorter than min_len {rules.min_len}", where=r.where,
-                                   fix="remove the record, or set data.strict: false to skip such records")
+                raise SeqpipeError(
+                    "empty sequence"
+                    if not r.seq
+                    else f"sequence of {len(r.seq)} bases, shorter than min_len {rules.min_len}",
+                    where=r.where,
+                    fix="remove the record, or set data.strict: false to skip such records",
+                )
             report.skipped.append({"id": r.id, "reason": "empty" if not r.seq else f"shorter than {rules.min_len}"})
             continue
         codes = encode(r.seq, rules, r.where, report)
         if rules.max_len and len(codes) > rules.max_len:
             if rules.strict:
-                raise SeqpipeError(f"sequence of {len(codes)} bases is longer than max_len {rules.max_len}",
-                                   where=r.where, fix="raise data.max_len, or set data.strict: false to center-crop")
+                raise SeqpipeError(
+                    f"sequence of {len(codes)} bases is longer than max_len {rules.max_len}",
+                    where=r.where,
+                    fix="raise data.max_len, or set data.strict: false to center-crop",
+                )
             cut = (len(codes) - rules.max_len) // 2
-            codes = codes[cut:cut + rules.max_len]
+            codes = codes[cut : cut + rules.max_len]
             report.cropped.append(r.id)
         out.ids.append(r.id)
         out.codes.append(codes)
@@ -523,8 +604,11 @@ def read_dna(source: str | Path, rules: DnaRules = DnaRules(), *, labels: str | 
         out.splits.append(r.split)
     if missing:
         shown = ", ".join(missing[:10]) + (f" ... ({len(missing)} in all)" if len(missing) > 10 else "")
-        raise SeqpipeError(f"no label for {len(missing)} record(s): {shown}", where=labels or source,
-                           fix="add their labels, or set data.strict: false to skip unlabeled records")
+        raise SeqpipeError(
+            f"no label for {len(missing)} record(s): {shown}",
+            where=labels or source,
+            fix="add their labels, or set data.strict: false to skip unlabeled records",
+        )
     if not out.ids:
         raise SeqpipeError("no usable records", where=source, fix="check the source and data.strict")
     path = Path(source)

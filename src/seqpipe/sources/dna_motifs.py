@@ -61,8 +61,11 @@ COMP = np.array([3, 2, 1, 0])  # index of the complementary base in ACGT
 def jaspar_db(release: str = "JASPAR2024") -> Path:
     spec = importlib.util.find_spec("pyjaspar")
     if spec is None or not spec.submodule_search_locations:
-        raise SeqpipeError("the default DNA dataset needs the 'pyjaspar' package", where="pyjaspar",
-                           fix="pip install 'seqpipe[dna]' (pyjaspar ships the JASPAR motif databases)")
+        raise SeqpipeError(
+            "the default DNA dataset needs the 'pyjaspar' package",
+            where="pyjaspar",
+            fix="pip install 'seqpipe[dna]' (pyjaspar ships the JASPAR motif databases)",
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / f"{release}.sqlite"
     if not path.exists():
         raise SeqpipeError(f"{release}.sqlite not found in pyjaspar", where=path, fix="pip install 'pyjaspar>=4'")
@@ -89,15 +92,23 @@ def load_motifs(names: list[str], release: str = "JASPAR2024", pseudocount: floa
         for name in names:
             base, _, version = name.partition(".")
             if re.fullmatch(r"MA\d{4}", base):  # a matrix id: MA0139 (latest version) or MA0139.2
-                row = con.execute("SELECT ID, BASE_ID, VERSION, NAME FROM MATRIX WHERE BASE_ID=? AND "
-                                  "(?='' OR VERSION=?) ORDER BY VERSION DESC LIMIT 1",
-                                  (base, version, version or 0)).fetchone()
+                row = con.execute(
+                    "SELECT ID, BASE_ID, VERSION, NAME FROM MATRIX WHERE BASE_ID=? AND "
+                    "(?='' OR VERSION=?) ORDER BY VERSION DESC LIMIT 1",
+                    (base, version, version or 0),
+                ).fetchone()
             else:  # a TF name: its lowest (oldest, canonical) matrix id, latest version
-                row = con.execute("SELECT ID, BASE_ID, VERSION, NAME FROM MATRIX WHERE COLLECTION='CORE' AND "
-                                  "upper(NAME)=upper(?) ORDER BY BASE_ID, VERSION DESC LIMIT 1", (name,)).fetchone()
+                row = con.execute(
+                    "SELECT ID, BASE_ID, VERSION, NAME FROM MATRIX WHERE COLLECTION='CORE' AND "
+                    "upper(NAME)=upper(?) ORDER BY BASE_ID, VERSION DESC LIMIT 1",
+                    (name,),
+                ).fetchone()
             if row is None:
-                raise SeqpipeError(f"no JASPAR CORE matrix named {name!r}", where=release,
-                                   fix="use a TF name from the JASPAR CORE collection, e.g. SOX2, GATA1, CTCF")
+                raise SeqpipeError(
+                    f"no JASPAR CORE matrix named {name!r}",
+                    where=release,
+                    fix="use a TF name from the JASPAR CORE collection, e.g. SOX2, GATA1, CTCF",
+                )
             data = con.execute("SELECT row, col, val FROM MATRIX_DATA WHERE ID=?", (row[0],)).fetchall()
             length = max(c for _, c, _ in data)
             counts = np.zeros((length, 4))
@@ -122,13 +133,15 @@ class MotifTaskConfig:
     far_gap: int = 30
     neg_weights: dict[str, float] = field(default_factory=lambda: {"lone": 3.0, "apart": 1.0, "swap": 1.0})
     positive_fraction: float = 0.5
-    decoy_motifs: list[str] = field(default_factory=lambda: ["GATA1", "SOX2", "POU5F1", "SPI1", "MYC", "NFKB1",
-                                                             "CTCF", "TP53"])
+    decoy_motifs: list[str] = field(
+        default_factory=lambda: ["GATA1", "SOX2", "POU5F1", "SPI1", "MYC", "NFKB1", "CTCF", "TP53"]
+    )
     decoys: float = 1.0
     gc_min: float = 0.35
     gc_max: float = 0.60
-    multiclass_pairs: list[list[str]] = field(default_factory=lambda: [["SOX2", "POU5F1"], ["GATA1", "TAL1::TCF3"],
-                                                                        ["FOXA1", "CEBPB"]])
+    multiclass_pairs: list[list[str]] = field(
+        default_factory=lambda: [["SOX2", "POU5F1"], ["GATA1", "TAL1::TCF3"], ["FOXA1", "CEBPB"]]
+    )
     release: str = "JASPAR2024"
 
 
@@ -163,14 +176,14 @@ def _place(seq: np.ndarray, blocks: list[np.ndarray], rng: np.random.Generator) 
             if len(b) > L:
                 return None
             s = int(rng.integers(0, L - len(b) + 1))
-            if taken[s:s + len(b)].any():
+            if taken[s : s + len(b)].any():
                 ok = False
                 break
-            taken[s:s + len(b)] = True
+            taken[s : s + len(b)] = True
             starts.append(s)
         if ok:
             for b, s in zip(blocks, starts, strict=False):
-                seq[s:s + len(b)] = b
+                seq[s : s + len(b)] = b
             return starts
     return None
 
@@ -236,12 +249,30 @@ def generate(cfg: MotifTaskConfig) -> tuple[list[str], list[str], list[str], lis
             label = "1" if positive else "0"
         else:
             label = str(k + 1) if positive else "0"
-        for _blk, s0 in zip(blocks, starts[:len(blocks)], strict=False):
-            sites.append({"id": rid, "label": label, "kind": kind, "tf": f"{ma.name}+{mb.name}",
-                          "matrix_id": f"{ma.matrix_id}+{mb.matrix_id}", "start": s0, "strand": "+" if strand > 0 else "-"})
-        for d, s0, st in zip(decoy_list, starts[len(blocks):], decoy_strands, strict=False):
-            sites.append({"id": rid, "label": label, "kind": "decoy", "tf": d.name, "matrix_id": d.matrix_id,
-                          "start": s0, "strand": "+" if st > 0 else "-"})
+        for _blk, s0 in zip(blocks, starts[: len(blocks)], strict=False):
+            sites.append(
+                {
+                    "id": rid,
+                    "label": label,
+                    "kind": kind,
+                    "tf": f"{ma.name}+{mb.name}",
+                    "matrix_id": f"{ma.matrix_id}+{mb.matrix_id}",
+                    "start": s0,
+                    "strand": "+" if strand > 0 else "-",
+                }
+            )
+        for d, s0, st in zip(decoy_list, starts[len(blocks) :], decoy_strands, strict=False):
+            sites.append(
+                {
+                    "id": rid,
+                    "label": label,
+                    "kind": "decoy",
+                    "tf": d.name,
+                    "matrix_id": d.matrix_id,
+                    "start": s0,
+                    "strand": "+" if st > 0 else "-",
+                }
+            )
         ids.append(rid)
         seqs.append(BASES[seq].tobytes().decode())
         labels.append(label)
@@ -251,16 +282,24 @@ def generate(cfg: MotifTaskConfig) -> tuple[list[str], list[str], list[str], lis
 def write_dataset(cfg: MotifTaskConfig, out: str | Path) -> Path:
     """Write sequences.fa, labels.csv, sites.tsv and generation.json under ``out`` (replaced whole)."""
     ids, seqs, labels, sites = generate(cfg)
-    names = sorted({*cfg.decoy_motifs, cfg.partner_a, cfg.partner_b} if cfg.task == "binary"
-                   else {*cfg.decoy_motifs, *(n for p in cfg.multiclass_pairs for n in p)})
-    with GeneratedFolder(out, "seqpipe.sources.dna_motifs", config=asdict(cfg), jaspar_release=cfg.release,
-                         matrices={m.name: m.matrix_id for m in load_motifs(names, cfg.release)},
-                         class_counts={c: labels.count(c) for c in sorted(set(labels))}) as folder:
+    names = sorted(
+        {*cfg.decoy_motifs, cfg.partner_a, cfg.partner_b}
+        if cfg.task == "binary"
+        else {*cfg.decoy_motifs, *(n for p in cfg.multiclass_pairs for n in p)}
+    )
+    with GeneratedFolder(
+        out,
+        "seqpipe.sources.dna_motifs",
+        config=asdict(cfg),
+        jaspar_release=cfg.release,
+        matrices={m.name: m.matrix_id for m in load_motifs(names, cfg.release)},
+        class_counts={c: labels.count(c) for c in sorted(set(labels))},
+    ) as folder:
         with open(folder.path / "sequences.fa", "w") as f:
             for rid, s in zip(ids, seqs, strict=False):
                 f.write(f">{rid}\n")
                 for j in range(0, len(s), 60):
-                    f.write(s[j:j + 60] + "\n")
+                    f.write(s[j : j + 60] + "\n")
         with open(folder.path / "labels.csv", "w") as f:
             f.write("id,label\n" + "".join(f"{r},{lab}\n" for r, lab in zip(ids, labels, strict=False)))
         with open(folder.path / "sites.tsv", "w") as f:

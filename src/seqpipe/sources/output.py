@@ -41,13 +41,19 @@ def check_out_dir(out_dir: str | Path) -> Path:
     resolved = out.resolve()
     protected = [Path.cwd().resolve(), Path(__file__).resolve().parents[1]]  # the project, the package
     if any(resolved == p or resolved in p.parents for p in protected):
-        raise SeqpipeError("refusing to replace the working folder, the seqpipe package or a folder above them",
-                           where=out, fix="pass --out a dedicated folder such as data/raw/<name>")
+        raise SeqpipeError(
+            "refusing to replace the working folder, the seqpipe package or a folder above them",
+            where=out,
+            fix="pass --out a dedicated folder such as data/raw/<name>",
+        )
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise SeqpipeError("--out exists and is not a folder", where=out, fix="pass --out a new folder")
     if out.is_dir() and any(out.iterdir()) and not is_generated(out):
-        raise SeqpipeError(f"refusing to replace a folder no seqpipe generator wrote (no {GENERATION_FILE} naming one)",
-                           where=out, fix="pass --out a new folder, or empty this one yourself")
+        raise SeqpipeError(
+            f"refusing to replace a folder no seqpipe generator wrote (no {GENERATION_FILE} naming one)",
+            where=out,
+            fix="pass --out a new folder, or empty this one yourself",
+        )
     return out
 
 

@@ -56,12 +56,21 @@ class _Engine:
         self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self.lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         self.lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-        self.lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                          ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         rate = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), 0)
         if rate != SAMPLE_RATE:
-            raise SeqpipeError(f"libespeak-ng initialization returned {rate}", where=self.data_path,
-                               fix="reinstall espeakng-loader")
+            raise SeqpipeError(
+                f"libespeak-ng initialization returned {rate}", where=self.data_path, fix="reinstall espeakng-loader"
+            )
         self.chunks: list[np.ndarray] = []
         self._cb = _CALLBACK(self._collect)  # keep a reference: the C side holds only the pointer
         self.lib.espeak_SetSynthCallback(self._cb)
@@ -77,8 +86,11 @@ class _Engine:
             # many variants add random breath/flutter: reseed the engine's generator every call
             self.lib.espeak_ng_SetRandSeed(int(seed))
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise SeqpipeError(f"unknown espeak-ng voice '{voice}'", where="voice",
-                                   fix="use a language+variant name such as en+f3 (see english_voices())")
+                raise SeqpipeError(
+                    f"unknown espeak-ng voice '{voice}'",
+                    where="voice",
+                    fix="use a language+variant name such as en+f3 (see english_voices())",
+                )
             self.lib.espeak_SetParameter(PARAM_RATE, int(speed), 0)
             self.lib.espeak_SetParameter(PARAM_PITCH, int(pitch), 0)
             self.lib.espeak_SetParameter(PARAM_RANGE, int(pitch_range), 0)
@@ -110,8 +122,12 @@ class _Zygote:
         import sys
 
         self.errors = tempfile.TemporaryFile()  # a file, not a pipe: chatter on stderr can never block the helper
-        self.proc = subprocess.Popen([sys.executable, "-c", "from seqpipe.sources.speech import _serve; _serve()"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from seqpipe.sources.speech import _serve; _serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+        )
         self.lock = threading.Lock()
 
     def speak(self, *args) -> np.ndarray:
@@ -126,8 +142,11 @@ class _Zygote:
                 self.proc.wait(timeout=10)
                 self.errors.seek(0)
                 err = self.errors.read().decode(errors="replace")
-                raise SeqpipeError(f"the speech helper process died: {err.strip()[-500:]}",
-                                   where="seqpipe.sources.speech", fix="reinstall espeakng-loader")
+                raise SeqpipeError(
+                    f"the speech helper process died: {err.strip()[-500:]}",
+                    where="seqpipe.sources.speech",
+                    fix="reinstall espeakng-loader",
+                )
             n = int.from_bytes(head, "little", signed=True)
             body = self.proc.stdout.read(abs(n))
         if n < 0:
@@ -168,8 +187,13 @@ def _serve() -> None:
             data = f.read()
         _, status = os.waitpid(pid, 0)
         if len(data) < 8 or status != 0:  # the child crashed: answer with an error, never with nothing
-            body = json.dumps([f"the espeak-ng worker died (wait status {status}) speaking {args[0]!r}",
-                               args[1], "try another voice or text"]).encode()
+            body = json.dumps(
+                [
+                    f"the espeak-ng worker died (wait status {status}) speaking {args[0]!r}",
+                    args[1],
+                    "try another voice or text",
+                ]
+            ).encode()
             data = (-len(body)).to_bytes(8, "little", signed=True) + body
         out.write(data)
         out.flush()
@@ -216,12 +240,18 @@ def _speak_cli(text: str, voice: str, speed: int, pitch: int, pitch_range: int) 
 
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise SeqpipeError("no speech engine: neither the espeakng-loader package nor the espeak-ng command",
-                           where="seqpipe.sources.speech", fix="pip install espeakng-loader")
+        raise SeqpipeError(
+            "no speech engine: neither the espeakng-loader package nor the espeak-ng command",
+            where="seqpipe.sources.speech",
+            fix="pip install espeakng-loader",
+        )
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "out.wav"
-        subprocess.run([exe, "-v", voice, "-s", str(speed), "-p", str(pitch), "-a", "100", "-w", str(out), text],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [exe, "-v", voice, "-s", str(speed), "-p", str(pitch), "-a", "100", "-w", str(out), text],
+            check=True,
+            capture_output=True,
+        )
         samples, sr = sf.read(out, dtype="int16")
     if sr != SAMPLE_RATE:
         raise SeqpipeError(f"espeak-ng wrote {sr} Hz, expected {SAMPLE_RATE}", where=exe)
@@ -252,8 +282,11 @@ def check_voice(voice: str) -> None:
     d = variants_dir()
     lang, _, variant = voice.partition("+")
     if not lang or (variant and d is not None and not (d / variant).is_file()):
-        raise SeqpipeError(f"unknown espeak-ng voice '{voice}'", where="voice",
-                           fix="use a language+variant name such as en+f3 (see english_voices())")
+        raise SeqpipeError(
+            f"unknown espeak-ng voice '{voice}'",
+            where="voice",
+            fix="use a language+variant name such as en+f3 (see english_voices())",
+        )
 
 
 def add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
@@ -297,7 +330,11 @@ def synthesize(
         raise SeqpipeError(f"pitch {pitch} / pitch_range {pitch_range} outside 0..99", where="pitch")
     check_voice(voice)
     eng = _engine()
-    raw = eng.speak(text, voice, speed, pitch, pitch_range, seed) if eng else _speak_cli(text, voice, speed, pitch, pitch_range)
+    raw = (
+        eng.speak(text, voice, speed, pitch, pitch_range, seed)
+        if eng
+        else _speak_cli(text, voice, speed, pitch, pitch_range)
+    )
     wave = raw.astype(np.float32) / 32768.0
     if trim and len(wave):
         loud = np.flatnonzero(np.abs(wave) > 0.01)

@@ -60,15 +60,17 @@ class Variation:
     gain_db: tuple[float, float] = (-9.0, 0.0)
 
 
-def speak_clip(text: str, voice: str, rng: np.random.Generator, variation: Variation = Variation(),
-               sample_rate: int = 16000) -> np.ndarray:
+def speak_clip(
+    text: str, voice: str, rng: np.random.Generator, variation: Variation = Variation(), sample_rate: int = 16000
+) -> np.ndarray:
     """One utterance, its speed/pitch/noise/gain drawn from ``rng`` (equal rng state -> equal clip), float32 at
     ``sample_rate`` (espeak-ng speaks at 22,050 Hz; resampled with soxr)."""
     import soxr
 
     v = variation
     wave = synthesize(
-        text, voice,
+        text,
+        voice,
         speed=int(rng.integers(v.speed[0], v.speed[1] + 1)),
         pitch=int(rng.integers(v.pitch[0], v.pitch[1] + 1)),
         snr_db=float(rng.uniform(*v.snr_db)) if v.snr_db else None,
@@ -92,8 +94,16 @@ class ClipJob:
     row: tuple
 
 
-def write_clips(out_dir: str | Path, jobs: Sequence[ClipJob], header: Sequence[str], *, seed: int = 0,
-                variation: Variation = Variation(), sample_rate: int = 16000, workers: int = 2) -> dict:
+def write_clips(
+    out_dir: str | Path,
+    jobs: Sequence[ClipJob],
+    header: Sequence[str],
+    *,
+    seed: int = 0,
+    variation: Variation = Variation(),
+    sample_rate: int = 16000,
+    workers: int = 2,
+) -> dict:
     """Speak every job into ``out_dir/<rel_path>`` (16-bit PCM WAV) plus ``out_dir/manifest.csv``
     (``header`` + each job's row); the folder is replaced atomically. Clips are independent of each
     other and of ``workers``. Returns clips written, seconds taken and audio hours."""
@@ -116,8 +126,12 @@ def write_clips(out_dir: str | Path, jobs: Sequence[ClipJob], header: Sequence[s
             w = csv.writer(f)
             w.writerow(header)
             w.writerows(job.row for job in jobs)
-    return {"clips": len(jobs), "seconds": round(time.time() - t0, 1),
-            "audio_hours": round(total_samples / sample_rate / 3600, 3), "out": str(folder.out)}
+    return {
+        "clips": len(jobs),
+        "seconds": round(time.time() - t0, 1),
+        "audio_hours": round(total_samples / sample_rate / 3600, 3),
+        "out": str(folder.out),
+    }
 
 
 def generate_spoken_digits(
@@ -148,10 +162,23 @@ def generate_spoken_digits(
     names = [speaker_name(v) for v in voices]
     if len(set(names)) != len(names):
         raise SeqpipeError("two voices map to the same speaker name", where=str(voices))
-    jobs = [ClipJob(f"{word}/{spk}_nohash_{k}.wav", word, voice, (spk, word, k), (f"{word}/{spk}_nohash_{k}.wav", word, spk))
-            for voice, spk in zip(voices, names, strict=False) for word in words for k in range(renditions)]
-    summary = write_clips(out_dir, jobs, ["path", "label", "speaker"], seed=seed, variation=variation,
-                          sample_rate=sample_rate, workers=workers)
+    jobs = [
+        ClipJob(
+            f"{word}/{spk}_nohash_{k}.wav", word, voice, (spk, word, k), (f"{word}/{spk}_nohash_{k}.wav", word, spk)
+        )
+        for voice, spk in zip(voices, names, strict=False)
+        for word in words
+        for k in range(renditions)
+    ]
+    summary = write_clips(
+        out_dir,
+        jobs,
+        ["path", "label", "speaker"],
+        seed=seed,
+        variation=variation,
+        sample_rate=sample_rate,
+        workers=workers,
+    )
     return {**summary, "speakers": len(voices), "words": len(words)}
 
 
@@ -164,15 +191,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--snr-db", default="0,20", help="'lo,hi' noise SNR range in dB, or 'none'")
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--workers", type=int, default=2, help="clips synthesized in parallel")
-    p.add_argument("--profile", default="default", choices=["default", "fast"],
-                   help="fast: 12 voices spread over the list, one rendition each (CI)")
+    p.add_argument(
+        "--profile",
+        default="default",
+        choices=["default", "fast"],
+        help="fast: 12 voices spread over the list, one rendition each (CI)",
+    )
     a = p.parse_args(argv)
     voices = list(english_voices())[: a.voices or None]
     if a.profile == "fast":
         voices, a.renditions = voices[:: max(1, len(voices) // 12)][:12], 1
     snr = None if a.snr_db.lower() == "none" else tuple(float(x) for x in a.snr_db.split(","))
-    print(generate_spoken_digits(a.out, voices=voices, renditions=a.renditions, seed=a.seed, variation=Variation(snr_db=snr),
-                                 sample_rate=a.sample_rate, workers=a.workers))
+    print(
+        generate_spoken_digits(
+            a.out,
+            voices=voices,
+            renditions=a.renditions,
+            seed=a.seed,
+            variation=Variation(snr_db=snr),
+            sample_rate=a.sample_rate,
+            workers=a.workers,
+        )
+    )
     return 0
 
 

@@ -57,8 +57,16 @@ from seqpipe.sources.output import GeneratedFolder
 
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close", "adj_close")
-DISPLAY = {"date": "Date", "open": "Open", "high": "High", "low": "Low", "close": "Close",
-           "adj_close": "Adj Close", "volume": "Volume", "ticker": "Ticker"}
+DISPLAY = {
+    "date": "Date",
+    "open": "Open",
+    "high": "High",
+    "low": "Low",
+    "close": "Close",
+    "adj_close": "Adj Close",
+    "volume": "Volume",
+    "ticker": "Ticker",
+}
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 
 
@@ -66,26 +74,37 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 class Rules:
     """How the reader treats repairable problems (see the module docstring)."""
 
-    nonfinite: str = "drop"     # drop | error
-    unsorted: str = "sort"      # sort | error
-    duplicates: str = "error"   # error | keep_last
-    gaps: str = "error"         # error | keep
+    nonfinite: str = "drop"  # drop | error
+    unsorted: str = "sort"  # sort | error
+    duplicates: str = "error"  # error | keep_last
+    gaps: str = "error"  # error | keep
     max_gap_days: int = 10
     date_format: str | None = None  # strptime pattern, e.g. "%d/%m/%Y"; None = detect once per file
     max_unsorted_rows: int = 5  # unsorted="sort" repairs at most this many rows out of order
 
     def __post_init__(self) -> None:
         if self.date_format is not None and (not isinstance(self.date_format, str) or "%" not in self.date_format):
-            raise SeqpipeError(f"date_format {self.date_format!r} is not a strptime pattern", where="data.date_format",
-                               fix="use a pattern such as '%Y-%m-%d' or '%d/%m/%Y', or leave it unset to detect it")
+            raise SeqpipeError(
+                f"date_format {self.date_format!r} is not a strptime pattern",
+                where="data.date_format",
+                fix="use a pattern such as '%Y-%m-%d' or '%d/%m/%Y', or leave it unset to detect it",
+            )
         if int(self.max_unsorted_rows) < 0:
-            raise SeqpipeError(f"max_unsorted_rows must be >= 0, got {self.max_unsorted_rows}",
-                               where="data.max_unsorted_rows")
-        for name, allowed in (("nonfinite", ("drop", "error")), ("unsorted", ("sort", "error")),
-                              ("duplicates", ("error", "keep_last")), ("gaps", ("error", "keep"))):
+            raise SeqpipeError(
+                f"max_unsorted_rows must be >= 0, got {self.max_unsorted_rows}", where="data.max_unsorted_rows"
+            )
+        for name, allowed in (
+            ("nonfinite", ("drop", "error")),
+            ("unsorted", ("sort", "error")),
+            ("duplicates", ("error", "keep_last")),
+            ("gaps", ("error", "keep")),
+        ):
             if getattr(self, name) not in allowed:
-                raise SeqpipeError(f"unknown rule {name}={getattr(self, name)!r}", where=f"data.{name}",
-                                   fix=f"use one of {list(allowed)}")
+                raise SeqpipeError(
+                    f"unknown rule {name}={getattr(self, name)!r}",
+                    where=f"data.{name}",
+                    fix=f"use one of {list(allowed)}",
+                )
 
 
 @dataclass
@@ -114,17 +133,24 @@ class TickerSeries:
             column = "adj_close" if self.adj_close is not None else "close"
         if column == "adj_close":
             if self.adj_close is None:
-                raise SeqpipeError("no 'Adj Close' column", where=self.file,
-                                   fix="set data.price_column: close (or auto), or add the column")
+                raise SeqpipeError(
+                    "no 'Adj Close' column",
+                    where=self.file,
+                    fix="set data.price_column: close (or auto), or add the column",
+                )
             return self.adj_close, "adj_close"
         if column == "close":
             return self.close, "close"
-        raise SeqpipeError(f"unknown price_column {column!r}", where="data.price_column", fix="use auto, adj_close or close")
+        raise SeqpipeError(
+            f"unknown price_column {column!r}", where="data.price_column", fix="use auto, adj_close or close"
+        )
 
 
 def _norm(name: str) -> str:
     key = re.sub(r"[^a-z]", "", str(name).lower())
-    return {"adjclose": "adj_close", "adjustedclose": "adj_close", "symbol": "ticker", "timestamp": "date"}.get(key, key)
+    return {"adjclose": "adj_close", "adjustedclose": "adj_close", "symbol": "ticker", "timestamp": "date"}.get(
+        key, key
+    )
 
 
 def resolve_files(source: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -134,8 +160,11 @@ def resolve_files(source: str | Path | Sequence[str | Path]) -> list[Path]:
     for item in items:
         p = Path(item)
         if not p.exists():
-            raise SeqpipeError("stock source not found", where=p,
-                               fix="point data.source at a CSV file or a folder of CSVs (`dvc repro stocks_raw` exports the default)")
+            raise SeqpipeError(
+                "stock source not found",
+                where=p,
+                fix="point data.source at a CSV file or a folder of CSVs (`dvc repro stocks_raw` exports the default)",
+            )
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(CSV_SUFFIXES))
             if not found:
@@ -153,8 +182,11 @@ def read_ohlcv(source: str | Path | Sequence[str | Path], rules: Rules = Rules()
     for path in resolve_files(source):
         for s in read_csv(path, rules):
             if s.ticker in seen:
-                raise SeqpipeError(f"ticker {s.ticker!r} appears in two places ({seen[s.ticker]})", where=path,
-                                   fix="give each ticker one file, or one block of rows in a long table")
+                raise SeqpipeError(
+                    f"ticker {s.ticker!r} appears in two places ({seen[s.ticker]})",
+                    where=path,
+                    fix="give each ticker one file, or one block of rows in a long table",
+                )
             seen[s.ticker] = str(path)
             out.append(s)
     return out
@@ -167,17 +199,25 @@ def read_csv(path: str | Path, rules: Rules = Rules()) -> list[TickerSeries]:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         detail = " ".join(str(e).split())  # pandas' messages end in a newline: keep the error one line
-        raise SeqpipeError(f"cannot read as CSV: {detail}", where=path, fix="export the prices as comma-separated text") from e
+        raise SeqpipeError(
+            f"cannot read as CSV: {detail}", where=path, fix="export the prices as comma-separated text"
+        ) from e
     except (EOFError, OSError, zlib.error) as e:  # a truncated or corrupt .csv.gz
-        raise SeqpipeError(f"cannot read the file ({type(e).__name__}: {e}); a truncated or corrupt .gz?", where=path,
-                           fix="re-download or re-compress the file") from e
+        raise SeqpipeError(
+            f"cannot read the file ({type(e).__name__}: {e}); a truncated or corrupt .gz?",
+            where=path,
+            fix="re-download or re-compress the file",
+        ) from e
     cols: dict[str, str] = {}
     for c in raw.columns:
         cols.setdefault(_norm(c), c)
     missing = [DISPLAY[c] for c in REQUIRED if c not in cols]
     if missing:
-        raise SeqpipeError(f"missing column(s) {missing} (found {list(raw.columns)})", where=f"{path}, column {missing[0]}",
-                           fix="export Date, Open, High, Low, Close, (Adj Close,) Volume")
+        raise SeqpipeError(
+            f"missing column(s) {missing} (found {list(raw.columns)})",
+            where=f"{path}, column {missing[0]}",
+            fix="export Date, Open, High, Low, Close, (Adj Close,) Volume",
+        )
     frame = pd.DataFrame({k: raw[v].str.strip() for k, v in cols.items() if k in (*REQUIRED, "adj_close", "ticker")})
     frame["line"] = np.arange(len(frame)) + 2
     blank = (frame.drop(columns="line") == "").all(axis=1)
@@ -186,8 +226,11 @@ def read_csv(path: str | Path, rules: Rules = Rules()) -> list[TickerSeries]:
     if "ticker" in frame:
         empty = frame["ticker"] == ""
         if empty.any():
-            raise SeqpipeError("empty ticker", where=f"{path}, line {int(frame['line'][empty].iloc[0])}, column Ticker",
-                               fix="fill in the ticker symbol")
+            raise SeqpipeError(
+                "empty ticker",
+                where=f"{path}, line {int(frame['line'][empty].iloc[0])}, column Ticker",
+                fix="fill in the ticker symbol",
+            )
         groups = [(str(t), g) for t, g in frame.groupby("ticker", sort=True)]
     else:
         groups = [(path.name.split(".")[0], frame)]
@@ -213,8 +256,11 @@ def parse_dates(path: Path, text: pd.Series, lines: np.ndarray, date_format: str
     empty = (text == "").to_numpy()
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
-        raise SeqpipeError("missing or unreadable date ''", where=_where(path, lines[i], "date"),
-                           fix="give every row a date like 2011-03-01, or remove the row")
+        raise SeqpipeError(
+            "missing or unreadable date ''",
+            where=_where(path, lines[i], "date"),
+            fix="give every row a date like 2011-03-01, or remove the row",
+        )
     if not len(text):
         return pd.Series([], dtype="datetime64[ns]"), date_format or "none"
     if date_format is None:
@@ -225,14 +271,20 @@ def parse_dates(path: Path, text: pd.Series, lines: np.ndarray, date_format: str
         else:
             parsed = pd.to_datetime(text, errors="coerce", format=date_format)
     except (ValueError, TypeError) as e:
-        raise SeqpipeError(f"cannot parse dates with date_format {date_format!r}: {e}", where=path,
-                           fix="use a strptime pattern such as '%Y-%m-%d' or '%d/%m/%Y'") from e
+        raise SeqpipeError(
+            f"cannot parse dates with date_format {date_format!r}: {e}",
+            where=path,
+            fix="use a strptime pattern such as '%Y-%m-%d' or '%d/%m/%Y'",
+        ) from e
     bad = parsed.isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise SeqpipeError(f"missing or unreadable date {text.iloc[i]!r}: not in the file's date format {date_format!r} "
-                           f"({int(bad.sum())} such rows)", where=_where(path, lines[i], "date"),
-                           fix="fix the cell (one date format per file), or set data.date_format to the file's pattern")
+        raise SeqpipeError(
+            f"missing or unreadable date {text.iloc[i]!r}: not in the file's date format {date_format!r} "
+            f"({int(bad.sum())} such rows)",
+            where=_where(path, lines[i], "date"),
+            fix="fix the cell (one date format per file), or set data.date_format to the file's pattern",
+        )
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
     return parsed, date_format
@@ -246,38 +298,55 @@ def _detect_format(path: Path, text: pd.Series, lines: np.ndarray, fix_fmt: str)
     if numeric.all():
         seps = set(m[1]) | set(m[3])
         if len(seps) != 1 or len(set(m[4].str.len())) != 1:
-            raise SeqpipeError(f"dates mix formats ({text.iloc[0]!r} ... separators {sorted(seps)})", where=path,
-                               fix="use one date format per file; " + fix_fmt)
+            raise SeqpipeError(
+                f"dates mix formats ({text.iloc[0]!r} ... separators {sorted(seps)})",
+                where=path,
+                fix="use one date format per file; " + fix_fmt,
+            )
         sep, year = seps.pop(), "%Y" if len(m[4].iloc[0]) == 4 else "%y"
         a, b = m[0].astype(int).to_numpy(), m[2].astype(int).to_numpy()
         day_first, month_first = np.flatnonzero(a > 12), np.flatnonzero(b > 12)
         if len(day_first) and len(month_first):
             i, j = int(day_first[0]), int(month_first[0])
-            raise SeqpipeError(f"dates mix day-first ({text.iloc[i]!r}, line {lines[i]}) and month-first "
-                               f"({text.iloc[j]!r}, line {lines[j]}) order", where=path,
-                               fix="use one date format per file; " + fix_fmt)
+            raise SeqpipeError(
+                f"dates mix day-first ({text.iloc[i]!r}, line {lines[i]}) and month-first "
+                f"({text.iloc[j]!r}, line {lines[j]}) order",
+                where=path,
+                fix="use one date format per file; " + fix_fmt,
+            )
         if len(day_first):
             i = int(day_first[0])
-            raise SeqpipeError(f"ambiguous day/month order: {text.iloc[i]!r} (line {lines[i]}) has a day above 12 in "
-                               f"the first field: the file looks day-first, and seqpipe does not guess a date order",
-                               where=path,
-                               fix=f"set data.date_format: '%d{sep}%m{sep}{year}' (or convert the dates to 2011-03-01)")
+            raise SeqpipeError(
+                f"ambiguous day/month order: {text.iloc[i]!r} (line {lines[i]}) has a day above 12 in "
+                f"the first field: the file looks day-first, and seqpipe does not guess a date order",
+                where=path,
+                fix=f"set data.date_format: '%d{sep}%m{sep}{year}' (or convert the dates to 2011-03-01)",
+            )
         if len(month_first):
             return f"%m{sep}%d{sep}{year}"
-        raise SeqpipeError(f"ambiguous day/month order: no date has a field above 12 ({text.iloc[0]!r} ... "
-                           f"{text.iloc[-1]!r}), so day-first and month-first both read", where=path, fix=fix_fmt)
+        raise SeqpipeError(
+            f"ambiguous day/month order: no date has a field above 12 ({text.iloc[0]!r} ... "
+            f"{text.iloc[-1]!r}), so day-first and month-first both read",
+            where=path,
+            fix=fix_fmt,
+        )
     if numeric.any():
         i = int(np.flatnonzero(numeric)[0])
         j = int(np.flatnonzero(~numeric)[0])
-        raise SeqpipeError(f"dates mix formats ({text.iloc[i]!r} on line {lines[i]}, {text.iloc[j]!r} on line "
-                           f"{lines[j]})", where=path, fix="use one date format per file, or set data.date_format")
+        raise SeqpipeError(
+            f"dates mix formats ({text.iloc[i]!r} on line {lines[i]}, {text.iloc[j]!r} on line {lines[j]})",
+            where=path,
+            fix="use one date format per file, or set data.date_format",
+        )
     from pandas.tseries.api import guess_datetime_format
 
     fmt = guess_datetime_format(text.iloc[0])
     if fmt is None:
-        raise SeqpipeError(f"missing or unreadable date {text.iloc[0]!r}: cannot tell its format",
-                           where=_where(path, lines[0], "date"),
-                           fix="give dates like 2011-03-01, or set data.date_format to the file's strptime pattern")
+        raise SeqpipeError(
+            f"missing or unreadable date {text.iloc[0]!r}: cannot tell its format",
+            where=_where(path, lines[0], "date"),
+            fix="give dates like 2011-03-01, or set data.date_format to the file's strptime pattern",
+        )
     return fmt
 
 
@@ -296,12 +365,17 @@ def _validate(path: Path, ticker: str, g: pd.DataFrame, rules: Rules) -> TickerS
     for c in numeric:
         text = g[c]
         num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-        missing_text = text.str.lower().isin(["", "nan", "na", "n/a", "null", "none", "-", "inf", "-inf", "+inf", "infinity"])
+        missing_text = text.str.lower().isin(
+            ["", "nan", "na", "n/a", "null", "none", "-", "inf", "-inf", "+inf", "infinity"]
+        )
         garbage = np.isnan(num) & ~missing_text.to_numpy()
         if garbage.any():
             i = int(np.flatnonzero(garbage)[0])
-            raise SeqpipeError(f"not a number: {text.iloc[i]!r} (ticker {ticker})", where=_where(path, lines[i], c),
-                               fix="fix the cell or remove the row")
+            raise SeqpipeError(
+                f"not a number: {text.iloc[i]!r} (ticker {ticker})",
+                where=_where(path, lines[i], c),
+                fix="fix the cell or remove the row",
+            )
         nf = ~np.isfinite(num)
         if nf.any():
             i = int(np.flatnonzero(nf)[0])
@@ -312,8 +386,11 @@ def _validate(path: Path, ticker: str, g: pd.DataFrame, rules: Rules) -> TickerS
     if nonfinite.any():
         if rules.nonfinite == "error":
             line, c, txt = first_nonfinite
-            raise SeqpipeError(f"missing or non-finite value {txt!r} (ticker {ticker}; {int(nonfinite.sum())} such rows)",
-                               where=_where(path, line, c), fix="fix the rows, or set data.nonfinite: drop to drop them")
+            raise SeqpipeError(
+                f"missing or non-finite value {txt!r} (ticker {ticker}; {int(nonfinite.sum())} such rows)",
+                where=_where(path, line, c),
+                fix="fix the rows, or set data.nonfinite: drop to drop them",
+            )
         repairs["nonfinite_rows_dropped"] = int(nonfinite.sum())
     keep = ~nonfinite
     dates = dates.to_numpy()[keep].astype("datetime64[D]")
@@ -322,26 +399,38 @@ def _validate(path: Path, ticker: str, g: pd.DataFrame, rules: Rules) -> TickerS
     for c in PRICES:
         if c in values and (values[c] <= 0).any():
             i = int(np.flatnonzero(values[c] <= 0)[0])
-            raise SeqpipeError(f"non-positive price {values[c][i]:g} (ticker {ticker})", where=_where(path, lines[i], c),
-                               fix="prices must be > 0 (log returns); fix or remove the row")
+            raise SeqpipeError(
+                f"non-positive price {values[c][i]:g} (ticker {ticker})",
+                where=_where(path, lines[i], c),
+                fix="prices must be > 0 (log returns); fix or remove the row",
+            )
     if (values["volume"] < 0).any():
         i = int(np.flatnonzero(values["volume"] < 0)[0])
-        raise SeqpipeError(f"negative volume {values['volume'][i]:g} (ticker {ticker})",
-                           where=_where(path, lines[i], "volume"), fix="fix or remove the row")
+        raise SeqpipeError(
+            f"negative volume {values['volume'][i]:g} (ticker {ticker})",
+            where=_where(path, lines[i], "volume"),
+            fix="fix or remove the row",
+        )
     back = np.flatnonzero(np.diff(dates) < np.timedelta64(0, "D"))
     if len(back):
         i = int(back[0]) + 1
         if rules.unsorted == "error":
-            raise SeqpipeError(f"rows not sorted by date: {dates[i]} comes after {dates[i - 1]} (ticker {ticker})",
-                               where=_where(path, lines[i], "date"), fix="sort the file by date, or set data.unsorted: sort")
+            raise SeqpipeError(
+                f"rows not sorted by date: {dates[i]} comes after {dates[i - 1]} (ticker {ticker})",
+                where=_where(path, lines[i], "date"),
+                fix="sort the file by date, or set data.unsorted: sort",
+            )
         if len(dates) > 2 and len(back) == len(dates) - 1:  # strictly newest first: a common export layout
             repairs["newest_first_reversed"] = 1
         elif len(back) > rules.max_unsorted_rows:
-            raise SeqpipeError(f"{len(back)} rows out of date order (first: {dates[i]} after {dates[i - 1]}; ticker "
-                               f"{ticker}); sorting repairs at most max_unsorted_rows={rules.max_unsorted_rows}, not a "
-                               f"wholesale reordering", where=_where(path, lines[i], "date"),
-                               fix="check the dates' day/month order (set data.date_format, e.g. '%d/%m/%Y'), or sort "
-                                   "the file by date yourself")
+            raise SeqpipeError(
+                f"{len(back)} rows out of date order (first: {dates[i]} after {dates[i - 1]}; ticker "
+                f"{ticker}); sorting repairs at most max_unsorted_rows={rules.max_unsorted_rows}, not a "
+                f"wholesale reordering",
+                where=_where(path, lines[i], "date"),
+                fix="check the dates' day/month order (set data.date_format, e.g. '%d/%m/%Y'), or sort "
+                "the file by date yourself",
+            )
         else:
             repairs["unsorted_rows_sorted"] = int(len(back))
         order = np.argsort(dates, kind="stable")
@@ -351,9 +440,11 @@ def _validate(path: Path, ticker: str, g: pd.DataFrame, rules: Rules) -> TickerS
     if len(dup):
         if rules.duplicates == "error":
             i = int(dup[0])
-            raise SeqpipeError(f"duplicated date {dates[i]} on lines {lines[i]} and {lines[i + 1]} (ticker {ticker})",
-                               where=_where(path, lines[i + 1], "date"),
-                               fix="remove the duplicate row, or set data.duplicates: keep_last")
+            raise SeqpipeError(
+                f"duplicated date {dates[i]} on lines {lines[i]} and {lines[i + 1]} (ticker {ticker})",
+                where=_where(path, lines[i + 1], "date"),
+                fix="remove the duplicate row, or set data.duplicates: keep_last",
+            )
         keep = np.ones(len(dates), dtype=bool)
         keep[dup] = False  # of equal dates (stable-sorted), the later line wins
         repairs["duplicate_rows_dropped"] = int(len(dup))
@@ -363,14 +454,26 @@ def _validate(path: Path, ticker: str, g: pd.DataFrame, rules: Rules) -> TickerS
     if len(gap):
         if rules.gaps == "error":
             i = int(gap[0])
-            raise SeqpipeError(f"missing dates: {int((dates[i + 1] - dates[i]).astype(int))} days between {dates[i]} and "
-                               f"{dates[i + 1]} (more than max_gap_days={rules.max_gap_days}; ticker {ticker})",
-                               where=_where(path, lines[i + 1], "date"),
-                               fix="supply the missing rows, or set data.gaps: keep to accept the gap (no day is invented)")
+            raise SeqpipeError(
+                f"missing dates: {int((dates[i + 1] - dates[i]).astype(int))} days between {dates[i]} and "
+                f"{dates[i + 1]} (more than max_gap_days={rules.max_gap_days}; ticker {ticker})",
+                where=_where(path, lines[i + 1], "date"),
+                fix="supply the missing rows, or set data.gaps: keep to accept the gap (no day is invented)",
+            )
         repairs["gaps_kept"] = int(len(gap))
-    return TickerSeries(ticker=ticker, file=str(path), dates=dates, open=values["open"], high=values["high"],
-                        low=values["low"], close=values["close"], adj_close=values.get("adj_close"),
-                        volume=values["volume"], line=lines, repairs=repairs)
+    return TickerSeries(
+        ticker=ticker,
+        file=str(path),
+        dates=dates,
+        open=values["open"],
+        high=values["high"],
+        low=values["low"],
+        close=values["close"],
+        adj_close=values.get("adj_close"),
+        volume=values["volume"],
+        line=lines,
+        repairs=repairs,
+    )
 
 
 # -- the embedded default ----------------------------------------------------------------------
@@ -384,15 +487,25 @@ def embedded_frames() -> dict[str, pd.DataFrame]:
         from arch.data import nasdaq, sp500
         from bokeh_sampledata.stocks import data as bokeh
     except ImportError as e:
-        raise SeqpipeError(f"the default stock data needs the 'arch' and 'bokeh_sampledata' packages ({e})",
-                           where="data/raw/stocks", fix="pip install 'seqpipe[stocks]' (it installs both)") from e
+        raise SeqpipeError(
+            f"the default stock data needs the 'arch' and 'bokeh_sampledata' packages ({e})",
+            where="data/raw/stocks",
+            fix="pip install 'seqpipe[stocks]' (it installs both)",
+        ) from e
     cols = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
     frames = {}
     for name, mod in (("SP500", sp500), ("NASDAQ", nasdaq)):
         d = mod.load().reset_index()
         frames[name] = d.rename(columns={d.columns[0]: "Date"})[cols]
-    rename = {"date": "Date", "open": "Open", "high": "High", "low": "Low", "close": "Close",
-              "adj_close": "Adj Close", "volume": "Volume"}
+    rename = {
+        "date": "Date",
+        "open": "Open",
+        "high": "High",
+        "low": "Low",
+        "close": "Close",
+        "adj_close": "Adj Close",
+        "volume": "Volume",
+    }
     for ticker in ("AAPL", "GOOG", "IBM", "MSFT"):
         frames[ticker] = bokeh[bokeh["ticker"] == ticker].rename(columns=rename)[cols].reset_index(drop=True)
     return frames
@@ -401,7 +514,9 @@ def embedded_frames() -> dict[str, pd.DataFrame]:
 def export_embedded(out_dir: str | Path) -> list[Path]:
     """Write the embedded default as one CSV a ticker (the layout any user's export has); the folder is
     replaced whole, and only if a seqpipe generator wrote it (see sources/output.py)."""
-    with GeneratedFolder(out_dir, "seqpipe.sources.stocks", data="the embedded default (bokeh_sampledata, arch)") as folder:
+    with GeneratedFolder(
+        out_dir, "seqpipe.sources.stocks", data="the embedded default (bokeh_sampledata, arch)"
+    ) as folder:
         names = []
         for name, frame in embedded_frames().items():
             frame = frame.copy()

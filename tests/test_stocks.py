@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from seqpipe.baselines.forecast import baseline_forecasts, fit_garch
 from seqpipe.data.stocks import (
     EMBARGO,
     StockDataModule,
@@ -375,9 +376,9 @@ def test_baselines_match_their_definitions(two_tickers, tmp_path):
 
     dm = prepared(two_tickers, tmp_path, target="volatility")
     ds = dm.datasets["test"]
-    garch = ev.fit_garch(dm)
+    garch = fit_garch(dm)
     assert set(garch) == {"AAA", "BBB"}
-    b = ev.baseline_forecasts(dm, ds, "volatility", garch, trailing_window=10)
+    b = baseline_forecasts(dm, ds, "volatility", garch, trailing_window=10)
     r = np.asarray(dm.store.arrays["returns"], dtype=np.float64)
     o = ds.origins()
     i = len(o) - 7
@@ -399,7 +400,7 @@ def test_baselines_match_their_definitions(two_tickers, tmp_path):
     off, n = dm.store.index["offset"][train_rec], dm.store.index["length"][train_rec]
     refit = arch_model(r[off : off + n], mean="Constant", vol="GARCH", p=1, q=1, rescale=False).fit(disp="off")
     assert np.allclose(refit.params.values, garch[info["ticker"]])
-    rb = ev.baseline_forecasts(dm, ds, "returns", garch)
+    rb = baseline_forecasts(dm, ds, "returns", garch)
     assert (rb["zero"] == 0).all() and np.allclose(rb["persistence"][i], r[t])
 
 

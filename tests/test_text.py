@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from seqpipe.data.store import PreparedStore
-from seqpipe.data.text import StreamWindows, TextDataModule, Vocabulary, markdown_play_to_text, prepare_text
+from seqpipe.data.text import StreamWindows, TextDataModule, Vocabulary, prepare_text
 from seqpipe.errors import SeqpipeError
+from seqpipe.sources.text import markdown_play_to_text
 
 
 def corpus(tmp_path, n=20000, name="c.txt", seed=0):

@@ -5,12 +5,8 @@
     *_greedy       the same with greedy decoding
 Per-length string accuracy (1..7 digits) is in extra.
 
-Baseline (``fixed_segments``): a single-digit classifier applied to fixed-length segments. The
-number of digits is guessed from the utterance's duration (least squares on train: frames ->
-digits, rounded and clipped to 1..max_digits); the utterance is cut into that many equal
-segments; each segment's mean and standard deviation of normalized log-mel go to a logistic
-regression trained on train utterances cut into their true number of equal segments (C chosen on
-val). Same test utterances, same metrics.
+Baseline (``fixed_segments``, seqpipe.baselines.segments): a single-digit classifier on equal segments, their
+count guessed from the duration, C chosen on val. Same test utterances, same metrics.
 """
 
 from __future__ import annotations
@@ -22,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqpipe.baselines.segments import FixedSegments
 from seqpipe.data.audio import FeatureConfig, load_audio, log_mel
 from seqpipe.data.digits import DigitUtterances, collate_utterances, decode_ids
 from seqpipe.errors import SeqpipeError
@@ -64,52 +61,8 @@ def transcribe(model: torch.nn.Module, ds: DigitUtterances, beam_width: int, bat
 
 
 # -- baseline: fixed-length segments + a single-digit classifier --------------------------------
-def segment_vectors(x: np.ndarray, n: int) -> np.ndarray:
-    """(n, 2F): mean and std of each of n equal segments of frames x (T, F)."""
-    edges = np.linspace(0, len(x), n + 1).round().astype(int)
-    rows = []
-    for a, b in zip(edges[:-1], edges[1:], strict=False):
-        seg = x[a : max(b, a + 1)]
-        rows.append(np.concatenate([seg.mean(0), seg.std(0)]))
-    return np.stack(rows)
-
-
 def _split(ds: DigitUtterances) -> tuple[list[np.ndarray], list[str]]:
     return [ds[i][0] for i in range(len(ds))], [ds.text(i) for i in range(len(ds))]
-
-
-class FixedSegments:
-    """Digits from duration (least squares), equal segments, logistic regression per segment."""
-
-    def __init__(self, max_digits: int, C: float = 1.0):
-        self.max_digits, self.C = max_digits, C
-
-    def fit(self, frames: list[np.ndarray], texts: list[str]) -> FixedSegments:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        t = np.array([len(f) for f in frames], float)
-        n = np.array([len(s) for s in texts], float)
-        self.coef = np.polyfit(t, n, 1)
-        X = np.concatenate([segment_vectors(f, len(s)) for f, s in zip(frames, texts, strict=False)])
-        y = np.array([int(c) for s in texts for c in s])
-        self.clf = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=300)).fit(X, y)
-        return self
-
-    def count(self, frames: list[np.ndarray]) -> np.ndarray:
-        t = np.array([len(f) for f in frames], float)
-        return np.clip(np.round(np.polyval(self.coef, t)), 1, self.max_digits).astype(int)
-
-    def predict(self, frames: list[np.ndarray]) -> list[str]:
-        counts = self.count(frames)
-        X = np.concatenate([segment_vectors(f, n) for f, n in zip(frames, counts, strict=False)])
-        digits = self.clf.predict(X)
-        out, i = [], 0
-        for n in counts:
-            out.append("".join(str(d) for d in digits[i : i + n]))
-            i += n
-        return out
 
 
 def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:

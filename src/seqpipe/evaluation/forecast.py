@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqpipe.baselines.forecast import baseline_forecasts, fit_garch
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 from seqpipe.evaluation import stocks as stock_eval
@@ -58,8 +59,8 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     metrics["negative_vol_forecasts_clipped"] = clipped
     per_step = {"seq2seq": stock_eval.mae_per_step(pred, actual)}
 
-    garch = base.get("garch11_params_list") or stock_eval.fit_garch(dm)
-    bpreds = stock_eval.baseline_forecasts(dm, test, target, garch, int(ev.get("trailing_window", 22)))
+    garch = base.get("garch11_params_list") or fit_garch(dm)
+    bpreds = baseline_forecasts(dm, test, target, garch, int(ev.get("trailing_window", 22)))
     scores = {name: stock_eval.score(p, actual, target) for name, p in bpreds.items()}
     per_step.update({name: stock_eval.mae_per_step(p, actual) for name, p in bpreds.items()})
     direct_missing = {}

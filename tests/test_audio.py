@@ -62,6 +62,21 @@ def test_synthesize_is_deterministic_whatever_was_said_before():
     assert not np.array_equal(a, c)  # the seed drives the noise
 
 
+def test_accented_voices_are_distinct_speakers_with_distinct_sounds():
+    from seqpipe.sources.speech import ENGLISH_ACCENTS
+    from seqpipe.sources.spoken_digits import speaker_name
+
+    plain, accented = english_voices(), english_voices(accents=True)
+    assert [v.split("+")[1] for v in plain] == [v.split("+")[1] for v in accented]  # the same variants, same order
+    assert {v.split("+")[0] for v in accented} == set(ENGLISH_ACCENTS)
+    assert len({speaker_name(v) for v in accented}) == len(accented)  # still one speaker a voice
+    words = "zero one two three"
+    waves = {lang: synthesize(words, f"{lang}+f3", seed=0) for lang in ENGLISH_ACCENTS}
+    assert len({w.tobytes() for w in waves.values()}) == len(ENGLISH_ACCENTS)  # every accent sounds different
+    flat, lively = (synthesize(words, "en+f3", pitch_range=r, seed=0) for r in (10, 90))
+    assert not np.array_equal(flat, lively)  # intonation (pitch range) changes the audio
+
+
 def test_synthesize_params_change_the_audio_and_bad_params_are_refused():
     slow = synthesize("four one seven", "en+f3", speed=100)
     fast = synthesize("four one seven", "en+f3", speed=300)

@@ -266,15 +266,34 @@ def variants_dir() -> Path | None:
     return Path(espeakng_loader.get_data_path()) / "voices" / "!v"
 
 
-@lru_cache(maxsize=1)
-def english_voices() -> tuple[str, ...]:
-    """Every voice variant the engine ships, as English voices: ('en+Alex', ..., 'en+zac'), sorted."""
+# espeak-ng's English accents (its gmw/en* language files): British, American, RP, Scottish, Caribbean,
+# New York, Lancastrian, West Midlands. Each gives the same words other vowels, stress and rhythm.
+ENGLISH_ACCENTS = (
+    "en",
+    "en-us",
+    "en-gb-x-rp",
+    "en-gb-scotland",
+    "en-029",
+    "en-us-nyc",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+)
+
+
+@lru_cache(maxsize=2)
+def english_voices(accents: bool = False) -> tuple[str, ...]:
+    """Every voice variant the engine ships, as English voices: ('en+Alex', ..., 'en+zac'), sorted.
+
+    ``accents=True`` spreads the variants over ENGLISH_ACCENTS in turn ('en+Alex', 'en-us+Andrea', ...): as
+    many speakers, each with its own accent as well as its own voice.
+    """
     d = variants_dir()
     if d is not None and d.is_dir():
         names = sorted(p.name for p in d.iterdir() if p.is_file() and " " not in p.name)
     else:  # the CLI's built-in variants
         names = [f"f{i}" for i in range(1, 6)] + [f"m{i}" for i in range(1, 9)] + ["croak", "klatt", "whisper"]
-    return tuple(f"en+{n}" for n in names)
+    langs = ENGLISH_ACCENTS if accents else ("en",)
+    return tuple(f"{langs[i % len(langs)]}+{n}" for i, n in enumerate(names))
 
 
 def check_voice(voice: str) -> None:

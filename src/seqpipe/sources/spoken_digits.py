@@ -52,12 +52,14 @@ def clip_rng(seed: int, *parts: object) -> np.random.Generator:
 @dataclass(frozen=True)
 class Variation:
     """Ranges a clip's delivery is drawn from: speed (words/minute), pitch (0..99), white-noise SNR in dB
-    (None: clean) and overall gain in dB (so loudness is not a cue)."""
+    (None: clean), overall gain in dB (so loudness is not a cue) and pitch range, i.e. intonation (0..99;
+    None: espeak-ng's 50 for every clip, and no draw, so older datasets regenerate bit for bit)."""
 
     speed: tuple[int, int] = (120, 220)
     pitch: tuple[int, int] = (20, 80)
     snr_db: tuple[float, float] | None = (0.0, 20.0)
     gain_db: tuple[float, float] = (-9.0, 0.0)
+    pitch_range: tuple[int, int] | None = None
 
 
 def speak_clip(
@@ -68,14 +70,14 @@ def speak_clip(
     import soxr
 
     v = variation
+    speed = int(rng.integers(v.speed[0], v.speed[1] + 1))
+    pitch = int(rng.integers(v.pitch[0], v.pitch[1] + 1))
+    snr_db = float(rng.uniform(*v.snr_db)) if v.snr_db else None
+    gain_db = float(rng.uniform(*v.gain_db))
+    seed = int(rng.integers(2**31))
+    pitch_range = int(rng.integers(v.pitch_range[0], v.pitch_range[1] + 1)) if v.pitch_range else 50  # drawn last
     wave = synthesize(
-        text,
-        voice,
-        speed=int(rng.integers(v.speed[0], v.speed[1] + 1)),
-        pitch=int(rng.integers(v.pitch[0], v.pitch[1] + 1)),
-        snr_db=float(rng.uniform(*v.snr_db)) if v.snr_db else None,
-        gain_db=float(rng.uniform(*v.gain_db)),
-        seed=int(rng.integers(2**31)),
+        text, voice, speed=speed, pitch=pitch, pitch_range=pitch_range, snr_db=snr_db, gain_db=gain_db, seed=seed
     )
     if sample_rate != SAMPLE_RATE:
         wave = soxr.resample(wave, SAMPLE_RATE, sample_rate, quality="HQ").astype(np.float32)
@@ -189,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--voices", type=int, default=0, help="use only the first N voice variants (0 = all)")
     p.add_argument("--snr-db", default="0,20", help="'lo,hi' noise SNR range in dB, or 'none'")
+    p.add_argument("--accents", action="store_true", help="spread the voices over espeak-ng's 8 English accents")
+    p.add_argument(
+        "--pitch-range", default="none", help="'lo,hi' intonation (pitch range 0..99) drawn a clip, or 'none'"
+    )
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--workers", type=int, default=2, help="clips synthesized in parallel")
     p.add_argument(
@@ -198,17 +204,18 @@ def main(argv: list[str] | None = None) -> int:
         help="fast: 12 voices spread over the list, one rendition each (CI)",
     )
     a = p.parse_args(argv)
-    voices = list(english_voices())[: a.voices or None]
+    voices = list(english_voices(accents=a.accents))[: a.voices or None]
     if a.profile == "fast":
         voices, a.renditions = voices[:: max(1, len(voices) // 12)][:12], 1
     snr = None if a.snr_db.lower() == "none" else tuple(float(x) for x in a.snr_db.split(","))
+    pitch_range = None if a.pitch_range.lower() == "none" else tuple(int(x) for x in a.pitch_range.split(","))
     print(
         generate_spoken_digits(
             a.out,
             voices=voices,
             renditions=a.renditions,
             seed=a.seed,
-            variation=Variation(snr_db=snr),
+            variation=Variation(snr_db=snr, pitch_range=pitch_range),
             sample_rate=a.sample_rate,
             workers=a.workers,
         )

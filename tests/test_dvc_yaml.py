@@ -3,6 +3,7 @@ output, and the generated dependencies are what the stages read."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -59,3 +60,28 @@ def test_import_closure_follows_lazy_imports_but_not_cli_branches():
     files = dvcgen.import_closure(["seqpipe.cli"])
     assert files == ["src/seqpipe/__init__.py", "src/seqpipe/cli.py", "src/seqpipe/errors.py"]
     assert "src/seqpipe/generate.py" in dvcgen.import_closure(["seqpipe.evaluation.text"])  # imported inside a function
+
+
+def test_summary_reads_exactly_its_declared_metrics_files(monkeypatch, tmp_path):
+    """A stray metrics file (a trial, a user's own run) must not change the DVC summary stage's output unseen."""
+    monkeypatch.chdir(REPO)
+    stage = dvcgen.build()["stages"]["summary"]
+    listed = stage["cmd"].split()[2:]
+    assert listed and listed == sorted(d for d in stage["deps"] if d.startswith("metrics/"))
+
+    from seqpipe import stages
+
+    doc = {
+        "experiment": "x",
+        "domain": "text",
+        "primary_metric": "test_bpc",
+        "direction": "lower",
+        "model": {"test_bpc": 1.5},
+        "baselines": {"kn8": {"test_bpc": 2.0}},
+        "best_baseline": "kn8",
+    }
+    (tmp_path / "x.json").write_text(json.dumps(doc))
+    (tmp_path / "stray.json").write_text(json.dumps({**doc, "experiment": "stray"}))
+    only = stages.summary(tmp_path, out=tmp_path / "s.md", files=[tmp_path / "x.json"])
+    assert "| x |" in only and "stray" not in only
+    assert "| stray |" in stages.summary(tmp_path, out=tmp_path / "s.md")  # by hand: every file in the folder

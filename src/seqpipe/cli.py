@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p = sub.add_parser("summary", help="markdown table over metrics/*.json -> metrics/summary.md")
     p.add_argument("--metrics-dir", default="metrics")
+    p.add_argument("files", nargs="*", help="only these metrics files (default: every <metrics-dir>/*.json)")
 
     p = sub.add_parser("dvc-yaml", help="write dvc.yaml from pipelines/ (--check: fail if it differs)")
     p.add_argument("--check", action="store_true")
@@ -135,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
 
         return dvcgen.main(check=args.check)
     if args.command == "summary":
-        print(stages.summary(Path(args.metrics_dir)), end="")
+        files = [Path(f) for f in args.files] or None
+        print(stages.summary(Path(args.metrics_dir), files=files), end="")
         return 0
     if args.command == "generate":
         from seqpipe.data.text import Vocabulary

@@ -487,13 +487,17 @@ def _shifted_row(d: dict[str, Any], metric: str, cut: str) -> str:
     )
 
 
-def summary(metrics_dir: Path = METRICS, out: Path | None = None) -> str:
-    """One markdown row an experiment: primary metric, best baseline, the margin."""
+def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Path] | None = None) -> str:
+    """One markdown row an experiment: primary metric, best baseline, the margin.
+
+    ``files``: exactly these metrics files (the DVC stage lists its dependencies, so a stray file in
+    metrics/ cannot change its output unseen); default: every metrics/*.json.
+    """
     rows = [
         "| experiment | domain | metric | model | best baseline | baseline | margin | model better |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for f in sorted(metrics_dir.glob("*.json")):
+    for f in sorted(files if files is not None else metrics_dir.glob("*.json")):
         d = json.loads(f.read_text())
         if "primary_metric" not in d:
             continue

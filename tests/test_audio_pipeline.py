@@ -24,8 +24,9 @@ def test_audio_pipeline_end_to_end_fast_profile(in_tmp: Path, capsys):
     assert main(["baselines", *cfg]) == 0
     assert main(["fit", *cfg]) == 0
     run = json.loads((in_tmp / "models/audio-crnn/run.json").read_text())
-    # fast: 1 epoch; 8 training voices x 10 clips in batches of 32 = 3 steps (under the 5-batch limit)
-    assert run["model_class"] == "seqpipe.models.crnn.CRNN" and run["global_steps"] == 3
+    # fast: 1 epoch; 8 training voices x 10 clips + 2 augmented copies each = 240 records in batches of 32 = 8,
+    # cut to the profile's 5-batch limit
+    assert run["model_class"] == "seqpipe.models.crnn.CRNN" and run["global_steps"] == 5
     assert main(["evaluate", *cfg]) == 0
 
     m = json.loads((in_tmp / "metrics/audio-crnn.json").read_text())

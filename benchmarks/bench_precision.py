@@ -2,7 +2,7 @@
 
 The text recipe's step (one layer of 256 units, embedding 64, batch 32 x 64 characters, forward + backward +
 AdamW), timed alternately in both precisions so machine noise hits both alike; one thread, as the stages run.
-Writes the table to benchmarks/precision.md. `trainer.precision: auto` (stages._trainer_kwargs) follows it.
+Writes the table to benchmarks/precision.md. `trainer.precision: auto` (training._trainer_kwargs) follows it.
 
     python benchmarks/bench_precision.py [--steps 40] [--rounds 3]
 """
@@ -18,7 +18,7 @@ import torch
 
 from seqpipe.data.spec import DataSpec
 from seqpipe.models import RecurrentModel
-from seqpipe.stages import cpu_has_fast_bf16
+from seqpipe.training import cpu_has_fast_bf16
 
 
 def step_seconds(cell: str, bf16: bool, steps: int) -> float:
@@ -66,7 +66,7 @@ def main() -> None:
             *rows,
             "",
             "`trainer.precision: auto` uses bf16 autocast on CPU only for the cells faster in bf16 here "
-            "(`stages.BF16_FASTER_ON_CPU`), and on a GPU always.",
+            "(`training.BF16_FASTER_ON_CPU`), and on a GPU always.",
             "",
         ]
     )

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"baselines"},  # the simple models every experiment is compared with
     {"evaluation", "predict"},  # one module a task: baselines run, scoring, predict
     {"tracking", "runs", "callbacks", "config"},  # MLflow, run folders, training callbacks, configs
-    {"stages", "dvcgen"},  # preprocess / fit / evaluate, the generated dvc.yaml
+    {"stages", "training", "summary", "dvcgen"},  # the pipeline stages, the generated dvc.yaml
     {"cli", "__main__"},
 ]
 

@@ -146,23 +146,24 @@ def test_cosine_schedule_is_a_function_of_the_step_alone():
 
 
 def test_precision_auto_follows_the_measured_rule(monkeypatch):
-    from seqpipe import stages
+    from seqpipe import training
 
-    monkeypatch.setattr(stages.torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(stages, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(training, "cpu_has_fast_bf16", lambda: True)
+    auto = {"trainer": {"precision": "auto"}}
     pick = {
-        c: stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": c}}})["precision"]
+        c: training._trainer_kwargs({**auto, "model": {"init_args": {"cell": c}}})["precision"]
         for c in ("rnn", "lstm", "gru")
     }
     assert pick == {"rnn": "32-true", "lstm": "bf16-mixed", "gru": "bf16-mixed"}
-    monkeypatch.setattr(stages, "cpu_has_fast_bf16", lambda: False)  # no oneDNN bf16: emulated, slower
+    monkeypatch.setattr(training, "cpu_has_fast_bf16", lambda: False)  # no oneDNN bf16: emulated, slower
     assert (
-        stages._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": "lstm"}}})[
+        training._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": "lstm"}}})[
             "precision"
         ]
         == "32-true"
     )
-    assert stages._trainer_kwargs({"trainer": {}})["precision"] == "32-true"
+    assert training._trainer_kwargs({"trainer": {}})["precision"] == "32-true"
 
 
 # -- pooling "flatten" (DanQ/DeepSplice head for fixed-length, position-anchored tasks) ---------

@@ -380,3 +380,52 @@ def test_word_level_without_whitespace_stays_linear(tmp_path):
     p.write_text(text, encoding="utf-8")
     st = prepare_text(str(p), tmp_path / "p", level="word", chunk_chars=1000)
     assert sum(st.meta["text"]["split_tokens"].values()) == len(WORD_RE.findall(text.lower() + "\n"))
+
+
+# -- preprocessing without torch (benchmarks/text_preprocess.md: peak RSS at corpus scale) -------
+def test_store_builder_takes_exactly_the_datamodules_arguments():
+    import inspect
+
+    from seqpipe.data import store_builder
+    from seqpipe.data.text_prepare import build_text_store
+
+    assert store_builder("seqpipe.data.TextDataModule") is build_text_store
+    assert store_builder("seqpipe.data.text.TextDataModule") is build_text_store
+    assert store_builder("seqpipe.data.fill_blank.FillBlankDataModule") is None  # its own arguments: no builder
+    module = {k: p.default for k, p in inspect.signature(TextDataModule.__init__).parameters.items() if k != "self"}
+    builder = {k: p.default for k, p in inspect.signature(build_text_store).parameters.items()}
+    assert builder == module  # same names, order and defaults: a config's init_args fit both
+
+
+def test_cli_preprocess_builds_the_datamodules_store_without_importing_torch(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    path, _ = corpus(tmp_path, 30000)
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(
+        "name: t\ndomain: text\nmodel: {class_path: seqpipe.models.RecurrentModel, init_args: {bogus_arg: 1}}\n"
+        "data:\n  class_path: seqpipe.data.TextDataModule\n"
+        f"  init_args: {{source: {path}, prepared_dir: {tmp_path / 'cli'}, seq_len: '32'}}\n"
+    )
+    probe = (
+        "import sys; from seqpipe.cli import main; rc = main(sys.argv[1:]); "
+        "print('MODULES', [m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules], rc)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, "preprocess", "--config", str(cfg)], capture_output=True, text=True, check=True
+    )
+    assert "MODULES [] 0" in out.stdout, out.stdout + out.stderr  # the model section is the fit stage's to check
+    dm = TextDataModule(source=str(path), prepared_dir=str(tmp_path / "dm"), seq_len=32)
+    dm.prepare_data()
+    for name in ("tokens.bin", "index.npz"):
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "dm" / name).read_bytes()
+    cli_meta, dm_meta = (json.loads((tmp_path / d / "meta.json").read_text()) for d in ("cli", "dm"))
+    assert {**cli_meta, "name": None} == {**dm_meta, "name": None}
+
+    cfg.write_text(cfg.read_text().replace("seq_len: '32'", "seq_lenn: 32"))  # a typo in the data section
+    bad = subprocess.run(
+        [sys.executable, "-m", "seqpipe", "preprocess", "--config", str(cfg)], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "seq_lenn" in bad.stderr and "seq_len" in bad.stderr.split("seq_lenn", 1)[1]

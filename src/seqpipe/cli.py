@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         for r in predict(args.ckpt, args.inputs):
             print(json.dumps(r))
         return 0
-    cfg = load_config(args.config, args.overrides, args.profile)
+    cfg = load_config(args.config, args.overrides, args.profile, data_only=args.command == "preprocess")
     if args.print_config:
         import yaml
 

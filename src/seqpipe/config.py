@@ -32,6 +32,7 @@ from typing import Any, Union
 
 import yaml
 
+from seqpipe.data import store_builder
 from seqpipe.errors import SeqpipeError, missing_extra
 
 REQUIRED = ("name", "domain", "data")  # fit also needs "model"
@@ -89,8 +90,18 @@ def parse_value(raw: str) -> Any:
 
 # -- loading ------------------------------------------------------------------------------------
 def load_config(
-    path: str | Path, overrides: list[str] | None = None, profile: str | None = None, check: bool = True
+    path: str | Path,
+    overrides: list[str] | None = None,
+    profile: str | None = None,
+    check: bool = True,
+    data_only: bool = False,
 ) -> dict[str, Any]:
+    """The experiment config: base files merged, the profile and ``--set`` overrides applied, then checked.
+
+    ``data_only`` (the preprocess stage): check the keys and the data section but leave the model, trainer and
+    evaluate sections to the stages that use them, so preprocessing imports no model code, torch or Lightning
+    where the datamodule has a torch-free store builder.
+    """
     path = Path(path)
     cfg = read_yaml_with_base(path)
     missing = [k for k in REQUIRED if k not in cfg]
@@ -111,7 +122,7 @@ def load_config(
     cfg.setdefault("evaluate", {})
     cfg.setdefault("fit", {})
     if check:
-        check_config(cfg, where=path)
+        check_config(cfg, where=path, data_only=data_only)
     cfg["config_path"] = str(path)
     cfg["profile"] = profile or "default"
     return cfg
@@ -195,16 +206,16 @@ def unknown_key(key: str, valid: list[str] | tuple[str, ...], where: Any, sectio
     return SeqpipeError(f"unknown config key '{full}'", where=where, fix=hint)
 
 
-def check_config(cfg: dict[str, Any], where: Any = None) -> None:
+def check_config(cfg: dict[str, Any], where: Any = None, data_only: bool = False) -> None:
     """Unknown keys are errors; values take their constructor argument's type (in place)."""
     for key in cfg:
         if key not in TOP_KEYS and key not in ("config_path", "profile"):
             raise unknown_key(key, TOP_KEYS, where)
-    for section in ("data", "model"):
+    for section in ("data",) if data_only else ("data", "model"):
         # a base file may hold a partial model section (a profile's init_args) that experiments complete
         if section in cfg and not (section == "model" and "class_path" not in (cfg[section] or {})):
             _check_class_section(cfg[section], section, where)
-    if cfg.get("trainer"):
+    if cfg.get("trainer") and not data_only:
         import lightning
 
         _check_args(lightning.Trainer, cfg["trainer"], "trainer", where)
@@ -212,7 +223,7 @@ def check_config(cfg: dict[str, Any], where: Any = None) -> None:
             cfg["trainer"]["max_time"] = normalize_duration(cfg["trainer"]["max_time"], where)
     _check_keys(cfg.get("fit") or {}, FIT_KEYS, "fit", where)
     _check_keys(cfg.get("pipeline") or {}, PIPELINE_KEYS, "pipeline", where)
-    if cfg.get("evaluate"):
+    if cfg.get("evaluate") and not data_only:
         from seqpipe.evaluation import evaluate_keys
 
         _check_keys(cfg["evaluate"], evaluate_keys(cfg["domain"]), "evaluate", where)
@@ -237,14 +248,15 @@ def _check_class_section(sec: Any, section: str, where: Any) -> None:
         )
     _check_keys(sec, SECTION_KEYS, section, where)
     sec["init_args"] = sec.get("init_args") or {}
-    cls = import_class(sec["class_path"])
+    # a torch-free store builder takes the datamodule's arguments: checking against it imports no torch
+    cls = (section == "data" and store_builder(sec["class_path"])) or import_class(sec["class_path"])
     _check_args(cls, sec["init_args"], f"{section}.init_args", where, skip=INJECTED.get(section, ()))
 
 
 def accepted_args(cls: type) -> dict[str, inspect.Parameter]:
     """Constructor parameters by name; a class forwarding **kwargs names where they go
     (``config_kwargs_target``), so those are checked too."""
-    params = dict(inspect.signature(cls.__init__).parameters)
+    params = dict(inspect.signature(_constructor(cls)).parameters)
     params.pop("self", None)
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         target = getattr(cls, "config_kwargs_target", None)
@@ -269,11 +281,16 @@ def _check_args(cls: type, args: dict[str, Any], section: str, where: Any, skip:
             args[key] = _coerce(args[key], hints[key], f"{section}.{key}", where)
 
 
+def _constructor(cls: Any) -> Any:
+    """What a config's arguments are passed to: a class's ``__init__``, or a function itself (a store builder)."""
+    return cls.__init__ if isinstance(cls, type) else cls
+
+
 def _type_hints(cls: type) -> dict[str, Any]:
     hints: dict[str, Any] = {}
     for klass in reversed([c for c in (getattr(cls, "config_kwargs_target", None), cls) if c is not None]):
         try:
-            hints.update(typing.get_type_hints(klass.__init__))
+            hints.update(typing.get_type_hints(_constructor(klass)))
         except Exception:  # unresolvable annotations: leave those values as YAML gave them
             pass
     return hints

@@ -12,6 +12,7 @@ not every domain's readers (and a DVC stage depends on the code it really runs).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from seqpipe.errors import missing_extra
@@ -27,6 +28,18 @@ _WHERE = {
     "TextDataModule": "seqpipe.data.text",
 }
 __all__ = sorted(_WHERE)
+# Datamodules whose store a torch-free function builds from the same arguments: `seqpipe preprocess` calls it
+# instead of the datamodule, so preprocessing a large corpus holds numpy in memory, not torch and Lightning.
+_STORE_BUILDERS = {"TextDataModule": "seqpipe.data.text_prepare:build_text_store"}
+
+
+def store_builder(class_path: str) -> Callable[..., Any] | None:
+    """The torch-free store builder of the datamodule at ``class_path``, or None when it has none."""
+    module, _, name = class_path.rpartition(".")
+    if name not in _STORE_BUILDERS or module not in ("seqpipe.data", _WHERE.get(name)):
+        return None
+    where, func = _STORE_BUILDERS[name].split(":")
+    return getattr(importlib.import_module(where), func)
 
 
 def __getattr__(name: str) -> Any:

@@ -14,8 +14,9 @@ copy) in every process; Lightning swaps in a DistributedSampler so each rank get
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import lightning as L
 import torch
@@ -23,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from seqpipe.data.sampling import EpochSampler, SeededSamples
 from seqpipe.data.spec import DataSpec
-from seqpipe.data.store import PreparedStore, check_settings
+from seqpipe.data.store import PreparedStore, check_not_inside_source, check_settings
 from seqpipe.errors import SeqpipeError
 
 
@@ -60,10 +61,14 @@ class SequenceDataModule(L.LightningDataModule):
     # -- domain hooks -------------------------------------------------------------------------
     def build_store(self) -> None:
         """Read the raw source, validate, encode, and write ``self.prepared_dir`` atomically."""
-        raise SeqpipeError(f"{type(self).__name__} must define this hook", fix="subclass SequenceDataModule and implement it")
+        raise SeqpipeError(
+            f"{type(self).__name__} must define this hook", fix="subclass SequenceDataModule and implement it"
+        )
 
     def make_dataset(self, split: str) -> Dataset:
-        raise SeqpipeError(f"{type(self).__name__} must define this hook", fix="subclass SequenceDataModule and implement it")
+        raise SeqpipeError(
+            f"{type(self).__name__} must define this hook", fix="subclass SequenceDataModule and implement it"
+        )
 
     def collate(self, samples: list[Any]) -> Any:
         return torch.utils.data.default_collate(samples)
@@ -87,16 +92,8 @@ class SequenceDataModule(L.LightningDataModule):
             self.build_store()
 
     def _check_not_inside_source(self) -> None:
-        """Rebuilding replaces prepared_dir: it must never be the raw source or a folder holding it."""
         sources = getattr(self.hparams, "source", None) if hasattr(self, "hparams") else None
-        target = self.prepared_dir.resolve()
-        for src in sources if isinstance(sources, (list, tuple)) else [sources]:
-            if isinstance(src, str) and Path(src).exists():
-                s = Path(src).resolve()
-                if s == target or target in s.parents:
-                    raise SeqpipeError(f"data.prepared_dir {self.prepared_dir} is the source {src} or holds it: "
-                                       "preprocessing would replace the raw data", where=self.prepared_dir,
-                                       fix="point data.prepared_dir at a folder of its own, e.g. data/prepared/<name>")
+        check_not_inside_source(sources, self.prepared_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if self.store is None:
@@ -132,7 +129,9 @@ class SequenceDataModule(L.LightningDataModule):
         sampler = None
         if split == "train":  # seeded order and per-sample draws: the same batches on every rerun
             ds = SeededSamples(ds, self.seed, self.sample_augment())
-            sampler = EpochSampler(len(ds), self.seed, shuffle, epoch_fn=self._current_epoch, skip_fn=self._resumed_samples)
+            sampler = EpochSampler(
+                len(ds), self.seed, shuffle, epoch_fn=self._current_epoch, skip_fn=self._resumed_samples
+            )
             shuffle = False
         return DataLoader(
             ds,

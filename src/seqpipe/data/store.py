@@ -24,9 +24,10 @@ import shutil
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +56,21 @@ def is_store(path: Path) -> bool:
         return "schema_version" in json.loads((path / "meta.json").read_text())
     except (OSError, ValueError, TypeError):
         return False
+
+
+def check_not_inside_source(sources: Any, prepared_dir: str | Path) -> None:
+    """Rebuilding replaces prepared_dir: it must never be the raw source or a folder holding it."""
+    target = Path(prepared_dir).resolve()
+    for src in sources if isinstance(sources, (list, tuple)) else [sources]:
+        if isinstance(src, str) and Path(src).exists():
+            s = Path(src).resolve()
+            if s == target or target in s.parents:
+                raise SeqpipeError(
+                    f"data.prepared_dir {prepared_dir} is the source {src} or holds it: "
+                    "preprocessing would replace the raw data",
+                    where=prepared_dir,
+                    fix="point data.prepared_dir at a folder of its own, e.g. data/prepared/<name>",
+                )
 
 
 def _umask() -> int:
@@ -93,9 +109,12 @@ class StoreWriter:
         self.domain = domain
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and not is_store(self.path) and (not self.path.is_dir() or any(self.path.iterdir())):
-            raise SeqpipeError("refusing to replace a folder that is not a seqpipe prepared store (no meta.json "
-                               "with a schema_version)", where=self.path,
-                               fix="point data.prepared_dir at a new or seqpipe-made folder")
+            raise SeqpipeError(
+                "refusing to replace a folder that is not a seqpipe prepared store (no meta.json "
+                "with a schema_version)",
+                where=self.path,
+                fix="point data.prepared_dir at a new or seqpipe-made folder",
+            )
         _remove_stale_temporaries(self.path)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-{os.getpid()}-", dir=self.path.parent))
         os.chmod(self._tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the published store gets the umask
@@ -104,7 +123,7 @@ class StoreWriter:
         self._index: dict[str, np.ndarray] | None = None
         self._committed = False
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -157,8 +176,7 @@ class StoreWriter:
             "domain": self.domain,
             **meta,
             "arrays": {
-                name: {"dtype": i["dtype"], "shape": [i["rows"], *i["row_shape"]]}
-                for name, i in self._arrays.items()
+                name: {"dtype": i["dtype"], "shape": [i["rows"], *i["row_shape"]]} for name, i in self._arrays.items()
             },
             "records": int(len(self._index["offset"])),
         }
@@ -200,7 +218,7 @@ class PreparedStore:
     arrays: dict[str, np.ndarray] = field(repr=False)
 
     @classmethod
-    def open(cls, path: str | Path) -> "PreparedStore":
+    def open(cls, path: str | Path) -> PreparedStore:
         """Open a store; a missing, partial or corrupt one is a SeqpipeError naming the file (never a traceback)."""
         path = Path(path)
         meta_file = path / "meta.json"
@@ -214,8 +232,9 @@ class PreparedStore:
         try:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise SeqpipeError(f"corrupt prepared store: meta.json does not read as JSON ({e})", where=meta_file,
-                               fix=rebuild) from e
+            raise SeqpipeError(
+                f"corrupt prepared store: meta.json does not read as JSON ({e})", where=meta_file, fix=rebuild
+            ) from e
         if not isinstance(meta, dict):
             raise SeqpipeError("corrupt prepared store: meta.json is not a JSON object", where=meta_file, fix=rebuild)
         if meta.get("schema_version") != SCHEMA_VERSION:
@@ -226,8 +245,9 @@ class PreparedStore:
             )
         missing = [k for k in ("domain", "arrays", "records") if k not in meta]
         if missing or not isinstance(meta["arrays"], dict):
-            raise SeqpipeError(f"corrupt prepared store: meta.json lacks {missing or ['arrays']}", where=meta_file,
-                               fix=rebuild)
+            raise SeqpipeError(
+                f"corrupt prepared store: meta.json lacks {missing or ['arrays']}", where=meta_file, fix=rebuild
+            )
         index_file = path / "index.npz"
         try:
             with np.load(index_file, allow_pickle=False) as z:
@@ -235,19 +255,28 @@ class PreparedStore:
         except FileNotFoundError as e:
             raise SeqpipeError("corrupt prepared store: index.npz is missing", where=index_file, fix=rebuild) from e
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
-            raise SeqpipeError(f"corrupt prepared store: index.npz does not read ({type(e).__name__}: {e})",
-                               where=index_file, fix=rebuild) from e
+            raise SeqpipeError(
+                f"corrupt prepared store: index.npz does not read ({type(e).__name__}: {e})",
+                where=index_file,
+                fix=rebuild,
+            ) from e
         lens = {k: len(v) for k, v in index.items()}
         if not {"offset", "length", "split"} <= set(index) or set(lens.values()) != {meta["records"]}:
-            raise SeqpipeError(f"corrupt prepared store: index columns {lens} do not match the {meta['records']} "
-                               f"records in meta.json", where=index_file, fix=rebuild)
+            raise SeqpipeError(
+                f"corrupt prepared store: index columns {lens} do not match the {meta['records']} records in meta.json",
+                where=index_file,
+                fix=rebuild,
+            )
         arrays = {}
         for name, info in meta["arrays"].items():
             try:
                 shape, dtype = tuple(int(x) for x in info["shape"]), np.dtype(info["dtype"])
             except (KeyError, TypeError, ValueError) as e:
-                raise SeqpipeError(f"corrupt prepared store: array '{name}' has no valid dtype/shape in meta.json",
-                                   where=meta_file, fix=rebuild) from e
+                raise SeqpipeError(
+                    f"corrupt prepared store: array '{name}' has no valid dtype/shape in meta.json",
+                    where=meta_file,
+                    fix=rebuild,
+                ) from e
             if shape[0] == 0:
                 arrays[name] = np.zeros(shape, dtype=dtype)
                 continue
@@ -256,9 +285,15 @@ class PreparedStore:
             have = bin_file.stat().st_size if bin_file.is_file() else None
             if have != want:
                 raise SeqpipeError(
-                    "corrupt prepared store: " + (f"{name}.bin is missing" if have is None else
-                                                  f"{name}.bin holds {have} bytes, meta.json declares {want} "
-                                                  f"({shape} x {dtype})"), where=bin_file, fix=rebuild)
+                    "corrupt prepared store: "
+                    + (
+                        f"{name}.bin is missing"
+                        if have is None
+                        else f"{name}.bin holds {have} bytes, meta.json declares {want} ({shape} x {dtype})"
+                    ),
+                    where=bin_file,
+                    fix=rebuild,
+                )
             arrays[name] = np.memmap(bin_file, dtype=dtype, mode="r", shape=shape)
         return cls(path=path, meta=meta, index=index, arrays=arrays)
 
@@ -286,8 +321,12 @@ def check_settings(meta: dict[str, Any], expected: dict[str, Any], where: str | 
     missing = object()
     diff = [k for k in sorted(want) if recorded.get(k, missing) != want[k]]
     if diff:
-        parts = [f"prepared with {k}={recorded.get(k, '(not recorded)')!r}, this config asks for {want[k]!r}"
-                 for k in diff]
-        raise SeqpipeError("; ".join(parts) + f" (differing: {', '.join(diff)})", where=where,
-                           fix="rerun `seqpipe preprocess` (or `dvc repro`) with this config, or point data.prepared_dir "
-                               "at a store built with it")
+        parts = [
+            f"prepared with {k}={recorded.get(k, '(not recorded)')!r}, this config asks for {want[k]!r}" for k in diff
+        ]
+        raise SeqpipeError(
+            "; ".join(parts) + f" (differing: {', '.join(diff)})",
+            where=where,
+            fix="rerun `seqpipe preprocess` (or `dvc repro`) with this config, or point data.prepared_dir "
+            "at a store built with it",
+        )

@@ -1,0 +1,68 @@
+"""The summary stage: one markdown row an experiment (model, best baseline, margin) -> metrics/summary.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from seqpipe import tracking
+
+METRICS = Path("metrics")
+
+
+def _shifted_row(d: dict[str, Any], metric: str, cut: str) -> str:
+    """A summary row for a shifted-test metric (same direction as the primary one), against the baseline
+    that scores best on that metric -- not the clean test's best baseline."""
+    mv = d["model"][metric]
+    scored = {b: m[metric] for b, m in d["baselines"].items() if metric in m}
+    lower = d["direction"] == "lower"
+    if scored:
+        bb = (min if lower else max)(scored, key=scored.get)
+        bv = scored[bb]
+    else:
+        bb, bv = "-", float("nan")
+    margin = (bv - mv) if lower else (mv - bv)
+    return (
+        f"| {d['experiment']} (shifted){cut} | {d['domain']} | {metric} ({d['direction']} is better) | {mv:.4f} | "
+        f"{bb} | {bv:.4f} | {margin:+.4f} | {'yes' if margin > 0 else 'no'} |"
+    )
+
+
+def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Path] | None = None) -> str:
+    """One markdown row an experiment: primary metric, best baseline, the margin.
+
+    ``files``: exactly these metrics files (the DVC stage lists its dependencies, so a stray file in
+    metrics/ cannot change its output unseen); default: every metrics/*.json.
+    """
+    rows = [
+        "| experiment | domain | metric | model | best baseline | baseline | margin | model better |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for f in sorted(files if files is not None else metrics_dir.glob("*.json")):
+        d = json.loads(f.read_text())
+        if "primary_metric" not in d:
+            continue
+        pm, mv = d["primary_metric"], d["model"][d["primary_metric"]]
+        bb = d.get("best_baseline")
+        bv = d["baselines"][bb][pm] if bb else float("nan")
+        margin = (bv - mv) if d["direction"] == "lower" else (mv - bv)
+        better = "yes" if margin > 0 else "no"
+        cut = " (cut short by max_time)" if d.get("truncated_by_time") else ""
+        rows.append(
+            f"| {d['experiment']}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
+            f"{bb} | {bv:.4f} | {margin:+.4f} | {better} |"
+        )
+        for sm in d.get("shifted_metrics") or []:  # e.g. audio's channel-shifted test: its own best baseline
+            if sm in d["model"]:
+                rows.append(_shifted_row(d, sm, cut))
+        for variant, values in (d.get("variants") or {}).items():  # e.g. the model + n-gram mixture
+            if pm in values:
+                vm = (bv - values[pm]) if d["direction"] == "lower" else (values[pm] - bv)
+                rows.append(
+                    f"| {variant}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {values[pm]:.4f} | "
+                    f"{bb} | {bv:.4f} | {vm:+.4f} | {'yes' if vm > 0 else 'no'} |"
+                )
+    text = "\n".join(rows) + "\n"
+    tracking.atomic_write_text(out or metrics_dir / "summary.md", text)
+    return text

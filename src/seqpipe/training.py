@@ -109,11 +109,7 @@ def _train(
     ckpt: Path | None,
     state: dict[str, Any],
 ) -> Path:
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import MLFlowLogger
-
-    from seqpipe.callbacks import GradientThroughTime, LearningCurve
 
     name = cfg["name"]
     if runs.process_rank() == 0:
@@ -129,43 +125,8 @@ def _train(
     if runs.process_rank() == 0:
         tracking.atomic_write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
     fit_cfg = cfg.get("fit") or {}
-    monitor = fit_cfg.get("monitor", "val_loss")
-    callbacks = [
-        ModelCheckpoint(
-            dirpath=work_dir,
-            filename="best",
-            monitor=monitor,
-            mode=fit_cfg.get("mode", "min"),
-            save_last=True,
-            save_top_k=1,
-        ),
-        LearningRateMonitor(logging_interval="step"),
-        GradientThroughTime(every_n_steps=int(fit_cfg.get("grad_every_n_steps", 100)), out_dir=work_dir),
-        LearningCurve(work_dir / "learning_curve.csv"),
-        runs.RngState(),
-    ]
-    if fit_cfg.get("checkpoint_every_n_steps"):  # last.ckpt between validations: a crash loses at most N steps
-        callbacks.append(
-            ModelCheckpoint(
-                dirpath=work_dir,
-                save_last=True,
-                save_top_k=0,
-                every_n_train_steps=int(fit_cfg["checkpoint_every_n_steps"]),
-            )
-        )
-    if fit_cfg.get("early_stopping_patience"):
-        callbacks.append(
-            EarlyStopping(
-                monitor=monitor, mode=fit_cfg.get("mode", "min"), patience=int(fit_cfg["early_stopping_patience"])
-            )
-        )
-    trainer = L.Trainer(
-        logger=logger,
-        callbacks=callbacks,
-        default_root_dir=str(work_dir),
-        plugins=[runs.AtomicCheckpointIO()],
-        **_trainer_kwargs(cfg),
-    )
+    trainer = build_trainer(cfg, work_dir, logger)
+    best_checkpoint = trainer.checkpoint_callback
     logger.log_hyperparams(
         {
             "config": cfg.get("config_path"),
@@ -200,7 +161,7 @@ def _train(
         "experiment": name,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "best_ckpt": str(final_dir / "best.ckpt"),
-        "best_score": float(callbacks[0].best_model_score) if callbacks[0].best_model_score is not None else None,
+        "best_score": float(best_checkpoint.best_model_score) if best_checkpoint.best_model_score is not None else None,
         "global_steps": trainer.global_step,
         "epochs": trainer.current_epoch,
         "truncated_by_time": truncated,
@@ -240,6 +201,57 @@ def _train(
     except Exception as e:  # noqa: BLE001 -- tracking is a copy; the published model is the result
         log.warning("%s is published in %s, but logging it to MLflow failed: %r", name, final_dir, e)
     return final_dir
+
+
+def build_trainer(cfg: dict[str, Any], work_dir: Path, logger: Any, extra_callbacks: tuple = ()) -> Any:
+    """The Lightning Trainer the fit stage trains with: the config's trainer settings and the default callbacks
+    (best/last checkpoint, LR monitor, gradient-through-time sampling, learning curve, RNG state).
+
+    benchmarks/bench_text.py times this very trainer against a plain PyTorch loop.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+
+    from seqpipe.callbacks import GradientThroughTime, LearningCurve
+
+    fit_cfg = cfg.get("fit") or {}
+    monitor = fit_cfg.get("monitor", "val_loss")
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=work_dir,
+            filename="best",
+            monitor=monitor,
+            mode=fit_cfg.get("mode", "min"),
+            save_last=True,
+            save_top_k=1,
+        ),
+        LearningRateMonitor(logging_interval="step"),
+        GradientThroughTime(every_n_steps=int(fit_cfg.get("grad_every_n_steps", 100)), out_dir=work_dir),
+        LearningCurve(work_dir / "learning_curve.csv"),
+        runs.RngState(),
+    ]
+    if fit_cfg.get("checkpoint_every_n_steps"):  # last.ckpt between validations: a crash loses at most N steps
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=work_dir,
+                save_last=True,
+                save_top_k=0,
+                every_n_train_steps=int(fit_cfg["checkpoint_every_n_steps"]),
+            )
+        )
+    if fit_cfg.get("early_stopping_patience"):
+        callbacks.append(
+            EarlyStopping(
+                monitor=monitor, mode=fit_cfg.get("mode", "min"), patience=int(fit_cfg["early_stopping_patience"])
+            )
+        )
+    return L.Trainer(
+        logger=logger,
+        callbacks=[*callbacks, *extra_callbacks],
+        default_root_dir=str(work_dir),
+        plugins=[runs.AtomicCheckpointIO()],
+        **_trainer_kwargs(cfg),
+    )
 
 
 def stopped_by_time(trainer: Any) -> bool:

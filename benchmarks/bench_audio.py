@@ -36,8 +36,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from seqpipe.data.audio import FeatureConfig, SkipLog, collate_clips, crop, list_clips, load_audio, log_mel  # noqa: E402
+from seqpipe.data.audio import collate_clips  # noqa: E402
+from seqpipe.data.audio_features import FeatureConfig, log_mel  # noqa: E402
 from seqpipe.data.spec import DataSpec  # noqa: E402
+from seqpipe.sources.audio import SkipLog, crop, list_clips, load_audio  # noqa: E402
 
 
 def median_time(fn, repeats: int) -> float:

@@ -30,7 +30,9 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {src!r})
 import numpy as np
-from seqpipe.data.audio import FeatureConfig, SkipLog, featurize_clips, list_clips, log_mel, prepare_audio
+from seqpipe.data.audio_features import FeatureConfig, featurize_clips, log_mel
+from seqpipe.data.audio_prepare import prepare_audio
+from seqpipe.sources.audio import SkipLog, list_clips
 def cpu():
     return sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
                for f in ("ru_utime", "ru_stime"))

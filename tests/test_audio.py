@@ -12,19 +12,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from seqpipe.data.audio import (
-    AudioDataModule,
-    FeatureConfig,
-    SpecAugment,
-    clip_features,
-    collate_clips,
-    load_audio,
-    log_mel,
-    prepare_audio,
-)
+from seqpipe.data.audio import AudioDataModule, SpecAugment, collate_clips
+from seqpipe.data.audio_features import FeatureConfig, clip_features, log_mel
+from seqpipe.data.audio_prepare import prepare_audio
 from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE
 from seqpipe.errors import SeqpipeError
+from seqpipe.sources.audio import load_audio
 from seqpipe.sources.speech import SAMPLE_RATE, english_voices, synthesize
 from seqpipe.sources.spoken_digits import generate_spoken_digits
 

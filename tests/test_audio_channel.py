@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqpipe.data.audio import AudioDataModule, FeatureConfig, crop, load_audio, log_mel, prepare_audio
+from seqpipe.data.audio import AudioDataModule
+from seqpipe.data.audio_features import FeatureConfig, log_mel
+from seqpipe.data.audio_prepare import prepare_audio
 from seqpipe.data.channel import (
     ChannelConfig,
     add_noise,
@@ -23,6 +25,7 @@ from seqpipe.data.channel import (
 )
 from seqpipe.data.store import SPLIT_CODE, PreparedStore
 from seqpipe.errors import SeqpipeError
+from seqpipe.sources.audio import crop, load_audio
 from seqpipe.sources.spoken_digits import generate_spoken_digits
 
 SR = 16000

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from seqpipe.data.audio import AudioDataModule, prepare_audio
+from seqpipe.data.audio import AudioDataModule
+from seqpipe.data.audio_prepare import prepare_audio
 from seqpipe.errors import SeqpipeError
 from seqpipe.sources.spoken_digits import generate_spoken_digits
 

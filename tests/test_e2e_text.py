@@ -6,38 +6,25 @@ import numpy as np
 import pytest
 import yaml
 
+from helpers import text_experiment, write_corpus
 from seqpipe.cli import main
 
 
 @pytest.fixture
 def text_config(in_tmp):
-    rng = np.random.default_rng(0)
-    words = ["romeo", "juliet", "thou", "art", "fair", "night", "love", "the", "o", "and"]
-    (in_tmp / "corpus.txt").write_text(" ".join(rng.choice(words, 6000)) + "\n")
+    write_corpus(in_tmp, 6000)
     cfg = {
         "name": "tiny-lstm",
-        "domain": "text",
-        "data": {
-            "class_path": "seqpipe.data.TextDataModule",
-            "init_args": {
-                "source": "corpus.txt",
-                "prepared_dir": "data/prepared/tiny",
-                "seq_len": 32,
-                "batch_size": 16,
-                "tbptt": True,
-            },
-        },
-        "model": {
-            "class_path": "seqpipe.models.RecurrentModel",
-            "init_args": {
-                "cell": "lstm",
-                "hidden_size": 32,
-                "num_layers": 1,
-                "embedding_dim": 16,
-                "lr": 0.01,
-                "tbptt": True,
-            },
-        },
+        **text_experiment(
+            "data/prepared/tiny",
+            seq_len=32,
+            batch_size=16,
+            cell="lstm",
+            hidden_size=32,
+            num_layers=1,
+            embedding_dim=16,
+            lr=0.01,
+        ),
         "trainer": {
             "max_steps": 30,
             "val_check_interval": 10,

@@ -42,7 +42,7 @@ def test_a_preprocess_prints_nothing_on_stdout(tmp_path: Path, capsys, caplog):
 
 
 def test_the_library_logs_through_the_seqpipe_logger(tmp_path: Path, capsys, caplog):
-    from seqpipe.data.audio import SkipLog
+    from seqpipe.sources.audio import SkipLog
 
     with caplog.at_level(logging.INFO, logger="seqpipe"):
         SkipLog(strict=False).bad(tmp_path / "x.wav", "zero-length file", "fix it")

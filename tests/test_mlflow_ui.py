@@ -29,40 +29,26 @@ def ui_with_two_runs(in_tmp):
     import json
 
     import mlflow
-    import numpy as np
     import yaml
 
+    from helpers import text_experiment, write_corpus
     from seqpipe.cli import main
 
-    rng = np.random.default_rng(0)
-    words = ["romeo", "juliet", "thou", "art", "fair", "night", "love", "the", "o", "and"]
-    (in_tmp / "corpus.txt").write_text(" ".join(rng.choice(words, 6000)) + "\n")
+    write_corpus(in_tmp, 6000)
     ids, bpc = [], {}
     for cell in ("lstm", "gru"):
         cfg = {
             "name": f"ui-{cell}",
-            "domain": "text",
-            "data": {
-                "class_path": "seqpipe.data.TextDataModule",
-                "init_args": {
-                    "source": "corpus.txt",
-                    "prepared_dir": "data/prepared/tiny",
-                    "seq_len": 32,
-                    "batch_size": 16,
-                    "tbptt": True,
-                },
-            },
-            "model": {
-                "class_path": "seqpipe.models.RecurrentModel",
-                "init_args": {
-                    "cell": cell,
-                    "hidden_size": 16,
-                    "num_layers": 1,
-                    "embedding_dim": 8,
-                    "lr": 0.01,
-                    "tbptt": True,
-                },
-            },
+            **text_experiment(
+                "data/prepared/tiny",
+                seq_len=32,
+                batch_size=16,
+                cell=cell,
+                hidden_size=16,
+                num_layers=1,
+                embedding_dim=8,
+                lr=0.01,
+            ),
             "trainer": {
                 "max_steps": 20,
                 "val_check_interval": 10,

@@ -66,6 +66,34 @@ def test_overfits_one_batch(cell):
     assert first > 2.0 and loss.item() < 0.3 * first
 
 
+def test_crnn_is_recurrent_model_blocks_on_a_conv_front_end():
+    """RecurrentModel's arguments reach the CRNN as they are (no copy to keep in step), configs are checked
+    against them, and the parameter names stay those of every CRNN checkpoint so far."""
+    from pathlib import Path
+
+    from seqpipe.config import load_config
+
+    m = CRNN(CLS, conv_channels=(4,), hidden_size=8, pooling="attention", label_smoothing=0.1)
+    assert m.hparams.cell == "gru" and m.hparams.label_smoothing == 0.1  # the CRNN's default, a RecurrentModel option
+    bn = [f"front.blocks.1.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
+    core = [f"core.rnn.{k}_l0" for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    assert list(m.state_dict()) == [
+        *("front.blocks.0.weight", "front.blocks.0.bias", *bn, *core),
+        *("pool.score.weight", "pool.score.bias", "head.weight", "head.bias"),
+    ]
+    again = CRNN(**dict(m.hparams))  # what load_from_checkpoint does with the saved hyperparameters
+    assert dict(again.hparams) == dict(m.hparams)
+    again.load_state_dict(m.state_dict())
+    with pytest.raises(SeqpipeError, match="one_hot"):
+        CRNN(CLS, one_hot=True)
+    crnn_yaml = Path(__file__).parents[1] / "pipelines/audio/crnn.yaml"
+    with pytest.raises(SeqpipeError, match="did you mean 'model.init_args.hidden_size'"):
+        load_config(crnn_yaml, ["model.init_args.hiden_size=3"])
+    assert (
+        load_config(crnn_yaml, ["model.init_args.label_smoothing=0.1"])["model"]["init_args"]["label_smoothing"] == 0.1
+    )
+
+
 def test_crnn_shapes_and_padding():
     torch.manual_seed(0)
     m = CRNN(CLS, conv_channels=(4, 8), freq_pool=2, time_pool=2, hidden_size=8).eval()

@@ -18,14 +18,12 @@ import pytest
 import torch
 import yaml
 
+from helpers import text_experiment, write_corpus
 from seqpipe.cli import main
-
-WORDS = ["romeo", "juliet", "thou", "art", "fair", "night", "love", "the", "o", "and"]
 
 
 def text_corpus(d: Path) -> str:
-    (d / "corpus.txt").write_text(" ".join(np.random.default_rng(0).choice(WORDS, 4000)) + "\n")
-    return "corpus.txt"
+    return write_corpus(d, 4000)
 
 
 def dna_fasta(d: Path) -> str:
@@ -78,27 +76,16 @@ CASES = {
         text_corpus,
         "text",
         {
-            "data": {
-                "class_path": "seqpipe.data.TextDataModule",
-                "init_args": {
-                    "source": "corpus.txt",
-                    "prepared_dir": "prep",
-                    "seq_len": 16,
-                    "batch_size": 8,
-                    "tbptt": True,
-                },
-            },
-            "model": {
-                "class_path": "seqpipe.models.RecurrentModel",
-                "init_args": {
-                    "cell": "lstm",
-                    "hidden_size": 16,
-                    "num_layers": 2,
-                    "dropout": 0.2,
-                    "embedding_dim": 8,
-                    "tbptt": True,
-                },
-            },
+            **text_experiment(
+                "prep",
+                seq_len=16,
+                batch_size=8,
+                cell="lstm",
+                hidden_size=16,
+                num_layers=2,
+                dropout=0.2,
+                embedding_dim=8,
+            ),
             "trainer": {"max_steps": 25, "val_check_interval": 10, **TRAINER},
             "fit": {"grad_every_n_steps": 10},
         },

@@ -17,36 +17,16 @@ import pytest
 import torch
 import yaml
 
+from helpers import text_experiment, write_corpus
 from seqpipe.cli import main
-
-WORDS = ["romeo", "juliet", "thou", "art", "fair", "night", "love", "the", "o", "and"]
 
 
 def text_case(d: Path) -> dict:
-    (d / "corpus.txt").write_text(" ".join(np.random.default_rng(0).choice(WORDS, 20000)) + "\n")
+    write_corpus(d, 20000)
     return {
-        "domain": "text",
-        "data": {
-            "class_path": "seqpipe.data.TextDataModule",
-            "init_args": {
-                "source": "corpus.txt",
-                "prepared_dir": "prep",
-                "seq_len": 16,
-                "batch_size": 8,
-                "tbptt": True,
-            },
-        },
-        "model": {
-            "class_path": "seqpipe.models.RecurrentModel",
-            "init_args": {
-                "cell": "lstm",
-                "hidden_size": 32,
-                "num_layers": 2,
-                "dropout": 0.2,
-                "embedding_dim": 8,
-                "tbptt": True,
-            },
-        },
+        **text_experiment(
+            "prep", seq_len=16, batch_size=8, cell="lstm", hidden_size=32, num_layers=2, dropout=0.2, embedding_dim=8
+        ),
         "trainer": {"max_steps": 500, "val_check_interval": 100, "limit_val_batches": 4},
         "fit": {"grad_every_n_steps": 50, "checkpoint_every_n_steps": 13},
     }

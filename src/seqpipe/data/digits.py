@@ -3,8 +3,8 @@
 Reading. ``source`` is a CSV manifest with columns ``path,text,speaker`` (paths relative to the
 manifest; ``text`` the spoken digits, e.g. 417) or a folder holding ``manifest.csv`` -- what
 ``python -m seqpipe.sources.digit_strings`` writes. Audio decoding, resampling and log-mel
-features are the audio domain's (seqpipe.data.audio: load_audio, log_mel), so a clip is featurized
-exactly as a single-digit clip is.
+features are the audio domain's (seqpipe.sources.audio.load_audio, seqpipe.data.audio_features.log_mel),
+so a clip is featurized exactly as a single-digit clip is.
 
 Targets. Output ids: PAD=0, BOS=1, EOS=2, digit d -> d + 3 (13 ids); a sample's targets are its
 digits then EOS (the seq2seq model's convention, seqpipe.models.seq2seq).
@@ -19,8 +19,8 @@ default), or is skipped and listed in meta.json["digits"]["skipped"] (``strict=F
 
 from __future__ import annotations
 
-import logging
 import csv
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from seqpipe.data.audio import FeatureConfig, SkipLog, SpecAugment, crop, load_audio, log_mel, split_groups
+from seqpipe.data.audio import SpecAugment
+from seqpipe.data.audio_features import FeatureConfig, log_mel
+from seqpipe.data.audio_prepare import split_groups
 from seqpipe.data.module import SequenceDataModule
 from seqpipe.data.spec import EOS, PAD, DataSpec
 from seqpipe.data.store import SPLIT_CODE, PreparedStore, StoreWriter, fingerprint
 from seqpipe.data.windows import pad_batch
 from seqpipe.errors import SeqpipeError
+from seqpipe.sources.audio import SkipLog, crop, load_audio
 
 logger = logging.getLogger(__name__)
 

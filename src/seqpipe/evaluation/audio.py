@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqpipe.data.audio import FeatureConfig, clip_features, collate_clips
+from seqpipe.data.audio import collate_clips
+from seqpipe.data.audio_features import FeatureConfig, clip_features
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
 

@@ -7,20 +7,27 @@
 
 Each conv block is conv -> batch norm -> ReLU -> max-pool. Pooling shrinks time by the product of
 the time pool sizes; sample lengths shrink with it so padded frames never reach time pooling.
-Steps, losses and optimizers are RecurrentModel's: only the front end differs.
+The core, pooling, head, steps, losses and optimizers are RecurrentModel's (``build_on_front``):
+only the front end differs.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from seqpipe.data.spec import DataSpec
 from seqpipe.errors import SeqpipeError
-from seqpipe.models.core import RecurrentCore, State, TimePooling, check_bidirectional, fixed_length, make_head
+from seqpipe.models.core import fixed_length
 from seqpipe.models.recurrent import PER_STEP, RecurrentModel
+
+# where the CRNN's defaults differ from RecurrentModel's (a small GRU, dropout, mean over time)
+CRNN_DEFAULTS: dict[str, Any] = dict(
+    cell="gru", hidden_size=128, num_layers=1, dropout=0.2, pooling="mean", warmup_steps=50
+)
 
 
 class ConvFrontEnd(nn.Module):
@@ -51,20 +58,32 @@ class ConvFrontEnd(nn.Module):
         if self.two_d:
             c_in, f = 1, spec.feature_dim
             for c, t_p, f_p in zip(channels, tp, fp):
-                blocks += [nn.Conv2d(c_in, c, kernel_size, padding=pad), nn.BatchNorm2d(c), nn.ReLU(),
-                           nn.MaxPool2d((f_p, t_p), ceil_mode=False), nn.Dropout(dropout)]
+                blocks += [
+                    nn.Conv2d(c_in, c, kernel_size, padding=pad),
+                    nn.BatchNorm2d(c),
+                    nn.ReLU(),
+                    nn.MaxPool2d((f_p, t_p), ceil_mode=False),
+                    nn.Dropout(dropout),
+                ]
                 c_in, f = c, f // f_p
             if f < 1:
-                raise SeqpipeError(f"freq_pool {fp} leaves no frequency bins of {spec.feature_dim}", where="model.freq_pool")
+                raise SeqpipeError(
+                    f"freq_pool {fp} leaves no frequency bins of {spec.feature_dim}", where="model.freq_pool"
+                )
             self.out_dim = c_in * f
             self.embed = None
         else:
-            self.embed = (nn.Embedding(spec.vocab_size, embedding_dim) if embedding_dim else None)
+            self.embed = nn.Embedding(spec.vocab_size, embedding_dim) if embedding_dim else None
             c_in = embedding_dim or spec.vocab_size
             self.vocab = spec.vocab_size
             for c, t_p in zip(channels, tp):
-                blocks += [nn.Conv1d(c_in, c, kernel_size, padding=pad), nn.BatchNorm1d(c), nn.ReLU(),
-                           nn.MaxPool1d(t_p), nn.Dropout(dropout)]
+                blocks += [
+                    nn.Conv1d(c_in, c, kernel_size, padding=pad),
+                    nn.BatchNorm1d(c),
+                    nn.ReLU(),
+                    nn.MaxPool1d(t_p),
+                    nn.Dropout(dropout),
+                ]
                 c_in = c
             self.out_dim = c_in
         self.blocks = nn.Sequential(*blocks)
@@ -110,15 +129,19 @@ class ConvFrontEnd(nn.Module):
 
 
 class CRNN(RecurrentModel):
-    """Conv front end -> recurrent core -> time pooling -> head, built from a DataSpec.
+    """Conv front end -> RecurrentModel's recurrent core, time pooling and head, built from a DataSpec.
 
-    Args (beyond RecurrentModel's recurrent/optimizer ones):
+    Every RecurrentModel argument (cell, hidden_size, num_layers, dropout, bidirectional, pooling, loss,
+    optimizer, lr, ..., data_info) is accepted as is (``**recurrent``); only these defaults differ:
+    ``CRNN_DEFAULTS``. one_hot and proj_dim belong to RecurrentModel's own front end and are refused here.
+
+    Args (the conv front end's):
         conv_channels: output channels of each conv block.
         kernel_size: conv kernel (square for 2-D).
         time_pool, freq_pool: max-pool sizes a block over time and frequency (2-D only).
         conv_dropout: dropout after each conv block.
         embedding_dim: for token input, learn an embedding of this size instead of one-hot.
-        pooling: how the core's outputs become one vector: "mean" (the default: position-free, right for
+        **recurrent: RecurrentModel's arguments. pooling: "mean" (the default here: position-free, right for
             motif presence anywhere in a variable-length sequence or clip), "last", "attention", or
             "flatten": the outputs of every pooled step concatenated -> dropout -> dense (DanQ/DeepSplice
             head), so the head knows *where* along the sequence a pattern sits. Use it for fixed-length,
@@ -126,6 +149,8 @@ class CRNN(RecurrentModel):
             for all data (spec.max_len, checked against data_info["length"]); varying lengths are a
             SeqpipeError at construction, and a batch of another length a SeqpipeError in forward.
     """
+
+    config_kwargs_target = RecurrentModel  # where **recurrent goes: configs are checked against it
 
     def __init__(
         self,
@@ -136,52 +161,49 @@ class CRNN(RecurrentModel):
         freq_pool: Sequence[int] | int = 2,
         conv_dropout: float = 0.1,
         embedding_dim: int | None = None,
-        cell: str = "gru",
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        dropout: float = 0.2,
-        bidirectional: bool = False,
-        pooling: str = "mean",
-        loss: str = "mse",
-        optimizer: str = "adamw",
-        lr: float = 2e-3,
-        weight_decay: float = 0.01,
-        lr_schedule: str = "cosine",
-        warmup_steps: int = 50,
-        label_smoothing: float = 0.0,
-        data_info: dict[str, Any] | None = None,
+        **recurrent: Any,
     ):
         spec_obj = DataSpec.from_dict(spec) if isinstance(spec, dict) else spec
         if spec_obj.target in PER_STEP:
-            raise SeqpipeError("CRNN pools over time: it serves class/regression targets", where="model.class_path",
-                               fix="use RecurrentModel for next-token or masked-token tasks")
-        super().__init__(spec=spec, cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
-                         bidirectional=bidirectional, pooling=pooling, loss=loss, optimizer=optimizer, lr=lr,
-                         weight_decay=weight_decay, lr_schedule=lr_schedule, warmup_steps=warmup_steps,
-                         label_smoothing=label_smoothing, data_info=data_info)
-        self.save_hyperparameters()
-        check_bidirectional(self.spec, bidirectional)
-        self.front = ConvFrontEnd(self.spec, conv_channels, kernel_size, time_pool, freq_pool, conv_dropout, embedding_dim)
-        self.core = RecurrentCore(cell, self.front.out_dim, hidden_size, num_layers, dropout, bidirectional)
-        length = fixed_length(self.spec, data_info, pooling)
+            raise SeqpipeError(
+                "CRNN pools over time: it serves class/regression targets",
+                where="model.class_path",
+                fix="use RecurrentModel for next-token or masked-token tasks",
+            )
+        for name in ("one_hot", "proj_dim"):
+            if recurrent.get(name):
+                raise SeqpipeError(
+                    f"the CRNN's conv front end replaces RecurrentModel's, so '{name}' does not apply",
+                    where=f"model.{name}",
+                    fix=f"remove {name} (embedding_dim picks a learned embedding over one-hot tokens)",
+                )
+        # RecurrentModel builds (and draws the initial weights of) its own blocks first; they are replaced
+        # below. Kept so a seed gives the same weights as every CRNN trained so far (same draws, same order).
+        super().__init__(spec=spec, **{**CRNN_DEFAULTS, **recurrent})
+        self.front = ConvFrontEnd(
+            self.spec, conv_channels, kernel_size, time_pool, freq_pool, conv_dropout, embedding_dim
+        )
+        length = fixed_length(self.spec, recurrent.get("data_info"), self.block_args["pooling"])
         steps = None if length is None else self.front.out_steps(length)
         if steps is not None and steps < 1:
-            raise SeqpipeError(f"pooling 'flatten': the conv front end leaves no steps of {length}",
-                               where="model.time_pool", fix="use smaller time_pool values")
-        self.pool = TimePooling(self.core.out_dim, pooling, steps)
-        self.head = make_head(self.spec, self.pool.out_dim)
+            raise SeqpipeError(
+                f"pooling 'flatten': the conv front end leaves no steps of {length}",
+                where="model.time_pool",
+                fix="use smaller time_pool values",
+            )
+        self.build_on_front(steps)
 
-    def forward(
-        self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: State | None = None
-    ) -> tuple[torch.Tensor, State]:
+    def run_front(self, inputs: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Conv blocks, and the sample lengths time pooling leaves (never past the pooled frames)."""
         if inputs.shape[1] < self.front.time_stride:
-            raise SeqpipeError(f"an input of {inputs.shape[1]} steps is shorter than the CRNN's time pooling "
-                               f"({self.front.time_stride} steps a pooled step)", where="model.time_pool",
-                               fix="use longer clips/sequences, or smaller time_pool values")
+            raise SeqpipeError(
+                f"an input of {inputs.shape[1]} steps is shorter than the CRNN's time pooling "
+                f"({self.front.time_stride} steps a pooled step)",
+                where="model.time_pool",
+                fix="use longer clips/sequences, or smaller time_pool values",
+            )
         feats = self.front(inputs, lengths)
         lengths = self.front.out_lengths(lengths)
         if lengths is not None:
             lengths = lengths.clamp_max(feats.shape[1])
-        out, state = self.core(feats, lengths, state)
-        pooled = self.pool(out, lengths, self.core.last_hidden(state))
-        return self.head(self.drop(pooled)), state
+        return feats, lengths

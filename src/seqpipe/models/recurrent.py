@@ -84,23 +84,39 @@ class RecurrentModel(L.LightningModule):
         if loss not in ("mse", "l1"):
             raise SeqpipeError(f"unknown loss '{loss}'", where="model.loss", fix="use mse or l1")
         self.front = FrontEnd(spec, embedding_dim=embedding_dim, one_hot=one_hot, proj_dim=proj_dim)
-        self.core = RecurrentCore(cell, self.front.out_dim, hidden_size, num_layers, dropout, bidirectional)
-        self.pool = (None if spec.target in PER_STEP
-                     else TimePooling(self.core.out_dim, pooling, fixed_length(spec, data_info, pooling)))
-        self.drop = nn.Dropout(dropout)
-        self.head = make_head(spec, self.core.out_dim if self.pool is None else self.pool.out_dim)
+        self.block_args = dict(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
+                               bidirectional=bidirectional, pooling=pooling)
+        self.build_on_front(fixed_length(spec, data_info, pooling))
         self._carried: State | None = None
+
+    def build_on_front(self, steps: int | None) -> None:
+        """Recurrent core -> time pooling -> dropout -> head on top of ``self.front``, from ``self.block_args``.
+
+        A model with another front end (the CRNN) sets ``self.front`` and calls this again, so every
+        core, pooling and head option of this class reaches it without a copy. ``steps``: the fixed
+        number of steps after the front end (pooling 'flatten' only)."""
+        b = self.block_args
+        self.core = RecurrentCore(b["cell"], self.front.out_dim, b["hidden_size"], b["num_layers"], b["dropout"],
+                                  b["bidirectional"])
+        self.pool = None if self.spec.target in PER_STEP else TimePooling(self.core.out_dim, b["pooling"], steps)
+        self.drop = nn.Dropout(b["dropout"])
+        self.head = make_head(self.spec, self.core.out_dim if self.pool is None else self.pool.out_dim)
 
     # -- forward ------------------------------------------------------------------------------
     def forward(
         self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: State | None = None
     ) -> tuple[torch.Tensor, State]:
         """Per-step logits (B, T, V) for per-step targets, else one output a sample (B, C)."""
-        out, state = self.core(self.front(inputs), lengths, state)
+        feats, lengths = self.run_front(inputs, lengths)
+        out, state = self.core(feats, lengths, state)
         if self.pool is None:
             return self.head(self.drop(out)), state
         pooled = self.pool(out, lengths, self.core.last_hidden(state))
         return self.head(self.drop(pooled)), state
+
+    def run_front(self, inputs: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The front end's frames and the sample lengths left after it (a pooling front end shortens them)."""
+        return self.front(inputs), lengths
 
     def loss_and_metrics(self, output: torch.Tensor, targets: torch.Tensor,
                          smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -41,7 +41,8 @@ from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, SPLITS, PreparedStore, StoreWriter, check_settings, fingerprint
 from seqpipe.data.windows import WindowIndex, gather_windows
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.stocks import Rules, TickerSeries, read_ohlcv, resolve_files
+from seqpipe.sources.stocks.read import read_ohlcv, resolve_files
+from seqpipe.sources.stocks.schema import Rules, TickerSeries
 
 log = logging.getLogger(__name__)
 

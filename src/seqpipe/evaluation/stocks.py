@@ -32,7 +32,8 @@ from seqpipe.baselines.forecast import baseline_forecasts, fit_garch
 from seqpipe.data.stocks import ForecastWindows, StockDataModule, causal_features, make_targets
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
-from seqpipe.sources.stocks import Rules, read_ohlcv
+from seqpipe.sources.stocks.read import read_ohlcv
+from seqpipe.sources.stocks.schema import Rules
 
 log = logging.getLogger(__name__)
 

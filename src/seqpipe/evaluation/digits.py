@@ -23,7 +23,7 @@ from seqpipe.data.audio import FeatureConfig, load_audio, log_mel
 from seqpipe.data.digits import DigitUtterances, collate_utterances, decode_ids
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
-from seqpipe.models.seq2seq import edit_distance
+from seqpipe.models.decoding import edit_distance
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`

@@ -14,7 +14,6 @@ import pandas as pd
 from seqpipe.errors import SeqpipeError
 from seqpipe.sources.output import GeneratedFolder
 
-# -- the embedded default ----------------------------------------------------------------------
 EMBEDDED = ("SP500", "NASDAQ", "AAPL", "GOOG", "IBM", "MSFT")
 
 

@@ -3,9 +3,11 @@
 import pytest
 import torch
 
-from seqpipe.data.spec import DataSpec
+from seqpipe.data.spec import BOS, EOS, PAD, DataSpec
 from seqpipe.errors import SeqpipeError
-from seqpipe.models.seq2seq import BOS, EOS, PAD, Seq2Seq, edit_distance, strip, teacher_forcing_ratio
+from seqpipe.models.decoding import edit_distance, strip
+from seqpipe.models.scheduled_sampling import teacher_forcing_ratio
+from seqpipe.models.seq2seq import Seq2Seq
 
 SEQ = DataSpec(input="features", target="sequence", feature_dim=8, num_classes=13).to_dict()
 FORECAST = DataSpec(input="features", target="regression", feature_dim=5, output_dim=4, causal=True).to_dict()

@@ -11,12 +11,8 @@ import pytest
 import torch
 
 from seqpipe.baselines.forecast import baseline_forecasts, fit_garch
-from seqpipe.data.stocks import (
-    EMBARGO,
-    StockDataModule,
-    causal_features,
-    split_codes,
-)
+from seqpipe.data.stocks import StockDataModule
+from seqpipe.data.stocks_features import EMBARGO, causal_features, split_codes
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import stocks as ev
 from seqpipe.sources.stocks import Rules, read_csv, read_ohlcv

@@ -144,7 +144,7 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
             mod = raw_module(raw["cmd"])
             stages[f"{ds.name}_raw"] = {
                 "cmd": raw["cmd"],
-                "deps": import_closure([mod]) if mod else [],
+                "deps": import_closure([mod, f"{mod}.__main__"]) if mod else [],  # `-m package` runs its __main__
                 "outs": [raw["out"]],
             }
         store = base["data"]["init_args"]["prepared_dir"]

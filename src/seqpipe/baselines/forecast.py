@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqpipe.data.stocks import ForecastWindows, StockDataModule, make_targets
+from seqpipe.data.stocks import StockDataModule
+from seqpipe.data.stocks_features import make_targets
+from seqpipe.data.stocks_windows import ForecastWindows
 from seqpipe.errors import SeqpipeError
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from seqpipe.progress import progress
-from seqpipe.sources.dna import A
+from seqpipe.sources.dna.alphabet import A
 
 
 def kmer_codes(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from seqpipe.sources.dna import A
+from seqpipe.sources.dna.alphabet import A
 
 
 def onehot_positions(records: Sequence[np.ndarray], length: int) -> np.ndarray:

@@ -43,7 +43,9 @@ from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, SPLITS, PreparedStore, StoreWriter, fingerprint
 from seqpipe.data.windows import pad_batch
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.dna import COMPLEMENT, PAD, VOCAB, DnaRules, read_dna, reverse_complement
+from seqpipe.sources.dna.alphabet import COMPLEMENT, PAD, VOCAB, reverse_complement
+from seqpipe.sources.dna.rules import DnaRules
+from seqpipe.sources.dna.validate import read_dna
 
 LENGTH_POLICY = ("ragged: stored at full length; batches padded to their longest record with lengths "
                  "(packing/masking); longer than max_len: error (strict) or center-crop to max_len")

@@ -23,7 +23,7 @@ from seqpipe.data.audio_features import FeatureConfig, log_mel
 from seqpipe.data.digits import DigitUtterances, collate_utterances, decode_ids
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
-from seqpipe.models.seq2seq import edit_distance
+from seqpipe.models.decoding import edit_distance
 from seqpipe.sources.audio import load_audio
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)

@@ -31,7 +31,8 @@ from seqpipe.baselines.position import PositionalBoosting, PositionalLogisticReg
 from seqpipe.data.dna import DnaCollate, reverse_complement_batch
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
-from seqpipe.sources.dna import DnaRules, read_dna
+from seqpipe.sources.dna.rules import DnaRules
+from seqpipe.sources.dna.validate import read_dna
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`

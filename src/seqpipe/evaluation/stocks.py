@@ -29,10 +29,13 @@ import numpy as np
 import torch
 
 from seqpipe.baselines.forecast import baseline_forecasts, fit_garch
-from seqpipe.data.stocks import ForecastWindows, StockDataModule, causal_features, make_targets
+from seqpipe.data.stocks import StockDataModule
+from seqpipe.data.stocks_features import causal_features, make_targets
+from seqpipe.data.stocks_windows import ForecastWindows
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
-from seqpipe.sources.stocks import Rules, read_ohlcv
+from seqpipe.sources.stocks.read import read_ohlcv
+from seqpipe.sources.stocks.schema import Rules
 
 log = logging.getLogger(__name__)
 

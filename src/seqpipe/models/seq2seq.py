@@ -23,74 +23,24 @@ Decoding is greedy or beam search (``beam_width``; width 1 is exactly greedy).
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seqpipe.data.spec import BOS, EOS, PAD, DataSpec
 from seqpipe.errors import SeqpipeError
+from seqpipe.models import decoding
+from seqpipe.models.attention import Attention
 from seqpipe.models.core import FrontEnd, RecurrentCore, State, check_bidirectional
 from seqpipe.models.crnn import ConvFrontEnd
+from seqpipe.models.decoding import edit_distance, strip
 from seqpipe.models.recurrent import configure_optimizer
+from seqpipe.models.scheduled_sampling import DECAYS, step_generator, teacher_forcing_ratio
 
 ATTENTION = ("none", "luong", "bahdanau")
-DECAYS = ("none", "linear", "exponential", "inverse_sigmoid")
-
-
-def teacher_forcing_ratio(step: int, start: float, minimum: float, decay: str, decay_steps: int) -> float:
-    """Probability of feeding the true previous output at optimizer step ``step``."""
-    if decay == "none" or decay_steps <= 0:
-        return start
-    x = step / decay_steps
-    if decay == "linear":
-        p = start - (start - minimum) * min(1.0, x)
-    elif decay == "exponential":  # start * k^step with k chosen so p reaches `minimum` at decay_steps
-        p = start * (max(minimum, 1e-3) / start) ** x
-    elif decay == "inverse_sigmoid":  # k / (k + exp(step / k)), centred at decay_steps / 2
-        p = start / (1.0 + math.exp(10.0 * (x - 0.5)))
-    else:
-        raise SeqpipeError(f"unknown sampling decay '{decay}'", where="model.sampling_decay", fix=f"use one of {DECAYS}")
-    return max(minimum, p)
-
-
-class Attention(nn.Module):
-    """Luong (general) or Bahdanau (additive) attention over encoder states, padded steps masked."""
-
-    def __init__(self, kind: str, query_dim: int, memory_dim: int, attn_dim: int):
-        super().__init__()
-        self.kind = kind
-        if kind == "luong":
-            self.w = nn.Linear(memory_dim, query_dim, bias=False)
-        else:
-            self.q = nn.Linear(query_dim, attn_dim, bias=False)
-            self.k = nn.Linear(memory_dim, attn_dim)
-            self.v = nn.Linear(attn_dim, 1, bias=False)
-
-    def keys(self, memory: torch.Tensor) -> torch.Tensor:
-        """Precomputed projection of the memory (once per sequence, not per step)."""
-        return self.w(memory) if self.kind == "luong" else self.k(memory)
-
-    def forward(self, query: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """query (B, Q), memory (B, S, M), mask (B, S) True = valid -> context (B, M), weights (B, S)."""
-        if self.kind == "luong":
-            scores = torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)
-        else:
-            scores = self.v(torch.tanh(keys + self.q(query).unsqueeze(1))).squeeze(-1)
-        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-        return torch.bmm(weights.unsqueeze(1), memory).squeeze(1), weights
-
-
-def step_generator(step: int) -> torch.Generator:
-    """Scheduled-sampling coin flips of one training step: seeded by (run seed, step), so a run and
-    its resumed continuation flip the same coins."""
-    seed = np.random.SeedSequence([torch.initial_seed() % 2**63, int(step)]).generate_state(1)[0]
-    return torch.Generator().manual_seed(int(seed))
 
 
 class Seq2Seq(L.LightningModule):
@@ -152,16 +102,24 @@ class Seq2Seq(L.LightningModule):
         self.spec = spec = DataSpec.from_dict(spec) if isinstance(spec, dict) else spec
         check_bidirectional(spec, bidirectional)
         if spec.target not in ("sequence", "regression"):
-            raise SeqpipeError(f"Seq2Seq decodes 'sequence' or 'regression' targets, not '{spec.target}'",
-                               where="model.class_path", fix="use RecurrentModel for this task")
+            raise SeqpipeError(
+                f"Seq2Seq decodes 'sequence' or 'regression' targets, not '{spec.target}'",
+                where="model.class_path",
+                fix="use RecurrentModel for this task",
+            )
         if attention not in ATTENTION:
-            raise SeqpipeError(f"unknown attention '{attention}'", where="model.attention", fix=f"use one of {ATTENTION}")
+            raise SeqpipeError(
+                f"unknown attention '{attention}'", where="model.attention", fix=f"use one of {ATTENTION}"
+            )
         if sampling_decay not in DECAYS:
-            raise SeqpipeError(f"unknown sampling decay '{sampling_decay}'", where="model.sampling_decay",
-                               fix=f"use one of {DECAYS}")
+            raise SeqpipeError(
+                f"unknown sampling decay '{sampling_decay}'", where="model.sampling_decay", fix=f"use one of {DECAYS}"
+            )
         if not 0.0 <= min_teacher_forcing <= teacher_forcing <= 1.0:
-            raise SeqpipeError(f"need 0 <= min_teacher_forcing ({min_teacher_forcing}) <= teacher_forcing "
-                               f"({teacher_forcing}) <= 1", where="model.teacher_forcing")
+            raise SeqpipeError(
+                f"need 0 <= min_teacher_forcing ({min_teacher_forcing}) <= teacher_forcing ({teacher_forcing}) <= 1",
+                where="model.teacher_forcing",
+            )
         if beam_width < 1:
             raise SeqpipeError(f"beam_width must be >= 1, got {beam_width}", where="model.beam_width")
         if loss not in ("l1", "mse"):
@@ -171,8 +129,15 @@ class Seq2Seq(L.LightningModule):
             raise SeqpipeError(f"num_classes {spec.num_classes} leaves no room beside PAD/BOS/EOS", where="spec")
         # encoder
         if encoder == "conv":
-            self.enc_front = ConvFrontEnd(spec, conv_channels, kernel_size, time_pool, freq_pool, conv_dropout,
-                                          embedding_dim if spec.input == "tokens" else None)
+            self.enc_front = ConvFrontEnd(
+                spec,
+                conv_channels,
+                kernel_size,
+                time_pool,
+                freq_pool,
+                conv_dropout,
+                embedding_dim if spec.input == "tokens" else None,
+            )
         elif encoder == "recurrent":
             self.enc_front = FrontEnd(spec, embedding_dim=embedding_dim, proj_dim=proj_dim)
         else:
@@ -182,7 +147,9 @@ class Seq2Seq(L.LightningModule):
         self.bridge = nn.Linear(mem_dim, hidden_size) if bidirectional else None
         # decoder
         self.out_dim = spec.num_classes if self.tokens_out else 1
-        self.dec_embed = nn.Embedding(spec.num_classes, embedding_dim) if self.tokens_out else nn.Linear(1, embedding_dim)
+        self.dec_embed = (
+            nn.Embedding(spec.num_classes, embedding_dim) if self.tokens_out else nn.Linear(1, embedding_dim)
+        )
         self.start = None if self.tokens_out else nn.Parameter(torch.zeros(embedding_dim))
         self.attn = Attention(attention, hidden_size, mem_dim, attn_dim) if attention != "none" else None
         dec_in = embedding_dim + (mem_dim if attention == "bahdanau" else hidden_size if attention == "luong" else 0)
@@ -205,10 +172,17 @@ class Seq2Seq(L.LightningModule):
                 lengths = lengths.clamp_max(x.shape[1])
         memory, state = self.encoder(x, lengths)
         s = memory.shape[1]
-        mask = (torch.arange(s, device=memory.device)[None, :] < lengths.to(memory.device)[:, None]
-                if lengths is not None else torch.ones(memory.shape[:2], dtype=torch.bool, device=memory.device))
-        return {"memory": memory, "mask": mask, "state": self._bridge(state),
-                "keys": self.attn.keys(memory) if self.attn is not None else None}
+        mask = (
+            torch.arange(s, device=memory.device)[None, :] < lengths.to(memory.device)[:, None]
+            if lengths is not None
+            else torch.ones(memory.shape[:2], dtype=torch.bool, device=memory.device)
+        )
+        return {
+            "memory": memory,
+            "mask": mask,
+            "state": self._bridge(state),
+            "keys": self.attn.keys(memory) if self.attn is not None else None,
+        }
 
     def _bridge(self, state: State) -> State:
         """(layers*dirs, B, H) encoder state -> (layers, B, H) decoder state (the context vector C)."""
@@ -237,8 +211,9 @@ class Seq2Seq(L.LightningModule):
             return self.start.expand(batch, -1)
         return self.dec_embed(prev.unsqueeze(-1).to(self.start.dtype))
 
-    def step(self, emb: torch.Tensor, state: State, feed: torch.Tensor | None, enc: dict[str, Any]
-             ) -> tuple[torch.Tensor, State, torch.Tensor | None, torch.Tensor | None]:
+    def step(
+        self, emb: torch.Tensor, state: State, feed: torch.Tensor | None, enc: dict[str, Any]
+    ) -> tuple[torch.Tensor, State, torch.Tensor | None, torch.Tensor | None]:
         """One decoder step -> (output (B, out_dim), new state, next feed, attention weights)."""
         kind = self.hparams.attention
         weights = None
@@ -266,10 +241,18 @@ class Seq2Seq(L.LightningModule):
     def tf_ratio(self) -> float:
         hp = self.hparams
         step = self.trainer.global_step if self._trainer is not None else 0
-        return teacher_forcing_ratio(step, hp.teacher_forcing, hp.min_teacher_forcing, hp.sampling_decay, hp.decay_steps)
+        return teacher_forcing_ratio(
+            step, hp.teacher_forcing, hp.min_teacher_forcing, hp.sampling_decay, hp.decay_steps
+        )
 
-    def teacher_forced(self, inputs: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor | None = None,
-                       ratio: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def teacher_forced(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        ratio: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Outputs (B, T, out_dim) for targets (B, T): step t reads the true y_{t-1} with prob ``ratio``
         (coin flips from ``generator``, a CPU generator)."""
         enc = self.encode(inputs, lengths)
@@ -288,7 +271,9 @@ class Seq2Seq(L.LightningModule):
                 prev = torch.where(use_true, true, own.to(true.dtype))
         return torch.stack(outs, dim=1)
 
-    def loss_and_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss_and_metrics(
+        self, outputs: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if self.tokens_out:
             loss = F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1), ignore_index=PAD)
             valid = targets != PAD
@@ -301,8 +286,9 @@ class Seq2Seq(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         ratio = self.tf_ratio()
-        outputs = self.teacher_forced(batch["inputs"], batch["targets"], batch.get("lengths"), ratio,
-                                      step_generator(self.global_step))
+        outputs = self.teacher_forced(
+            batch["inputs"], batch["targets"], batch.get("lengths"), ratio, step_generator(self.global_step)
+        )
         loss, metrics = self.loss_and_metrics(outputs, batch["targets"])
         bs = batch["inputs"].shape[0]
         self.log("train_loss", loss, prog_bar=True, batch_size=bs)
@@ -322,13 +308,23 @@ class Seq2Seq(L.LightningModule):
             hyps = self.greedy(batch["inputs"], batch.get("lengths"))
             refs = strip(batch["targets"])
             errors = sum(edit_distance(h, r) for h, r in zip(hyps, refs))
-            self.log(f"{prefix}_cer", errors / max(1, sum(len(r) for r in refs)), prog_bar=True, sync_dist=True,
-                     batch_size=bs)
+            self.log(
+                f"{prefix}_cer",
+                errors / max(1, sum(len(r) for r in refs)),
+                prog_bar=True,
+                sync_dist=True,
+                batch_size=bs,
+            )
             self.log(f"{prefix}_seq_acc", sum(h == r for h, r in zip(hyps, refs)) / bs, sync_dist=True, batch_size=bs)
         else:
             pred = self.forecast(batch["inputs"])
-            self.log(f"{prefix}_free_mae", (pred - batch["targets"]).abs().mean(), prog_bar=True, sync_dist=True,
-                     batch_size=bs)
+            self.log(
+                f"{prefix}_free_mae",
+                (pred - batch["targets"]).abs().mean(),
+                prog_bar=True,
+                sync_dist=True,
+                batch_size=bs,
+            )
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -339,100 +335,20 @@ class Seq2Seq(L.LightningModule):
     def configure_optimizers(self) -> Any:
         return configure_optimizer(self, self.hparams)
 
-    # -- inference ----------------------------------------------------------------------------
-    @torch.no_grad()
-    def forecast(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Numeric outputs decoded from the model's own previous predictions: (B, output_dim)."""
-        enc = self.encode(inputs, lengths)
-        b = inputs.shape[0]
-        state, feed, prev, outs = enc["state"], self.init_feed(enc), None, []
-        for _ in range(self.spec.output_dim):
-            y, state, feed, _ = self.step(self.embed_prev(prev, b, inputs.device), state, feed, enc)
-            prev = y[:, 0]
-            outs.append(prev)
-        return torch.stack(outs, dim=1)
+    # -- inference: functions of the model in seqpipe.models.decoding, bound here as its methods ----------
+    forecast = decoding.forecast  # m.forecast(inputs, lengths): numeric outputs from its own predictions
+    greedy = decoding.greedy  # m.greedy(inputs, lengths, max_len): greedy token decoding
+    beam_search = decoding.beam_search  # m.beam_search(inputs, lengths, beam_width, max_len, length_penalty)
 
-    @torch.no_grad()
-    def greedy(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, max_len: int | None = None
-               ) -> list[list[int]]:
-        """Greedy token decoding; each hypothesis stops at its EOS (not included) or at ``max_len``."""
-        max_len = max_len or self.hparams.max_decode_len
-        enc = self.encode(inputs, lengths)
-        b = inputs.shape[0]
-        state, feed, prev = enc["state"], self.init_feed(enc), None
-        seqs = torch.full((b, max_len), PAD, dtype=torch.long, device=inputs.device)
-        done = torch.zeros(b, dtype=torch.bool, device=inputs.device)
-        for t in range(max_len + 1):
-            logits, state, feed, _ = self.step(self.embed_prev(prev, b, inputs.device), state, feed, enc)
-            prev = never_special(logits).argmax(-1)
-            done = done | (prev == EOS)
-            if t == max_len or bool(done.all()):
-                break
-            seqs[:, t] = torch.where(done, torch.full_like(prev, PAD), prev)
-        return strip(seqs)
-
-    @torch.no_grad()
-    def beam_search(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, beam_width: int | None = None,
-                    max_len: int | None = None, length_penalty: float | None = None) -> list[list[int]]:
-        """Beam search: the ``beam_width`` best partial outputs a sample by summed log probability.
-
-        A hypothesis ends at EOS and keeps its score; search stops when every beam has ended or at
-        ``max_len`` tokens. Final scores are divided by length ** length_penalty (0 = raw sums), so
-        width 1 returns exactly the greedy output.
-        """
-        k = beam_width or self.hparams.beam_width
-        max_len = max_len or self.hparams.max_decode_len
-        alpha = self.hparams.length_penalty if length_penalty is None else length_penalty
-        enc = self.encode(inputs, lengths)
-        b, dev = inputs.shape[0], inputs.device
-        rep = lambda x: x.repeat_interleave(k, dim=0) if x is not None else None  # noqa: E731
-        enc = {key: rep(v) for key, v in enc.items() if key != "state"} | {
-            "state": _map_state(enc["state"], lambda h: h.repeat_interleave(k, dim=1))}
-        state, feed, prev = enc["state"], self.init_feed(enc), None
-        scores = torch.full((b, k), float("-inf"), device=dev)
-        scores[:, 0] = 0.0  # all beams start identical: keep one alive
-        seqs = torch.full((b, k, max_len), PAD, dtype=torch.long, device=dev)
-        ended = torch.zeros(b, k, dtype=torch.bool, device=dev)
-        lens = torch.zeros(b, k, dtype=torch.long, device=dev)
-        v = self.out_dim
-        for t in range(max_len + 1):
-            logits, state, feed, _ = self.step(self.embed_prev(prev, b * k, dev), state, feed, enc)
-            logp = torch.log_softmax(never_special(logits.float()), -1).view(b, k, v)
-            if t == max_len:  # out of room: every open beam must end here
-                logp = torch.where(torch.arange(v, device=dev) == EOS, logp, torch.full_like(logp, float("-inf")))
-            # an ended beam continues only with EOS, at no cost
-            frozen = torch.full((v,), float("-inf"), device=dev)
-            frozen[EOS] = 0.0
-            logp = torch.where(ended.unsqueeze(-1), frozen.expand(b, k, v), logp)
-            total = (scores.unsqueeze(-1) + logp).view(b, k * v)
-            scores, flat = total.topk(k, dim=-1)
-            src, tok = flat // v, flat % v
-            seqs = seqs.gather(1, src.unsqueeze(-1).expand(-1, -1, max_len)).clone()
-            was_ended = ended.gather(1, src)
-            lens = lens.gather(1, src)
-            ended = was_ended | (tok == EOS)
-            if t < max_len:
-                writing = ~ended
-                seqs[:, :, t] = torch.where(writing, tok, seqs[:, :, t])
-                lens = lens + writing.long()
-            order = (torch.arange(b, device=dev).unsqueeze(1) * k + src).view(-1)
-            state = _map_state(state, lambda h: h.index_select(1, order))
-            feed = feed.index_select(0, order) if feed is not None else None
-            prev = tok.view(-1)
-            if bool(ended.all()):
-                break
-        final = scores / (lens.clamp_min(1).float() ** alpha) if alpha else scores
-        best = final.argmax(-1)
-        out = seqs[torch.arange(b, device=dev), best]
-        return strip(out)
-
-    def decode(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, beam_width: int | None = None
-               ) -> list[list[int]]:
+    def decode(
+        self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, beam_width: int | None = None
+    ) -> list[list[int]]:
         k = beam_width or self.hparams.beam_width
         return self.greedy(inputs, lengths) if k == 1 else self.beam_search(inputs, lengths, k)
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: Any = None
-                ) -> tuple[torch.Tensor, None]:
+    def forward(
+        self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: Any = None
+    ) -> tuple[torch.Tensor, None]:
         """Forecasts (B, output_dim), or decoded token ids padded with PAD (B, max_decode_len)."""
         if not self.tokens_out:
             return self.forecast(inputs, lengths), None
@@ -441,37 +357,3 @@ class Seq2Seq(L.LightningModule):
         for i, h in enumerate(hyps):
             out[i, : len(h)] = torch.tensor(h, dtype=torch.long)
         return out, None
-
-
-def _map_state(state: State, fn: Any) -> State:
-    """Apply ``fn`` to the hidden state (and the LSTM cell state)."""
-    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
-
-
-def never_special(logits: torch.Tensor) -> torch.Tensor:
-    """PAD and BOS are never outputs: rule them out when decoding."""
-    return logits.index_fill(-1, torch.tensor([PAD, BOS], device=logits.device), float("-inf"))
-
-
-def strip(seqs: torch.Tensor) -> list[list[int]]:
-    """Padded id rows -> lists of output ids, cut at the first EOS or PAD."""
-    out = []
-    for row in seqs.tolist():
-        ids = []
-        for i in row:
-            if i in (EOS, PAD):
-                break
-            ids.append(i)
-        out.append(ids)
-    return out
-
-
-def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
-    """Levenshtein distance (substitutions, insertions, deletions all cost 1)."""
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]

@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def recipe(args) -> dict:
     """The shipped experiment config, its budget cut to the timed steps (no validation inside them)."""
     steps = args.warmup + args.steps
+    full = _trainer_kwargs(load_config(ROOT / args.config))  # the whole run's logging interval, not the cut one's
     overrides = [f"trainer.max_steps={steps}", f"trainer.val_check_interval={steps + 1}"]
+    overrides.append(f"trainer.log_every_n_steps={full['log_every_n_steps']}")
     cfg = load_config(ROOT / args.config, overrides)
     cfg["data"]["init_args"]["prepared_dir"] = str(ROOT / cfg["data"]["init_args"]["prepared_dir"])
     return cfg

@@ -88,7 +88,7 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlruns/mlflow.db'}")
     r = mlflow.get_run(training["mlflow_run_id"])
     assert r.info.run_name == "tiny-lstm"
-    assert {"train_loss", "val_loss", "val_bpc", "test_bpc", "grad_h_log10_ratio"} <= set(r.data.metrics)
+    assert {"train_loss", "val_loss", "val_bpc", "test_bpc", "grad_h_log10_ratio", "lr-AdamW"} <= set(r.data.metrics)
     assert r.data.tags["data_fingerprint"] == m["data_fingerprint"]
     (dataset,) = [d.dataset for d in r.inputs.dataset_inputs]  # the Dataset column of the runs table
     assert dataset.digest == m["data_fingerprint"][:16] and dataset.name == "tiny"  # the prepared store

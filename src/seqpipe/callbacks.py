@@ -24,6 +24,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from seqpipe.models.core import logging_step
 from seqpipe.tracking import atomic_write_text
 
 
@@ -154,6 +155,26 @@ def plot_gradient_curves(curves: dict[str, list[tuple[int, int, float]]], path: 
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+class LearningRates(L.Callback):
+    """Each optimizer's learning rate as ``lr-<Optimizer>`` (LearningRateMonitor's names), on logged steps only.
+
+    Logged through ``pl_module.log``, so the rates travel in the same logger call as the step's other metrics:
+    Lightning's LearningRateMonitor writes them in a call of its own, a second MLflow database write (~3-15 ms)
+    every logged step (benchmarks/text.md).
+    """
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.logger is None or not logging_step(pl_module):
+            return
+        for i, opt in enumerate(trainer.optimizers):
+            name = f"lr-{type(opt).__name__}" + (f"-{i}" if len(trainer.optimizers) > 1 else "")
+            for j, group in enumerate(opt.param_groups):
+                key = name if len(opt.param_groups) == 1 else f"{name}/pg{j + 1}"
+                pl_module.log(key, float(group["lr"]), on_step=True, on_epoch=False, batch_size=1)
 
 
 class LearningCurve(L.Callback):

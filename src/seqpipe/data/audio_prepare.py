@@ -109,7 +109,7 @@ def prepare_audio(
     featurized = progress(
         featurize_clips([c.path for c in listed], fc, workers), "log-mel features", len(listed), "clip"
     )
-    for clip, (feat, n_samples, problem, fix) in zip(listed, featurized):
+    for clip, (feat, n_samples, problem, fix) in zip(listed, featurized, strict=True):
         if feat is None:  # results come back in listing order, so skips and the first strict error are as with 1 worker
             log.bad(clip.path, problem, fix or "remove the file")
             continue
@@ -128,7 +128,7 @@ def prepare_audio(
     has_speakers = all(c.speaker is not None for c in kept)
     split_of = split_groups(groups, val_fraction, test_fraction, seed)
     split = np.array([split_of[g] for g in groups], dtype=np.int8)
-    train_labels = sorted({c.label for c, s in zip(kept, split) if s == SPLIT_CODE["train"]})
+    train_labels = sorted({c.label for c, s in zip(kept, split, strict=True) if s == SPLIT_CODE["train"]})
     if train_labels != labels:
         raise SeqpipeError(
             f"classes {sorted(set(labels) - set(train_labels))} have no training clips",
@@ -137,7 +137,7 @@ def prepare_audio(
         )
     class_id = {c: i for i, c in enumerate(train_labels)}
     # normalization statistics: train frames only, float64 accumulation
-    tr = [f.astype(np.float64) for f, s in zip(feats, split) if s == SPLIT_CODE["train"]]
+    tr = [f.astype(np.float64) for f, s in zip(feats, split, strict=True) if s == SPLIT_CODE["train"]]
     n_frames = sum(len(f) for f in tr)
     mean = sum(f.sum(0) for f in tr) / n_frames
     std = np.sqrt(np.maximum(sum(((f - mean) ** 2).sum(0) for f in tr) / n_frames, 1e-8))
@@ -230,7 +230,7 @@ def prepare_audio(
                         "chain": "reverb -> coloured noise -> telephone band -> mu-law 8-bit",
                     },
                     "speakers_per_split": {
-                        name: sorted({g for g, s in zip(groups, split) if s == code})
+                        name: sorted({g for g, s in zip(groups, split, strict=True) if s == code})
                         for name, code in SPLIT_CODE.items()
                     }
                     if has_speakers

@@ -60,16 +60,22 @@ def read_manifest(source: str | Path, log: SkipLog, max_digits: int) -> list[tup
     if path.is_dir():
         path = path / "manifest.csv"
     if not path.is_file():
-        raise SeqpipeError("digit-string manifest not found", where=path,
-                           fix="pass a manifest.csv (path,text,speaker) or the folder holding one "
-                               "(python -m seqpipe.sources.digit_strings writes both)")
+        raise SeqpipeError(
+            "digit-string manifest not found",
+            where=path,
+            fix="pass a manifest.csv (path,text,speaker) or the folder holding one "
+            "(python -m seqpipe.sources.digit_strings writes both)",
+        )
     rows = []
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         cols = set(reader.fieldnames or [])
         if not {"path", "text", "speaker"} <= cols:
-            raise SeqpipeError(f"manifest columns are {sorted(cols)}, need path,text,speaker", where=path,
-                               fix="add a header row: path,text,speaker")
+            raise SeqpipeError(
+                f"manifest columns are {sorted(cols)}, need path,text,speaker",
+                where=path,
+                fix="add a header row: path,text,speaker",
+            )
         for i, row in enumerate(reader, start=2):
             p = Path(row["path"] or "")
             p = p if p.is_absolute() else path.parent / p
@@ -78,8 +84,11 @@ def read_manifest(source: str | Path, log: SkipLog, max_digits: int) -> list[tup
             if not text or not text.isdigit() or not text.isascii():
                 log.bad(where, f"text {text!r} is not a string of digits 0-9", "write the spoken digits, e.g. 417")
             elif len(text) > max_digits:
-                log.bad(where, f"text {text!r} has {len(text)} digits, more than max_digits={max_digits}",
-                        "raise data.max_digits or drop the row")
+                log.bad(
+                    where,
+                    f"text {text!r} has {len(text)} digits, more than max_digits={max_digits}",
+                    "raise data.max_digits or drop the row",
+                )
             elif not (row.get("speaker") or "").strip():
                 log.bad(where, "row has no speaker (splits are by speaker)", "fill the speaker column")
             elif not p.is_file():
@@ -100,14 +109,21 @@ def prepare_digits(
     seed: int = 0,
     strict: bool = True,
 ) -> PreparedStore:
-    settings = digits_settings(source, features=features, max_digits=max_digits, val_fraction=val_fraction,
-                               test_fraction=test_fraction, seed=seed, strict=strict)
+    settings = digits_settings(
+        source,
+        features=features,
+        max_digits=max_digits,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        strict=strict,
+    )
     t0 = time.time()
     log = SkipLog(strict)
     listed = read_manifest(source, log, max_digits)
     fc = features
     max_samples = int(fc.max_seconds * fc.sample_rate)
-    feats, kept, cropped = [], [], 0
+    feats, kept = [], []
     for p, text, spk in listed:
         try:
             wave = load_audio(p, fc.sample_rate)
@@ -115,8 +131,11 @@ def prepare_digits(
             log.bad(p, e.problem, e.fix or "remove the row")
             continue
         if len(wave) > max_samples:  # a cut utterance would no longer say its digits
-            log.bad(p, f"{len(wave) / fc.sample_rate:.1f} s long, over max_seconds={fc.max_seconds}",
-                    "raise data.max_seconds or drop the row")
+            log.bad(
+                p,
+                f"{len(wave) / fc.sample_rate:.1f} s long, over max_seconds={fc.max_seconds}",
+                "raise data.max_seconds or drop the row",
+            )
             continue
         feats.append(log_mel(crop(wave, max_samples), fc).astype(np.float16))
         kept.append((p, text, spk))
@@ -125,48 +144,84 @@ def prepare_digits(
     groups = [spk for _, _, spk in kept]
     split_of = split_groups(groups, val_fraction, test_fraction, seed)
     split = np.array([split_of[g] for g in groups], dtype=np.int8)
-    tr = [f.astype(np.float64) for f, s in zip(feats, split) if s == SPLIT_CODE["train"]]
+    tr = [f.astype(np.float64) for f, s in zip(feats, split, strict=True) if s == SPLIT_CODE["train"]]
     n_frames = sum(len(f) for f in tr)
     mean = sum(f.sum(0) for f in tr) / n_frames
     std = np.sqrt(np.maximum(sum(((f - mean) ** 2).sum(0) for f in tr) / n_frames, 1e-8))
     speakers = sorted(set(groups))
-    fp = fingerprint([p for p, _, _ in kept], extra=dict(features=fc.to_dict(), val=val_fraction, test=test_fraction,
-                                                         seed=seed, max_digits=max_digits, strict=strict,
-                                                         texts=[t for _, t, _ in kept], speakers=groups))
+    fp = fingerprint(
+        [p for p, _, _ in kept],
+        extra=dict(
+            features=fc.to_dict(),
+            val=val_fraction,
+            test=test_fraction,
+            seed=seed,
+            max_digits=max_digits,
+            strict=strict,
+            texts=[t for _, t, _ in kept],
+            speakers=groups,
+        ),
+    )
     with StoreWriter(out_dir, domain="digits") as w:
         offsets = [w.append("features", f) for f in feats]
         t_off = [w.append("targets", np.array(encode_digits(t), dtype=np.int8)) for _, t, _ in kept]
-        w.set_index(offset=offsets, length=[len(f) for f in feats], split=split,
-                    target_offset=np.array(t_off, np.int64), target_length=np.array([len(t) for _, t, _ in kept], np.int64),
-                    group=np.array([speakers.index(g) for g in groups], np.int64))
-        spec = DataSpec(input="features", target="sequence", feature_dim=fc.n_mels, num_classes=NUM_IDS,
-                        max_len=max(len(f) for f in feats))
+        w.set_index(
+            offset=offsets,
+            length=[len(f) for f in feats],
+            split=split,
+            target_offset=np.array(t_off, np.int64),
+            target_length=np.array([len(t) for _, t, _ in kept], np.int64),
+            group=np.array([speakers.index(g) for g in groups], np.int64),
+        )
+        spec = DataSpec(
+            input="features",
+            target="sequence",
+            feature_dim=fc.n_mels,
+            num_classes=NUM_IDS,
+            max_len=max(len(f) for f in feats),
+        )
         per_split = {name: int((split == code).sum()) for name, code in SPLIT_CODE.items()}
-        w.commit({
-            "name": Path(out_dir).name,
-            "source": str(source),
-            "fingerprint": fp,
-            "spec": spec.to_dict(),
-            "settings": settings,
-            "files": [str(p) for p, _, _ in kept],
-            "groups": speakers,
-            "digits": {
-                "alphabet": ALPHABET,
-                "id_offset": OFFSET,
-                "max_digits": max_digits,
-                "features": fc.to_dict(),
-                "normalization": {"mean": mean.tolist(), "std": std.tolist(), "fitted_on": "train",
-                                  "train_frames": int(n_frames)},
-                "utterances_per_split": per_split,
-                "speakers_per_split": {name: sorted({g for g, s in zip(groups, split) if s == code})
-                                       for name, code in SPLIT_CODE.items()},
-                "digits_per_split": {name: int(sum(len(t) for (_, t, _), s in zip(kept, split) if s == code))
-                                     for name, code in SPLIT_CODE.items()},
-                "skipped": log.items,
-            },
-        })
-    logger.info("digits: %d utterances (%s), %d speakers, %d skipped, %.1fs", len(kept), per_split, len(speakers),
-                len(log.items), time.time() - t0)
+        w.commit(
+            {
+                "name": Path(out_dir).name,
+                "source": str(source),
+                "fingerprint": fp,
+                "spec": spec.to_dict(),
+                "settings": settings,
+                "files": [str(p) for p, _, _ in kept],
+                "groups": speakers,
+                "digits": {
+                    "alphabet": ALPHABET,
+                    "id_offset": OFFSET,
+                    "max_digits": max_digits,
+                    "features": fc.to_dict(),
+                    "normalization": {
+                        "mean": mean.tolist(),
+                        "std": std.tolist(),
+                        "fitted_on": "train",
+                        "train_frames": int(n_frames),
+                    },
+                    "utterances_per_split": per_split,
+                    "speakers_per_split": {
+                        name: sorted({g for g, s in zip(groups, split, strict=True) if s == code})
+                        for name, code in SPLIT_CODE.items()
+                    },
+                    "digits_per_split": {
+                        name: int(sum(len(t) for (_, t, _), s in zip(kept, split, strict=True) if s == code))
+                        for name, code in SPLIT_CODE.items()
+                    },
+                    "skipped": log.items,
+                },
+            }
+        )
+    logger.info(
+        "digits: %d utterances (%s), %d speakers, %d skipped, %.1fs",
+        len(kept),
+        per_split,
+        len(speakers),
+        len(log.items),
+        time.time() - t0,
+    )
     return PreparedStore.open(out_dir)
 
 
@@ -251,15 +306,29 @@ class DigitStringsDataModule(SequenceDataModule):
 
     def build_store(self) -> None:
         hp = self.hparams
-        prepare_digits(self.source, self.prepared_dir, features=self.features, max_digits=hp.max_digits,
-                       val_fraction=hp.val_fraction, test_fraction=hp.test_fraction, seed=hp.seed, strict=hp.strict)
+        prepare_digits(
+            self.source,
+            self.prepared_dir,
+            features=self.features,
+            max_digits=hp.max_digits,
+            val_fraction=hp.val_fraction,
+            test_fraction=hp.test_fraction,
+            seed=hp.seed,
+            strict=hp.strict,
+        )
 
     def preprocessing_settings(self) -> dict[str, Any]:
         """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
         hp = self.hparams
-        return digits_settings(self.source, features=self.features, max_digits=hp.max_digits,
-                               val_fraction=hp.val_fraction, test_fraction=hp.test_fraction, seed=hp.seed,
-                               strict=hp.strict)
+        return digits_settings(
+            self.source,
+            features=self.features,
+            max_digits=hp.max_digits,
+            val_fraction=hp.val_fraction,
+            test_fraction=hp.test_fraction,
+            seed=hp.seed,
+            strict=hp.strict,
+        )
 
     def make_dataset(self, split: str) -> Dataset:
         norm = self.store.meta["digits"]["normalization"]
@@ -273,5 +342,7 @@ class DigitStringsDataModule(SequenceDataModule):
 
     def data_info(self) -> dict[str, Any]:
         d = self.meta["digits"]
-        return {"domain": "digits", **{k: d[k] for k in ("alphabet", "id_offset", "max_digits", "features",
-                                                         "normalization")}}
+        return {
+            "domain": "digits",
+            **{k: d[k] for k in ("alphabet", "id_offset", "max_digits", "features", "normalization")},
+        }

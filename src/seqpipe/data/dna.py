@@ -6,8 +6,9 @@ the bases of all records into one flat uint8 array (codes 1..5 = A C G T N); the
 record's offset, length, split, label and id.
 
 Splits: a split the source defines (genomic-benchmarks ``train/``/``test/`` folders, a CSV ``split``
-column) is kept, with val (``val_fraction`` of the train records, stratified) carved from train; otherwise a split stratified by label, seeded. Identical
-sequences are grouped and always land in one split, so no test sequence is seen in training.
+column) is kept, with val (``val_fraction`` of the train records, stratified) carved from train;
+otherwise a split stratified by label, seeded. Identical sequences are grouped and always land in
+one split, so no test sequence is seen in training.
 The class list is fitted on the train split and stored in meta.json; a val/test label unseen in
 train is an error.
 
@@ -47,8 +48,10 @@ from seqpipe.sources.dna.alphabet import COMPLEMENT, PAD, VOCAB, reverse_complem
 from seqpipe.sources.dna.rules import DnaRules
 from seqpipe.sources.dna.validate import read_dna
 
-LENGTH_POLICY = ("ragged: stored at full length; batches padded to their longest record with lengths "
-                 "(packing/masking); longer than max_len: error (strict) or center-crop to max_len")
+LENGTH_POLICY = (
+    "ragged: stored at full length; batches padded to their longest record with lengths "
+    "(packing/masking); longer than max_len: error (strict) or center-crop to max_len"
+)
 
 
 def natural_sorted(labels: set[str]) -> list[str]:
@@ -58,16 +61,24 @@ def natural_sorted(labels: set[str]) -> list[str]:
     return sorted(labels)
 
 
-def assign_splits(seqs: list[np.ndarray], labels: list[str], given: list[str | None], val_fraction: float,
-                  test_fraction: float, seed: int, where: str) -> np.ndarray:
+def assign_splits(
+    seqs: list[np.ndarray],
+    labels: list[str],
+    given: list[str | None],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    where: str,
+) -> np.ndarray:
     """Split code per record: the source's own split when it has one, else stratified by label.
 
     Records with identical sequences form one group and share a split (no train/test leakage).
     """
     rng = np.random.default_rng(seed)
     groups: dict[bytes, int] = {}
-    gid = np.array([groups.setdefault(hashlib.blake2b(s.tobytes(), digest_size=16).digest(), len(groups))
-                    for s in seqs])
+    gid = np.array(
+        [groups.setdefault(hashlib.blake2b(s.tobytes(), digest_size=16).digest(), len(groups)) for s in seqs]
+    )
     n_groups = len(groups)
     first = np.full(n_groups, -1)
     for i in range(len(seqs) - 1, -1, -1):
@@ -76,8 +87,11 @@ def assign_splits(seqs: list[np.ndarray], labels: list[str], given: list[str | N
     if any(g is not None for g in given):
         unknown = sorted({g for g in given if g is not None and g not in SPLIT_CODE})
         if unknown or any(g is None for g in given):
-            raise SeqpipeError(f"split values must be train/val/test for every record, found {unknown or ['(empty)']}",
-                               where=where, fix="fix the split column / folder names, or drop the split column")
+            raise SeqpipeError(
+                f"split values must be train/val/test for every record, found {unknown or ['(empty)']}",
+                where=where,
+                fix="fix the split column / folder names, or drop the split column",
+            )
         codes = np.array([SPLIT_CODE[g] for g in given])
         split = codes.copy()
         if not (codes == SPLIT_CODE["val"]).any():  # carve val from train, stratified, by group
@@ -95,8 +109,9 @@ def assign_splits(seqs: list[np.ndarray], labels: list[str], given: list[str | N
     return split_of_group[gid]
 
 
-def _stratified_pick(groups: np.ndarray, first: np.ndarray, labels: list[str], fraction: float,
-                     rng: np.random.Generator) -> np.ndarray:
+def _stratified_pick(
+    groups: np.ndarray, first: np.ndarray, labels: list[str], fraction: float, rng: np.random.Generator
+) -> np.ndarray:
     """``fraction`` of the groups of each label (at least one when a label has >= 3 groups)."""
     picked = []
     glabels = np.array([labels[first[g]] for g in groups])
@@ -128,70 +143,112 @@ def prepare_dna(
 ) -> PreparedStore:
     """Read, validate and split a labeled DNA source into a prepared store (see the module docstring)."""
     if not (0 <= val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise SeqpipeError("val_fraction and test_fraction must be in [0, 1) and sum below 1",
-                           where="data.val_fraction/test_fraction")
-    settings = dna_settings(source, labels=labels, label_field=label_field, strict=strict, convert_u=convert_u,
-                            max_len=max_len, min_len=min_len, val_fraction=val_fraction, test_fraction=test_fraction,
-                            seed=seed, sequence_column=sequence_column, label_column=label_column, id_column=id_column)
+        raise SeqpipeError(
+            "val_fraction and test_fraction must be in [0, 1) and sum below 1", where="data.val_fraction/test_fraction"
+        )
+    settings = dna_settings(
+        source,
+        labels=labels,
+        label_field=label_field,
+        strict=strict,
+        convert_u=convert_u,
+        max_len=max_len,
+        min_len=min_len,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        sequence_column=sequence_column,
+        label_column=label_column,
+        id_column=id_column,
+    )
     rules = DnaRules(strict=strict, convert_u=convert_u, max_len=max_len, min_len=min_len)
-    res = read_dna(source, rules, labels=labels, label_field=label_field, sequence_column=sequence_column,
-                   label_column=label_column, id_column=id_column)
+    res = read_dna(
+        source,
+        rules,
+        labels=labels,
+        label_field=label_field,
+        sequence_column=sequence_column,
+        label_column=label_column,
+        id_column=id_column,
+    )
     all_classes = set(res.labels)
     if len(all_classes) < 2:
-        raise SeqpipeError(f"only one class ({sorted(all_classes)[0]!r}) in {len(res.ids)} records: nothing to classify",
-                           where=labels or source, fix="give the records at least two different labels")
+        raise SeqpipeError(
+            f"only one class ({sorted(all_classes)[0]!r}) in {len(res.ids)} records: nothing to classify",
+            where=labels or source,
+            fix="give the records at least two different labels",
+        )
     split = assign_splits(res.codes, res.labels, res.splits, val_fraction, test_fraction, seed, str(source))
     lab = np.array(res.labels)
     train_classes = set(lab[split == SPLIT_CODE["train"]].tolist())
     if len(train_classes) < 2:
-        raise SeqpipeError(f"the train split holds only the class(es) {sorted(train_classes)}", where=source,
-                           fix="give every class enough records (or fix the source's split)")
+        raise SeqpipeError(
+            f"the train split holds only the class(es) {sorted(train_classes)}",
+            where=source,
+            fix="give every class enough records (or fix the source's split)",
+        )
     unseen = sorted(all_classes - train_classes)
     if unseen:
         rec = res.ids[int(np.flatnonzero(lab == unseen[0])[0])]
-        raise SeqpipeError(f"label(s) {unseen} occur in val/test but never in train (e.g. record '{rec}')",
-                           where=source, fix="add training records of those classes or drop them")
+        raise SeqpipeError(
+            f"label(s) {unseen} occur in val/test but never in train (e.g. record '{rec}')",
+            where=source,
+            fix="add training records of those classes or drop them",
+        )
     classes = natural_sorted(train_classes)
     cid = {c: i for i, c in enumerate(classes)}
     y = np.array([cid[x] for x in res.labels], dtype=np.int16)
     lengths = np.array([len(c) for c in res.codes], dtype=np.int64)
-    fp = fingerprint(res.source_files, extra=dict(rules=rules.__dict__, label_field=label_field, val=val_fraction,
-                                                  test=test_fraction, seed=seed, cols=[sequence_column, label_column,
-                                                                                       id_column]))
+    fp = fingerprint(
+        res.source_files,
+        extra=dict(
+            rules=rules.__dict__,
+            label_field=label_field,
+            val=val_fraction,
+            test=test_fraction,
+            seed=seed,
+            cols=[sequence_column, label_column, id_column],
+        ),
+    )
     with StoreWriter(out_dir, domain="dna") as w:
         offsets = np.zeros(len(res.codes), dtype=np.int64)
         for i, c in enumerate(res.codes):
             offsets[i] = w.append("bases", c.astype(np.uint8))
-        w.set_index(offset=offsets, length=lengths, split=split.astype(np.int8), label=y,
-                    id=np.array(res.ids, dtype=str))
-        spec = DataSpec(input="tokens", target="class", vocab_size=len(VOCAB), num_classes=len(classes),
-                        max_len=int(lengths.max()))
-        per_split = {s: {c: int(((split == SPLIT_CODE[s]) & (y == i)).sum()) for i, c in enumerate(classes)}
-                     for s in SPLITS}
-        w.commit({
-            "name": Path(out_dir).name,
-            "source": str(source),
-            "labels_file": str(labels) if labels else None,
-            "fingerprint": fp,
-            "spec": spec.to_dict(),
-            "settings": settings,
-            "skipped": res.report.skipped[:200],
-            "repairs": {k: v for k, v in res.report.to_dict().items() if k != "skipped" and v},
-            "dna": {
-                "vocab": VOCAB,
-                "pad_id": PAD,
-                "complement": COMPLEMENT.tolist(),
-                "classes": classes,
-                "positive_class": classes[1] if len(classes) == 2 else None,
-                "class_counts": per_split,
-                "length": {"min": int(lengths.min()), "max": int(lengths.max()), "mean": float(lengths.mean())},
-                "length_policy": LENGTH_POLICY,
-                "rules": {"strict": strict, "convert_u": convert_u, "max_len": max_len, "min_len": min_len},
-                "label_field": label_field,
-                "split_from_source": any(s is not None for s in res.splits),
-                "read_report": res.report.to_dict(),
-            },
-        })
+        w.set_index(
+            offset=offsets, length=lengths, split=split.astype(np.int8), label=y, id=np.array(res.ids, dtype=str)
+        )
+        spec = DataSpec(
+            input="tokens", target="class", vocab_size=len(VOCAB), num_classes=len(classes), max_len=int(lengths.max())
+        )
+        per_split = {
+            s: {c: int(((split == SPLIT_CODE[s]) & (y == i)).sum()) for i, c in enumerate(classes)} for s in SPLITS
+        }
+        w.commit(
+            {
+                "name": Path(out_dir).name,
+                "source": str(source),
+                "labels_file": str(labels) if labels else None,
+                "fingerprint": fp,
+                "spec": spec.to_dict(),
+                "settings": settings,
+                "skipped": res.report.skipped[:200],
+                "repairs": {k: v for k, v in res.report.to_dict().items() if k != "skipped" and v},
+                "dna": {
+                    "vocab": VOCAB,
+                    "pad_id": PAD,
+                    "complement": COMPLEMENT.tolist(),
+                    "classes": classes,
+                    "positive_class": classes[1] if len(classes) == 2 else None,
+                    "class_counts": per_split,
+                    "length": {"min": int(lengths.min()), "max": int(lengths.max()), "mean": float(lengths.mean())},
+                    "length_policy": LENGTH_POLICY,
+                    "rules": {"strict": strict, "convert_u": convert_u, "max_len": max_len, "min_len": min_len},
+                    "label_field": label_field,
+                    "split_from_source": any(s is not None for s in res.splits),
+                    "read_report": res.report.to_dict(),
+                },
+            }
+        )
     return PreparedStore.open(out_dir)
 
 
@@ -212,7 +269,7 @@ class DnaSamples(Dataset):
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         o, n = int(self.offsets[i]), int(self.lengths[i])
-        return np.asarray(self.bases[o:o + n]), int(self.labels[i])
+        return np.asarray(self.bases[o : o + n]), int(self.labels[i])
 
 
 _COMP_T = torch.from_numpy(COMPLEMENT.astype(np.int64))
@@ -254,7 +311,11 @@ class DnaCollate:
             flip = torch.rand(len(samples)) < self.rc_prob
             if bool(flip.any()):
                 inputs = torch.where(flip[:, None], reverse_complement_batch(inputs, lengths), inputs)
-        return {"inputs": inputs, "targets": torch.tensor([y for _, y in samples], dtype=torch.long), "lengths": lengths}
+        return {
+            "inputs": inputs,
+            "targets": torch.tensor([y for _, y in samples], dtype=torch.long),
+            "lengths": lengths,
+        }
 
 
 class DNADataModule(SequenceDataModule):
@@ -306,12 +367,27 @@ class DNADataModule(SequenceDataModule):
     def build_store(self) -> None:
         hp = self.hparams
         if not Path(hp.source).exists() and hp.source == "data/raw/dna/sequences.fa":
-            raise SeqpipeError("the default DNA dataset has not been generated yet", where=hp.source,
-                               fix="run `dvc repro dna_generate` or `python -m seqpipe.sources.dna_motifs --out data/raw/dna`")
-        prepare_dna(hp.source, self.prepared_dir, labels=hp.labels, label_field=hp.label_field, strict=hp.strict,
-                    convert_u=hp.convert_u, max_len=hp.max_len, min_len=hp.min_len, val_fraction=hp.val_fraction,
-                    test_fraction=hp.test_fraction, seed=hp.seed, sequence_column=hp.sequence_column,
-                    label_column=hp.label_column, id_column=hp.id_column)
+            raise SeqpipeError(
+                "the default DNA dataset has not been generated yet",
+                where=hp.source,
+                fix="run `dvc repro dna_generate` or `python -m seqpipe.sources.dna_motifs --out data/raw/dna`",
+            )
+        prepare_dna(
+            hp.source,
+            self.prepared_dir,
+            labels=hp.labels,
+            label_field=hp.label_field,
+            strict=hp.strict,
+            convert_u=hp.convert_u,
+            max_len=hp.max_len,
+            min_len=hp.min_len,
+            val_fraction=hp.val_fraction,
+            test_fraction=hp.test_fraction,
+            seed=hp.seed,
+            sequence_column=hp.sequence_column,
+            label_column=hp.label_column,
+            id_column=hp.id_column,
+        )
 
     def make_dataset(self, split: str) -> Dataset:
         rows = self.store.records(split)
@@ -340,9 +416,26 @@ class DNADataModule(SequenceDataModule):
     def preprocessing_settings(self) -> dict[str, Any]:
         """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
         hp = self.hparams
-        return dna_settings(hp.source, **{k: hp[k] for k in (
-            "labels", "label_field", "strict", "convert_u", "max_len", "min_len", "val_fraction", "test_fraction",
-            "seed", "sequence_column", "label_column", "id_column")})
+        return dna_settings(
+            hp.source,
+            **{
+                k: hp[k]
+                for k in (
+                    "labels",
+                    "label_field",
+                    "strict",
+                    "convert_u",
+                    "max_len",
+                    "min_len",
+                    "val_fraction",
+                    "test_fraction",
+                    "seed",
+                    "sequence_column",
+                    "label_column",
+                    "id_column",
+                )
+            },
+        )
 
     def data_info(self) -> dict[str, Any]:
         info = super().data_info()

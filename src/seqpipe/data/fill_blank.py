@@ -36,13 +36,23 @@ IGNORE = -100
 class Masker:
     """Chooses the masked positions of one window (deterministic given the generator)."""
 
-    def __init__(self, letter_ids: np.ndarray, unit: str = "word", spans: int = 1, min_span: int = 1,
-                 max_span: int = 8, margin: int = 8):
+    def __init__(
+        self,
+        letter_ids: np.ndarray,
+        unit: str = "word",
+        spans: int = 1,
+        min_span: int = 1,
+        max_span: int = 8,
+        margin: int = 8,
+    ):
         if unit not in ("word", "char"):
             raise SeqpipeError(f"unknown mask unit '{unit}'", where="data.unit", fix="use word or char")
         if spans < 1 or min_span < 1 or max_span < min_span or margin < 0:
-            raise SeqpipeError(f"bad mask sizes: spans={spans}, min_span={min_span}, max_span={max_span}, "
-                               f"margin={margin}", where="data", fix="spans, min_span >= 1; max_span >= min_span")
+            raise SeqpipeError(
+                f"bad mask sizes: spans={spans}, min_span={min_span}, max_span={max_span}, margin={margin}",
+                where="data",
+                fix="spans, min_span >= 1; max_span >= min_span",
+            )
         self.is_letter = np.zeros(int(letter_ids.max(initial=0)) + 2, dtype=bool)
         self.is_letter[letter_ids] = True
         self.unit, self.spans, self.min_span, self.max_span, self.margin = unit, spans, min_span, max_span, margin
@@ -55,7 +65,7 @@ class Masker:
         starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         lo, hi = self.margin, len(window) - self.margin
         keep = (starts >= lo) & (ends <= hi) & (ends - starts >= self.min_span) & (ends - starts <= self.max_span)
-        return list(zip(starts[keep].tolist(), (ends - starts)[keep].tolist()))
+        return list(zip(starts[keep].tolist(), (ends - starts)[keep].tolist(), strict=True))
 
     def char_spans(self, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []
@@ -85,8 +95,18 @@ class Masker:
 class MaskedWindows(Dataset):
     """Window i = tokens[start : start + seq_len] with its blanks -> (inputs, targets)."""
 
-    def __init__(self, tokens: np.ndarray, offset: int, length: int, seq_len: int, stride: int, masker: Masker,
-                 mask_id: int, seed: int, split: str):
+    def __init__(
+        self,
+        tokens: np.ndarray,
+        offset: int,
+        length: int,
+        seq_len: int,
+        stride: int,
+        masker: Masker,
+        mask_id: int,
+        seed: int,
+        split: str,
+    ):
         self.tokens, self.seq_len, self.masker, self.mask_id = tokens, seq_len, masker, mask_id
         self.index = WindowIndex(np.array([offset]), np.array([length]), seq_len, stride)
         self.seed, self.split_code = seed, SPLIT_CODE[split]
@@ -121,8 +141,10 @@ class MaskedWindows(Dataset):
 
 
 def collate_masked(samples: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
-    return {"inputs": torch.from_numpy(np.stack([x for x, _ in samples])),
-            "targets": torch.from_numpy(np.stack([y for _, y in samples]))}
+    return {
+        "inputs": torch.from_numpy(np.stack([x for x, _ in samples])),
+        "targets": torch.from_numpy(np.stack([y for _, y in samples])),
+    }
 
 
 class FillBlankDataModule(TextDataModule):
@@ -161,16 +183,36 @@ class FillBlankDataModule(TextDataModule):
         seed: int = 0,
         rebuild: bool = False,
     ):
-        super().__init__(source=source, prepared_dir=prepared_dir, seq_len=seq_len, stride=stride, level=level,
-                         lowercase=lowercase, val_fraction=val_fraction, test_fraction=test_fraction,
-                         min_count=min_count, max_vocab=max_vocab, chunk_chars=chunk_chars, batch_size=batch_size, num_workers=num_workers, seed=seed, rebuild=rebuild)
+        super().__init__(
+            source=source,
+            prepared_dir=prepared_dir,
+            seq_len=seq_len,
+            stride=stride,
+            level=level,
+            lowercase=lowercase,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            min_count=min_count,
+            max_vocab=max_vocab,
+            chunk_chars=chunk_chars,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            seed=seed,
+            rebuild=rebuild,
+        )
         self.save_hyperparameters()
         if level != "char":
-            raise SeqpipeError("fill-in-the-blank masks characters: it needs level='char'", where="data.level",
-                               fix="set data.level: char")
+            raise SeqpipeError(
+                "fill-in-the-blank masks characters: it needs level='char'",
+                where="data.level",
+                fix="set data.level: char",
+            )
         if 2 * margin + min_span > seq_len:
-            raise SeqpipeError(f"seq_len {seq_len} leaves no room for a blank between margins of {margin}",
-                               where="data.seq_len", fix="lengthen seq_len or shrink margin")
+            raise SeqpipeError(
+                f"seq_len {seq_len} leaves no room for a blank between margins of {margin}",
+                where="data.seq_len",
+                fix="lengthen seq_len or shrink margin",
+            )
         self.mask_args = dict(unit=unit, spans=spans, min_span=min_span, max_span=max_span, margin=margin)
 
     @property
@@ -190,18 +232,29 @@ class FillBlankDataModule(TextDataModule):
 
     def data_info(self) -> dict[str, Any]:
         t = self.meta["text"]
-        return {"domain": "fill_blank", "vocab": t["vocab"], "level": t["level"], "lowercase": t["lowercase"],
-                "mask_id": self.mask_id, "seq_len": self.seq_len, **self.mask_args}
+        return {
+            "domain": "fill_blank",
+            "vocab": t["vocab"],
+            "level": t["level"],
+            "lowercase": t["lowercase"],
+            "mask_id": self.mask_id,
+            "seq_len": self.seq_len,
+            **self.mask_args,
+        }
 
     def make_dataset(self, split: str) -> Dataset:
         r = self.store.records(split)[0]
         off, n = int(self.store.index["offset"][r]), int(self.store.index["length"][r])
         if n < self.seq_len:
-            raise SeqpipeError(f"the {split} split has {n} characters, fewer than one window of {self.seq_len}",
-                               where=self.prepared_dir, fix="use a longer corpus or a shorter data.seq_len")
+            raise SeqpipeError(
+                f"the {split} split has {n} characters, fewer than one window of {self.seq_len}",
+                where=self.prepared_dir,
+                fix="use a longer corpus or a shorter data.seq_len",
+            )
         stride = (self.stride or self.seq_len) if split == "train" else self.seq_len
-        return MaskedWindows(self.store.arrays["tokens"], off, n, self.seq_len, stride, self.masker(), self.mask_id,
-                             self.seed, split)
+        return MaskedWindows(
+            self.store.arrays["tokens"], off, n, self.seq_len, stride, self.masker(), self.mask_id, self.seed, split
+        )
 
     def train_dataloader(self):
         return self._loader("train", shuffle=True)

@@ -9,7 +9,8 @@ or worker state has to be saved.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset, Sampler
@@ -35,8 +36,14 @@ class EpochSampler(Sampler[Key]):
     resumed mid-epoch continues with exactly the batches an unbroken run would have seen next.
     """
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True, epoch_fn: Callable[[], int] | None = None,
-                 skip_fn: Callable[[], int] | None = None):
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        shuffle: bool = True,
+        epoch_fn: Callable[[], int] | None = None,
+        skip_fn: Callable[[], int] | None = None,
+    ):
         self.n, self.seed, self.shuffle = n, int(seed), shuffle
         self.epoch_fn, self.skip_fn = epoch_fn, skip_fn
         self.epoch = 0

@@ -7,7 +7,7 @@ split, a document or a ticker boundary.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -7,7 +7,7 @@ always a fused torch.nn.RNN/LSTM/GRU (cuDNN on GPU).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -121,14 +121,20 @@ class TimePooling(nn.Module):
     with another length, or with shorter (padded) samples, is refused. ``out_dim`` is the pooled size.
     """
 
-    def __init__(self, dim: int, mode: Literal["last", "mean", "attention", "flatten"] = "last",
-                 steps: int | None = None):
+    def __init__(
+        self, dim: int, mode: Literal["last", "mean", "attention", "flatten"] = "last", steps: int | None = None
+    ):
         super().__init__()
         if mode not in POOLINGS:
-            raise SeqpipeError(f"unknown pooling '{mode}'", where="model.pooling", fix=f"use one of {', '.join(POOLINGS)}")
+            raise SeqpipeError(
+                f"unknown pooling '{mode}'", where="model.pooling", fix=f"use one of {', '.join(POOLINGS)}"
+            )
         if mode == "flatten" and not steps:
-            raise SeqpipeError("pooling 'flatten' needs a fixed sequence length, and the data gives none",
-                               where="model.pooling", fix="use pooling: mean or attention for variable-length data")
+            raise SeqpipeError(
+                "pooling 'flatten' needs a fixed sequence length, and the data gives none",
+                where="model.pooling",
+                fix="use pooling: mean or attention for variable-length data",
+            )
         self.mode = mode
         self.steps = steps if mode == "flatten" else None
         self.out_dim = dim * steps if mode == "flatten" else dim
@@ -141,10 +147,12 @@ class TimePooling(nn.Module):
         if self.mode == "flatten":
             if t != self.steps or (lengths is not None and bool((lengths != self.steps).any())):
                 got = t if lengths is None else sorted({int(n) for n in lengths.tolist()})
-                raise SeqpipeError(f"pooling 'flatten' was built for exactly {self.steps} steps after the front "
-                                   f"end, and got {got}", where="model.pooling",
-                                   fix="give every sequence the training length (trim or pad them upstream), "
-                                       "or train with pooling: mean or attention")
+                raise SeqpipeError(
+                    f"pooling 'flatten' was built for exactly {self.steps} steps after the front end, and got {got}",
+                    where="model.pooling",
+                    fix="give every sequence the training length (trim or pad them upstream), "
+                    "or train with pooling: mean or attention",
+                )
             return out.reshape(b, t * out.shape[2])
         if lengths is None:
             mask = torch.ones(b, t, dtype=torch.bool, device=out.device)
@@ -166,12 +174,18 @@ def fixed_length(spec: DataSpec, data_info: dict | None, pooling: str) -> int | 
         return None
     span = (data_info or {}).get("length") or {}
     if span and span.get("min") != span.get("max"):
-        raise SeqpipeError(f"pooling 'flatten' needs every sequence the same length; this data's lengths run "
-                           f"from {span.get('min')} to {span.get('max')}", where="model.pooling",
-                           fix="use pooling: mean or attention, or trim/filter the data to one length")
+        raise SeqpipeError(
+            f"pooling 'flatten' needs every sequence the same length; this data's lengths run "
+            f"from {span.get('min')} to {span.get('max')}",
+            where="model.pooling",
+            fix="use pooling: mean or attention, or trim/filter the data to one length",
+        )
     if not spec.max_len:
-        raise SeqpipeError("pooling 'flatten' needs a fixed sequence length, and the data spec bounds none",
-                           where="model.pooling", fix="use pooling: mean or attention for variable-length data")
+        raise SeqpipeError(
+            "pooling 'flatten' needs a fixed sequence length, and the data spec bounds none",
+            where="model.pooling",
+            fix="use pooling: mean or attention for variable-length data",
+        )
     return int(spec.max_len)
 
 
@@ -193,3 +207,14 @@ class OutputOnly(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)[0]
+
+
+def logging_step(module: Any) -> bool:
+    """Whether Lightning passes this training step's logged values on (every trainer.log_every_n_steps).
+
+    Each self.log call costs ~0.5 ms of Python, a few percent of a small recurrent model's CPU step
+    (benchmarks/text.md), and Lightning drops the values of the other steps anyway; outside a Trainer, always.
+    """
+    trainer = module._trainer
+    connector = getattr(trainer, "_logger_connector", None)
+    return connector is None or bool(connector.should_update_logs)

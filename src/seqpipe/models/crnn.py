@@ -57,7 +57,7 @@ class ConvFrontEnd(nn.Module):
         blocks: list[nn.Module] = []
         if self.two_d:
             c_in, f = 1, spec.feature_dim
-            for c, t_p, f_p in zip(channels, tp, fp):
+            for c, t_p, f_p in zip(channels, tp, fp, strict=True):
                 blocks += [
                     nn.Conv2d(c_in, c, kernel_size, padding=pad),
                     nn.BatchNorm2d(c),
@@ -76,7 +76,7 @@ class ConvFrontEnd(nn.Module):
             self.embed = nn.Embedding(spec.vocab_size, embedding_dim) if embedding_dim else None
             c_in = embedding_dim or spec.vocab_size
             self.vocab = spec.vocab_size
-            for c, t_p in zip(channels, tp):
+            for c, t_p in zip(channels, tp, strict=True):
                 blocks += [
                     nn.Conv1d(c_in, c, kernel_size, padding=pad),
                     nn.BatchNorm1d(c),

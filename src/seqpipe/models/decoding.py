@@ -106,7 +106,7 @@ def beam_search(
             seqs[:, :, t] = torch.where(writing, tok, seqs[:, :, t])
             lens = lens + writing.long()
         order = (torch.arange(b, device=dev).unsqueeze(1) * k + src).view(-1)
-        state = _map_state(state, lambda h: h.index_select(1, order))
+        state = _map_state(state, lambda h, order=order: h.index_select(1, order))
         feed = feed.index_select(0, order) if feed is not None else None
         prev = tok.view(-1)
         if bool(ended.all()):

@@ -21,8 +21,17 @@ from torch import nn
 
 from seqpipe.data.spec import DataSpec
 from seqpipe.errors import SeqpipeError
-from seqpipe.models.core import (FrontEnd, RecurrentCore, State, TimePooling, check_bidirectional, detach_state,
-                                 fixed_length, make_head)
+from seqpipe.models.core import (
+    FrontEnd,
+    RecurrentCore,
+    State,
+    TimePooling,
+    check_bidirectional,
+    detach_state,
+    fixed_length,
+    logging_step,
+    make_head,
+)
 
 PER_STEP = ("next_token", "masked_token")
 
@@ -84,8 +93,14 @@ class RecurrentModel(L.LightningModule):
         if loss not in ("mse", "l1"):
             raise SeqpipeError(f"unknown loss '{loss}'", where="model.loss", fix="use mse or l1")
         self.front = FrontEnd(spec, embedding_dim=embedding_dim, one_hot=one_hot, proj_dim=proj_dim)
-        self.block_args = dict(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
-                               bidirectional=bidirectional, pooling=pooling)
+        self.block_args = dict(
+            cell=cell,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            pooling=pooling,
+        )
         self.build_on_front(fixed_length(spec, data_info, pooling))
         self._carried: State | None = None
 
@@ -96,8 +111,9 @@ class RecurrentModel(L.LightningModule):
         core, pooling and head option of this class reaches it without a copy. ``steps``: the fixed
         number of steps after the front end (pooling 'flatten' only)."""
         b = self.block_args
-        self.core = RecurrentCore(b["cell"], self.front.out_dim, b["hidden_size"], b["num_layers"], b["dropout"],
-                                  b["bidirectional"])
+        self.core = RecurrentCore(
+            b["cell"], self.front.out_dim, b["hidden_size"], b["num_layers"], b["dropout"], b["bidirectional"]
+        )
         self.pool = None if self.spec.target in PER_STEP else TimePooling(self.core.out_dim, b["pooling"], steps)
         self.drop = nn.Dropout(b["dropout"])
         self.head = make_head(self.spec, self.core.out_dim if self.pool is None else self.pool.out_dim)
@@ -118,8 +134,9 @@ class RecurrentModel(L.LightningModule):
         """The front end's frames and the sample lengths left after it (a pooling front end shortens them)."""
         return self.front(inputs), lengths
 
-    def loss_and_metrics(self, output: torch.Tensor, targets: torch.Tensor,
-                         smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss_and_metrics(
+        self, output: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.0
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         t = self.spec.target
         if t in PER_STEP:
             loss = F.cross_entropy(output.reshape(-1, output.shape[-1]), targets.reshape(-1), ignore_index=-100)
@@ -131,7 +148,9 @@ class RecurrentModel(L.LightningModule):
             targets = targets.to(output.dtype).reshape(output.shape)
             loss = F.mse_loss(output, targets) if self.hparams.loss == "mse" else F.l1_loss(output, targets)
             return loss, {"mae": (output - targets).abs().mean()}
-        raise SeqpipeError(f"RecurrentModel cannot train target '{t}'", fix="use the seq2seq model for sequence targets")
+        raise SeqpipeError(
+            f"RecurrentModel cannot train target '{t}'", fix="use the seq2seq model for sequence targets"
+        )
 
     # -- steps --------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -143,10 +162,11 @@ class RecurrentModel(L.LightningModule):
         if self.hparams.tbptt:
             self._carried = detach_state(new_state)
         loss, metrics = self.loss_and_metrics(output, batch["targets"], self.hparams.get("label_smoothing", 0.0))
-        bs = batch["inputs"].shape[0]
-        self.log("train_loss", loss, prog_bar=True, batch_size=bs)
-        for k, v in metrics.items():
-            self.log(f"train_{k}", v, prog_bar=k == "bpc", batch_size=bs)
+        if logging_step(self):
+            bs = batch["inputs"].shape[0]
+            self.log("train_loss", loss, prog_bar=True, batch_size=bs)
+            for k, v in metrics.items():
+                self.log(f"train_{k}", v, prog_bar=k == "bpc", batch_size=bs)
         return loss
 
     def on_train_epoch_start(self) -> None:

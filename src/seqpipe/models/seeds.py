@@ -39,8 +39,14 @@ class SeedGroup(L.LightningModule):
 
     config_kwargs_target = RecurrentModel  # where **model_args go: configs are checked against it
 
-    def __init__(self, spec: dict[str, Any], n_seeds: int = 3, member_seeds: list[int] | None = None,
-                 data_info: dict[str, Any] | None = None, **model_args: Any):
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        n_seeds: int = 3,
+        member_seeds: list[int] | None = None,
+        data_info: dict[str, Any] | None = None,
+        **model_args: Any,
+    ):
         if n_seeds < 1:
             raise SeqpipeError(f"n_seeds must be >= 1, got {n_seeds}", where="model.n_seeds")
         if member_seeds is None:
@@ -63,10 +69,14 @@ class SeedGroup(L.LightningModule):
         """(n_seeds, B, C): every member's prediction."""
         return torch.stack([m(inputs, lengths)[0] for m in self.members])
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: Any = None) -> tuple[torch.Tensor, None]:
+    def forward(
+        self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: Any = None
+    ) -> tuple[torch.Tensor, None]:
         return self.member_outputs(inputs, lengths).mean(0), None
 
-    def _losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, torch.Tensor]]:
+    def _losses(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, torch.Tensor]]:
         losses, agg = [], {}
         for m in self.members:
             out, _ = m(batch["inputs"], batch.get("lengths"))
@@ -88,8 +98,8 @@ class SeedGroup(L.LightningModule):
         stacked, _, metrics = self._losses(batch)
         bs = batch["inputs"].shape[0]
         self.log(f"{prefix}_loss", stacked.mean(), prog_bar=True, sync_dist=True, batch_size=bs)
-        for i, l in enumerate(stacked):
-            self.log(f"{prefix}_loss_seed{i}", l, sync_dist=True, batch_size=bs)
+        for i, seed_loss in enumerate(stacked):
+            self.log(f"{prefix}_loss_seed{i}", seed_loss, sync_dist=True, batch_size=bs)
         for k, v in metrics.items():
             self.log(f"{prefix}_{k}", v, prog_bar=True, sync_dist=True, batch_size=bs)
 
@@ -99,8 +109,9 @@ class SeedGroup(L.LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "test")
 
-    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: float | None = None,
-                                    gradient_clip_algorithm: str | None = None) -> None:
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
         """Clip each member on its own, so one member's large gradient never shrinks another's step."""
         if not gradient_clip_val:
             return

@@ -23,7 +23,8 @@ Decoding is greedy or beam search (``beam_width``; width 1 is exactly greedy).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -307,7 +308,7 @@ class Seq2Seq(L.LightningModule):
         if self.tokens_out:  # what decoding really gives: greedy, no teacher
             hyps = self.greedy(batch["inputs"], batch.get("lengths"))
             refs = strip(batch["targets"])
-            errors = sum(edit_distance(h, r) for h, r in zip(hyps, refs))
+            errors = sum(edit_distance(h, r) for h, r in zip(hyps, refs, strict=True))
             self.log(
                 f"{prefix}_cer",
                 errors / max(1, sum(len(r) for r in refs)),
@@ -315,7 +316,12 @@ class Seq2Seq(L.LightningModule):
                 sync_dist=True,
                 batch_size=bs,
             )
-            self.log(f"{prefix}_seq_acc", sum(h == r for h, r in zip(hyps, refs)) / bs, sync_dist=True, batch_size=bs)
+            self.log(
+                f"{prefix}_seq_acc",
+                sum(h == r for h, r in zip(hyps, refs, strict=True)) / bs,
+                sync_dist=True,
+                batch_size=bs,
+            )
         else:
             pred = self.forecast(batch["inputs"])
             self.log(

@@ -60,7 +60,8 @@ def iter_dna(
     kept = 0
     for r in iter_records(source, **kw):
         if r.id in seen:
-            first = next(x.where for x in iter_records(source, **kw) if x.id == r.id)  # re-read: errors only
+            # where the first one was: read again up to it (only on this error) rather than kept for every record
+            first = next(x.where for x in iter_records(source, **kw) if x.id == r.id)
             raise SeqpipeError(
                 f"duplicate id '{r.id}' (first at {first})", where=r.where, fix="give every record a unique id"
             )

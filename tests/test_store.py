@@ -44,6 +44,15 @@ def test_interrupted_first_write_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_interrupted_write_removes_the_folders_it_made(tmp_path):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(RuntimeError):
+        with StoreWriter(tmp_path / "a" / "b" / "c" / "s", domain="test") as w:
+            w.append("tokens", np.array([1], dtype=np.uint8))
+            raise RuntimeError("a streamed read failed half way")
+    assert list(tmp_path.iterdir()) == [tmp_path / "a"] and list((tmp_path / "a").iterdir()) == []
+
+
 def test_rewrite_replaces_whole_store(tmp_path):
     write(tmp_path / "s", [1, 2, 3])
     write(tmp_path / "s", [4, 5])

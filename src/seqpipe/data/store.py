@@ -107,6 +107,9 @@ class StoreWriter:
     def __init__(self, path: str | Path, domain: str):
         self.path = Path(path)
         self.domain = domain
+        # folders made for the store, innermost first: removed again on abort, so a failed (streamed) build
+        # leaves nothing behind
+        self._made = [d for d in self.path.absolute().parents if not d.exists()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and not is_store(self.path) and (not self.path.is_dir() or any(self.path.iterdir())):
             raise SeqpipeError(
@@ -196,6 +199,11 @@ class StoreWriter:
         for f in self._files.values():
             f.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
+        for d in self._made:
+            try:
+                d.rmdir()
+            except OSError:  # not empty (someone else wrote there) or gone: keep the rest
+                break
 
 
 def _json_default(o: Any) -> Any:

@@ -1,8 +1,9 @@
 """DNA sources: FASTA / FASTA.gz, CSV / TSV and folder-per-class layouts -> labeled, encoded records.
 
 Readers yield ``DnaRecord(id, sequence_bytes, label, split, where)``; ``encode`` turns the bases into
-one byte a base (the codes below); ``read_dna`` validates the whole set (ids, labels, lengths) with
-the rules in ``DnaRules`` and returns encoded records plus a report of what was repaired or skipped.
+one byte a base (the codes below); ``iter_dna`` validates the whole set (ids, labels, lengths) with
+the rules in ``DnaRules`` and yields encoded records one at a time (``read_dna`` collects them), plus
+a report of what was repaired or skipped.
 
 Codes (one uint8 a base)::
 
@@ -29,7 +30,7 @@ Input rules (``DnaRules``, ``strict`` picks error vs. repair where both make sen
 
 Modules: ``rules`` (DnaRules, ReadReport, the read bound), ``alphabet`` (codes, encode/decode),
 ``stream`` (bounded gzip/UTF-8 line reading), ``formats`` (FASTA, tables, class folders, label CSV ->
-DnaRecord), ``validate`` (``read_dna``). The names below are importable from here.
+DnaRecord), ``validate`` (``iter_dna``, ``read_dna``). The names below are importable from here.
 """
 
 from seqpipe.sources.dna.alphabet import (
@@ -61,7 +62,7 @@ from seqpipe.sources.dna.formats import (
 )
 from seqpipe.sources.dna.rules import CROP_READ_FACTOR, NO_MAX_LEN_BASES, DnaRules, ReadReport, read_limit
 from seqpipe.sources.dna.stream import CHUNK, MAX_LINE_EXTRA
-from seqpipe.sources.dna.validate import ReadResult, read_dna
+from seqpipe.sources.dna.validate import ReadResult, ValidRecord, iter_dna, read_dna, source_files
 
 __all__ = [
     "ALPHABET",
@@ -83,10 +84,12 @@ __all__ = [
     "N",
     "ReadReport",
     "ReadResult",
+    "ValidRecord",
     "T",
     "decode",
     "encode",
     "header_label",
+    "iter_dna",
     "iter_records",
     "read_dna",
     "read_fasta",
@@ -95,5 +98,6 @@ __all__ = [
     "read_limit",
     "read_table",
     "reverse_complement",
+    "source_files",
     "source_kind",
 ]

@@ -7,6 +7,8 @@ the bases came from.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from seqpipe.errors import SeqpipeError
@@ -22,8 +24,9 @@ _INVALID = 255
 _AMBIG = 254
 
 
+@cache
 def _lookup(convert_u: bool) -> np.ndarray:
-    """byte -> code table: bases, N, ambiguity marker, invalid marker."""
+    """byte -> code table: bases, N, ambiguity marker, invalid marker (built once: never written to)."""
     table = np.full(256, _INVALID, dtype=np.uint8)
     for ch, code in zip("ACGTN", (A, C, G, T, N), strict=False):
         table[ord(ch)] = table[ord(ch.lower())] = code
@@ -31,6 +34,7 @@ def _lookup(convert_u: bool) -> np.ndarray:
         table[ord(ch)] = table[ord(ch.lower())] = _AMBIG
     if convert_u:
         table[ord("U")] = table[ord("u")] = T
+    table.flags.writeable = False
     return table
 
 

@@ -1,12 +1,13 @@
-"""``read_dna``: every record of a source checked against ``DnaRules`` (ids, labels, lengths), encoded,
-and what was repaired or skipped reported.
+"""``iter_dna`` / ``read_dna``: every record of a source checked against ``DnaRules`` (ids, labels, lengths),
+encoded, and what was repaired or skipped reported; streamed one record at a time, or collected.
 
 Separate from the format readers: this is the one place the input rules are applied, the same for
-every layout, and the one function the preprocess stage calls.
+every layout; the preprocess stage streams ``iter_dna`` straight into the store.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,26 +29,43 @@ class ReadResult:
     source_files: list[Path]
 
 
-def read_dna(
+@dataclass
+class ValidRecord:
+    """One record that passed the rules: its encoded (and possibly cropped) bases."""
+
+    id: str
+    codes: np.ndarray
+    label: str
+    split: str | None
+
+
+def iter_dna(
     source: str | Path,
     rules: DnaRules = DnaRules(),
+    report: ReadReport | None = None,
     *,
     labels: str | Path | None = None,
     label_field: str | int | None = "label",
     require_labels: bool = True,
     **table_cols: str,
-) -> ReadResult:
-    """Read, validate and encode every record of a source (the rules in the module docstring)."""
-    report = ReadReport()
-    out = ReadResult([], [], [], [], report, [])
-    seen: dict[str, str] = {}
+) -> Iterator[ValidRecord]:
+    """Every usable record of a source, read, validated and encoded one at a time (the rules in the
+    module docstring); repairs and skips go to ``report``. Streamed, so a caller that writes each record
+    away holds only what it keeps. Errors that need the whole source (missing labels, nothing usable)
+    are raised after the last record."""
+    report = ReadReport() if report is None else report
+    kw = dict(labels=labels, label_field=label_field, max_bases=read_limit(rules), **table_cols)
+    seen: set[str] = set()
     missing: list[str] = []
-    for r in iter_records(source, labels=labels, label_field=label_field, max_bases=read_limit(rules), **table_cols):
+    kept = 0
+    for r in iter_records(source, **kw):
         if r.id in seen:
+            # where the first one was: read again up to it (only on this error) rather than kept for every record
+            first = next(x.where for x in iter_records(source, **kw) if x.id == r.id)
             raise SeqpipeError(
-                f"duplicate id '{r.id}' (first at {seen[r.id]})", where=r.where, fix="give every record a unique id"
+                f"duplicate id '{r.id}' (first at {first})", where=r.where, fix="give every record a unique id"
             )
-        seen[r.id] = r.where
+        seen.add(r.id)
         if require_labels and r.label is None:
             if rules.strict:
                 missing.append(r.id)
@@ -76,10 +94,8 @@ def read_dna(
             cut = (len(codes) - rules.max_len) // 2
             codes = codes[cut : cut + rules.max_len]
             report.cropped.append(r.id)
-        out.ids.append(r.id)
-        out.codes.append(codes)
-        out.labels.append(r.label if r.label is not None else "")
-        out.splits.append(r.split)
+        kept += 1
+        yield ValidRecord(r.id, codes, r.label if r.label is not None else "", r.split)
     if missing:
         shown = ", ".join(missing[:10]) + (f" ... ({len(missing)} in all)" if len(missing) > 10 else "")
         raise SeqpipeError(
@@ -87,10 +103,35 @@ def read_dna(
             where=labels or source,
             fix="add their labels, or set data.strict: false to skip unlabeled records",
         )
-    if not out.ids:
+    if not kept:
         raise SeqpipeError("no usable records", where=source, fix="check the source and data.strict")
+
+
+def source_files(source: str | Path, labels: str | Path | None = None) -> list[Path]:
+    """The files a source reads (what the store's fingerprint hashes)."""
     path = Path(source)
-    out.source_files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    if labels:
-        out.source_files.append(Path(labels))
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [*files, Path(labels)] if labels else files
+
+
+def read_dna(
+    source: str | Path,
+    rules: DnaRules = DnaRules(),
+    *,
+    labels: str | Path | None = None,
+    label_field: str | int | None = "label",
+    require_labels: bool = True,
+    **table_cols: str,
+) -> ReadResult:
+    """Read, validate and encode every record of a source into memory (``iter_dna`` streams instead)."""
+    report = ReadReport()
+    out = ReadResult([], [], [], [], report, [])
+    for r in iter_dna(
+        source, rules, report, labels=labels, label_field=label_field, require_labels=require_labels, **table_cols
+    ):
+        out.ids.append(r.id)
+        out.codes.append(r.codes)
+        out.labels.append(r.label)
+        out.splits.append(r.split)
+    out.source_files = source_files(source, labels)
     return out

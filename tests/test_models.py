@@ -121,6 +121,25 @@ def test_gradient_through_time_vanishes_faster_for_vanilla_rnn():
     assert ratio["rnn"] < 1e-3 * ratio["lstm"]
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_gradient_replay_through_fused_cells_equals_the_module_step_by_step(cell):
+    """The replay steps torch's fused cell functions (8x cheaper than nn.LSTM one step a call): same curve."""
+    torch.manual_seed(0)
+    x = torch.randint(0, 11, (8, 31))
+    batch = {"inputs": x[:, :-1], "targets": x[:, 1:]}
+    m = RecurrentModel(LM, cell=cell, hidden_size=16, num_layers=2, embedding_dim=8, dropout=0.0)
+    with torch.enable_grad():  # the reference: the module itself, one step a call
+        z = m.front(batch["inputs"])
+        state, hs = None, []
+        for t in range(z.shape[1]):
+            _, state = m.core.rnn(z[:, t : t + 1], state)
+            hs.append(state[0] if isinstance(state, tuple) else state)
+        loss = torch.nn.functional.cross_entropy(m.head(hs[-1][-1]), batch["targets"][:, -1])
+        grads = torch.autograd.grad(loss, hs)
+    reference = torch.stack([g.norm(dim=-1).mean() for g in grads])
+    torch.testing.assert_close(hidden_gradient_norms(m, batch), reference.detach(), rtol=1e-4, atol=1e-12)
+
+
 def test_generation_is_reproducible_and_respects_top_k():
     torch.manual_seed(0)
     vocab = Vocabulary(["<unk>", *"abcdefghij"])

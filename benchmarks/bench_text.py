@@ -16,13 +16,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import torch
@@ -88,16 +88,12 @@ def seqpipe_steps(cfg, dm, args) -> tuple[float, float]:
 def plain_steps(cfg, dm, args) -> tuple[float, float]:
     """What a user would write by hand for the same recipe: no framework, no callbacks, no logging."""
     model = new_model(cfg, dm)
-    hp = model.hparams
-    opt = torch.optim.AdamW(model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-    total, warm = cfg["trainer"]["max_steps"], min(hp.warmup_steps, cfg["trainer"]["max_steps"] // 10 + 1)
-
-    def factor(step: int) -> float:  # the recipe's cosine schedule with warmup
-        if step < warm:
-            return (step + 1) / warm
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    # the model's own optimizer and schedule; the cosine schedule reads the step budget from its trainer
+    model._trainer = SimpleNamespace(estimated_stepping_batches=cfg["trainer"]["max_steps"])
+    conf = model.configure_optimizers()
+    model._trainer = None
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    total = cfg["trainer"]["max_steps"]
     bf16 = _trainer_kwargs(cfg)["precision"] == "bf16-mixed"
     clip = float(cfg["trainer"].get("gradient_clip_val", 1.0))
     dm.setup()

@@ -48,6 +48,13 @@ print("CORE-OK")
 
 @pytest.mark.slow
 def test_core_install_trains_a_text_model(tmp_path: Path) -> None:
+    try:
+        _install_core_and_train(tmp_path)
+    finally:  # the venv is ~5 GB (torch): pytest keeps the last three runs' tmp dirs, a full disk fails the next CI
+        shutil.rmtree(tmp_path / "venv", ignore_errors=True)
+
+
+def _install_core_and_train(tmp_path: Path) -> None:
     project = tmp_path / "project"  # a copy: pip builds in the source tree (build/), which must stay clean
     shutil.copytree(REPO / "src", project / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
     for name in ("pyproject.toml", "README.md", "LICENSE"):

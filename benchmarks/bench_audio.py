@@ -66,7 +66,7 @@ def pipeline_timings(source: Path, profile: str = "default") -> list[tuple[str, 
 
     from seqpipe.config import instantiate, load_config
     from seqpipe.evaluation import audio as A
-    from seqpipe.stages import _trainer_kwargs
+    from seqpipe.training import _trainer_kwargs
 
     rows = []
     params = yaml_params()
@@ -133,7 +133,7 @@ def pipeline_timings(source: Path, profile: str = "default") -> list[tuple[str, 
         dm = instantiate(cfg["data"])
         model = instantiate(cfg["model"], spec=dm.spec.to_dict(), data_info=dm.data_info())
         ck = ModelCheckpoint(dirpath=tempfile.mkdtemp(), filename="best", monitor="val_loss", save_top_k=1)
-        trainer = L.Trainer(logger=False, callbacks=[ck], enable_model_summary=False, **_trainer_kwargs(cfg))
+        trainer = L.Trainer(logger=False, callbacks=[ck], enable_model_summary=False, **_trainer_kwargs(cfg, model))
         t = time.perf_counter()
         trainer.fit(model, datamodule=dm)
         fit_s = time.perf_counter() - t

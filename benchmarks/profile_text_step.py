@@ -69,8 +69,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{tmp}/mlflow.db"
         logger = MLFlowLogger(experiment_name="profile", tracking_uri=uri, artifact_location=tmp)
-        trainer = build_trainer(cfg, Path(tmp), logger)
         model = new_model(cfg, dm)
+        trainer = build_trainer(cfg, Path(tmp), logger, model)
         prof = cProfile.Profile()
         prof.enable()
         trainer.fit(model, datamodule=dm)

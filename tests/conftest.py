@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import torch
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# trainer.precision: auto caches its measurements here, not in the user's ~/.cache (seqpipe.precision)
+os.environ.setdefault("SEQPIPE_CACHE_DIR", tempfile.mkdtemp(prefix="seqpipe-test-cache-"))
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"models", "generate"},  # models, loading a checkpoint, sampling from a language model
     {"baselines"},  # the simple models every experiment is compared with
     {"evaluation", "predict"},  # one module a task: baselines run, scoring, predict
-    {"tracking", "runs", "callbacks", "config"},  # MLflow, run folders, training callbacks, configs
+    {"tracking", "runs", "callbacks", "config", "precision"},  # MLflow, run folders, callbacks, configs, precision
     {"stages", "training", "summary", "dvcgen"},  # the pipeline stages, the generated dvc.yaml
     {"cli", "__main__"},
 ]

@@ -1,5 +1,7 @@
 """Model shapes, learning, refusal of leaky configs, gradients through time, generation."""
 
+import json
+
 import pytest
 import torch
 
@@ -192,25 +194,59 @@ def test_cosine_schedule_is_a_function_of_the_step_alone():
     assert all(a >= b for a, b in zip(fast, fast[1:], strict=False))
 
 
-def test_precision_auto_follows_the_measured_rule(monkeypatch):
-    from seqpipe import training
+def test_precision_auto_is_measured_on_this_machine_and_cached(monkeypatch, tmp_path):
+    from seqpipe import precision, training
 
+    monkeypatch.setenv("SEQPIPE_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(training, "cpu_has_fast_bf16", lambda: True)
-    auto = {"trainer": {"precision": "auto"}}
-    pick = {
-        c: training._trainer_kwargs({**auto, "model": {"init_args": {"cell": c}}})["precision"]
-        for c in ("rnn", "lstm", "gru")
-    }
-    assert pick == {"rnn": "32-true", "lstm": "bf16-mixed", "gru": "bf16-mixed"}
-    monkeypatch.setattr(training, "cpu_has_fast_bf16", lambda: False)  # no oneDNN bf16: emulated, slower
-    assert (
-        training._trainer_kwargs({"trainer": {"precision": "auto"}, "model": {"init_args": {"cell": "lstm"}}})[
-            "precision"
-        ]
-        == "32-true"
-    )
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    spec = DataSpec(input="tokens", target="next_token", vocab_size=20, causal=True).to_dict()
+    cfg = {"trainer": {"precision": "auto"}, "data": {"init_args": {"batch_size": 4, "seq_len": 8}}}
+    measured = []
+
+    def fake_measure(shapes, batch, seq_len):
+        measured.append((shapes[0]["mode"], batch, seq_len))
+        return {"LSTM": 0.6, "GRU": 0.95, "RNN_TANH": 0.8999}[shapes[0]["mode"]]
+
+    monkeypatch.setattr(precision, "measure", fake_measure)
+    models = {c: RecurrentModel(spec, cell=c, hidden_size=8, num_layers=1) for c in ("rnn", "lstm", "gru")}
+    pick = {c: training._trainer_kwargs(cfg, m)["precision"] for c, m in models.items()}
+    # bf16 only where clearly faster (< 0.9x): near a tie the exact 32-bit wins
+    assert pick == {"rnn": "bf16-mixed", "lstm": "bf16-mixed", "gru": "32-true"}
+    assert measured == [("RNN_TANH", 4, 8), ("LSTM", 4, 8), ("GRU", 4, 8)]
+    cache = json.loads((tmp_path / "precision.json").read_text())
+    assert sorted(cache.values()) == [0.6, 0.8999, 0.95]
+    # a rerun on this machine reads the cache: no new measurement, the same choice
+    assert training._trainer_kwargs(cfg, models["gru"])["precision"] == "32-true" and len(measured) == 3
+    # another window is another measurement
+    training._trainer_kwargs({**cfg, "data": {"init_args": {"batch_size": 4, "seq_len": 16}}}, models["gru"])
+    assert len(measured) == 4
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)  # no oneDNN bf16: emulated, slower
+    assert training._trainer_kwargs(cfg, models["lstm"])["precision"] == "32-true" and len(measured) == 4
+    monkeypatch.setattr(training.torch.cuda, "is_available", lambda: True)  # a GPU: bf16
+    assert training._trainer_kwargs(cfg, models["rnn"])["precision"] == "bf16-mixed"
+    monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
     assert training._trainer_kwargs({"trainer": {}})["precision"] == "32-true"
+    with pytest.raises(SeqpipeError, match="needs the model"):
+        training._trainer_kwargs(cfg)
+
+
+def test_precision_probe_times_real_layers_and_leaves_the_rng_alone():
+    from seqpipe import precision
+
+    model = RecurrentModel(
+        DataSpec(input="tokens", target="next_token", vocab_size=20, causal=True).to_dict(),
+        cell="gru",
+        hidden_size=8,
+        num_layers=2,
+    )
+    shapes = [precision._shape(r) for r in precision.recurrent_layers(model)]
+    assert shapes == [{"mode": "GRU", "input_size": 64, "hidden_size": 8, "num_layers": 2, "bidirectional": False}]
+    torch.manual_seed(3)
+    before = torch.get_rng_state()
+    ratio = precision.measure(shapes, batch=2, seq_len=5, rounds=1)
+    assert torch.equal(torch.get_rng_state(), before)  # a cache hit and a fresh probe train alike
+    assert 0 < ratio < 100
 
 
 # -- pooling "flatten" (DanQ/DeepSplice head for fixed-length, position-anchored tasks) ---------

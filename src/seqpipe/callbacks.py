@@ -31,8 +31,9 @@ from seqpipe.tracking import atomic_write_text
 def _cell_step(rnn: torch.nn.RNNBase, x: torch.Tensor, state: list) -> list:
     """One time step of a fused nn.RNN/LSTM/GRU through torch's fused cell functions, layer by layer.
 
-    The same weights and the same arithmetic as the module's own step (within float rounding), ~8x cheaper than
-    calling the module one step at a time: nn.LSTM sets up its fused kernel on every call. ``state`` holds, per
+    The same weights and the same arithmetic as the module's own step (within float rounding), cheaper than
+    calling the module one step at a time, which sets up its fused kernel on every call (the whole LSTM replay
+    2.6x cheaper, benchmarks/grad_replay.md). ``state`` holds, per
     layer, h (RNN/GRU) or (h, c) (LSTM); the new state is returned. Its h tensors are views: the gradient with
     respect to them is the gradient through the recurrence (and the head), not through the layer above at the same
     step -- what the module-per-step replay measured, where that happened inside one call.

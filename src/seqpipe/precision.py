@@ -14,13 +14,15 @@ generators (fork_rng), so a cache hit and a fresh probe leave training identical
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import platform
 import statistics
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,20 @@ def measure(shapes: list[dict[str, Any]], batch: int, seq_len: int, rounds: int 
     return statistics.median(ratios)
 
 
+@contextmanager
+def _cache_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock beside the cache file (none where the folder cannot be written)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 -- held for the block
+    except OSError:
+        yield
+        return
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def choose(model: nn.Module, batch: int, seq_len: int) -> dict[str, Any]:
     """The CPU precision for this model: "bf16-mixed" or "32-true", with the measured ratio and where it came from."""
     layers = recurrent_layers(model)
@@ -127,21 +143,21 @@ def choose(model: nn.Module, batch: int, seq_len: int) -> dict[str, Any]:
     shapes = [_shape(r) for r in layers]
     key = json.dumps({"machine": machine_key(), "shapes": shapes, "batch": batch, "seq_len": seq_len}, sort_keys=True)
     path = cache_path()
-    try:
-        cache = json.loads(path.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    if key in cache:
-        ratio, source = float(cache[key]), f"cached in {path}"
-    else:
-        ratio, source = round(measure(shapes, batch, seq_len), 4), f"measured now, cached in {path}"
-        cache[key] = ratio  # rounded before the comparison, so a cache hit decides exactly as the probe did
-        try:  # a read-only home only loses the cache
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
-            os.replace(tmp, path)
-        except OSError as e:
-            log.warning("could not cache the precision measurement in %s: %s", path, e)
+    with _cache_lock(path):  # DDP ranks on one machine: the first measures, the others read its answer
+        try:
+            cache = json.loads(path.read_text())
+        except (OSError, ValueError):
+            cache = {}
+        if key in cache:
+            ratio, source = float(cache[key]), f"cached in {path}"
+        else:
+            ratio, source = round(measure(shapes, batch, seq_len), 4), f"measured now, cached in {path}"
+            cache[key] = ratio  # rounded before the comparison, so a cache hit decides exactly as the probe did
+            try:  # a read-only home only loses the cache
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
+                os.replace(tmp, path)
+            except OSError as e:
+                log.warning("could not cache the precision measurement in %s: %s", path, e)
     precision = "bf16-mixed" if ratio < BF16_MARGIN else "32-true"
     return {"precision": precision, "bf16_over_32bit": round(ratio, 3), "reason": source}

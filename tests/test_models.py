@@ -10,7 +10,7 @@ from seqpipe.data.spec import DataSpec
 from seqpipe.data.text import Vocabulary
 from seqpipe.errors import SeqpipeError
 from seqpipe.generate import generate
-from seqpipe.models import CRNN, RecurrentModel
+from seqpipe.models import CRNN, RecurrentModel, Seq2Seq
 
 LM = DataSpec(input="tokens", target="next_token", vocab_size=11, causal=True).to_dict()
 CLS = DataSpec(input="features", target="class", feature_dim=8, num_classes=3).to_dict()
@@ -204,16 +204,16 @@ def test_precision_auto_is_measured_on_this_machine_and_cached(monkeypatch, tmp_
     cfg = {"trainer": {"precision": "auto"}, "data": {"init_args": {"batch_size": 4, "seq_len": 8}}}
     measured = []
 
-    def fake_measure(shapes, batch, seq_len):
-        measured.append((shapes[0]["mode"], batch, seq_len))
-        return {"LSTM": 0.6, "GRU": 0.95, "RNN_TANH": 0.8999}[shapes[0]["mode"]]
+    def fake_measure(model, batch, seq_len):
+        measured.append((model.hparams.cell, batch, seq_len))
+        return {"lstm": 0.6, "gru": 0.95, "rnn": 0.8999}[model.hparams.cell]
 
     monkeypatch.setattr(precision, "measure", fake_measure)
     models = {c: RecurrentModel(spec, cell=c, hidden_size=8, num_layers=1) for c in ("rnn", "lstm", "gru")}
     pick = {c: training._trainer_kwargs(cfg, m)["precision"] for c, m in models.items()}
     # bf16 only where clearly faster (< 0.9x): near a tie the exact 32-bit wins
     assert pick == {"rnn": "bf16-mixed", "lstm": "bf16-mixed", "gru": "32-true"}
-    assert measured == [("RNN_TANH", 4, 8), ("LSTM", 4, 8), ("GRU", 4, 8)]
+    assert measured == [("rnn", 4, 8), ("lstm", 4, 8), ("gru", 4, 8)]
     cache = json.loads((tmp_path / "precision.json").read_text())
     assert sorted(cache.values()) == [0.6, 0.8999, 0.95]
     # a rerun on this machine reads the cache: no new measurement, the same choice
@@ -221,8 +221,12 @@ def test_precision_auto_is_measured_on_this_machine_and_cached(monkeypatch, tmp_
     # another window is another measurement
     training._trainer_kwargs({**cfg, "data": {"init_args": {"batch_size": 4, "seq_len": 16}}}, models["gru"])
     assert len(measured) == 4
+    # another width is another model: measured anew
+    wider = RecurrentModel(spec, cell="gru", hidden_size=16, num_layers=1)
+    training._trainer_kwargs(cfg, wider)
+    assert len(measured) == 5
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)  # no oneDNN bf16: emulated, slower
-    assert training._trainer_kwargs(cfg, models["lstm"])["precision"] == "32-true" and len(measured) == 4
+    assert training._trainer_kwargs(cfg, models["lstm"])["precision"] == "32-true" and len(measured) == 5
     monkeypatch.setattr(training.torch.cuda, "is_available", lambda: True)  # a GPU: bf16
     assert training._trainer_kwargs(cfg, models["rnn"])["precision"] == "bf16-mixed"
     monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
@@ -231,22 +235,36 @@ def test_precision_auto_is_measured_on_this_machine_and_cached(monkeypatch, tmp_
         training._trainer_kwargs(cfg)
 
 
-def test_precision_probe_times_real_layers_and_leaves_the_rng_alone():
+def test_precision_probe_trains_a_copy_and_leaves_the_model_and_rng_alone():
     from seqpipe import precision
 
-    model = RecurrentModel(
-        DataSpec(input="tokens", target="next_token", vocab_size=20, causal=True).to_dict(),
-        cell="gru",
-        hidden_size=8,
-        num_layers=2,
-    )
-    shapes = [precision._shape(r) for r in precision.recurrent_layers(model)]
-    assert shapes == [{"mode": "GRU", "input_size": 64, "hidden_size": 8, "num_layers": 2, "bidirectional": False}]
-    torch.manual_seed(3)
-    before = torch.get_rng_state()
-    ratio = precision.measure(shapes, batch=2, seq_len=5, rounds=1)
-    assert torch.equal(torch.get_rng_state(), before)  # a cache hit and a fresh probe train alike
-    assert 0 < ratio < 100
+    for spec, cell in [
+        (DataSpec(input="tokens", target="next_token", vocab_size=20, causal=True), "gru"),
+        (DataSpec(input="features", target="regression", feature_dim=3, output_dim=2), "lstm"),
+        (DataSpec(input="tokens", target="class", vocab_size=5, num_classes=3), "rnn"),
+    ]:
+        model = RecurrentModel(spec.to_dict(), cell=cell, hidden_size=8, num_layers=2, dropout=0.1)
+        weights = {k: v.clone() for k, v in model.state_dict().items()}
+        torch.manual_seed(3)
+        before = torch.get_rng_state()
+        ratio = precision.measure(model, batch=2, seq_len=5, rounds=1)
+        assert torch.equal(torch.get_rng_state(), before)  # a cache hit and a fresh probe train alike
+        assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())  # the step ran on a copy
+        assert all(p.grad is None for p in model.parameters())
+        assert 0 < ratio < 100
+    # bf16 is timed under the very autocast Lightning's bf16-mixed trains in (its weight-cache setting included)
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    def autocast_state():
+        return torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"), torch.is_autocast_cache_enabled()
+
+    with precision.bf16_forward_context():
+        probed = autocast_state()
+    with MixedPrecision("bf16-mixed", "cpu").forward_context():
+        assert probed == autocast_state() and probed[:2] == (True, torch.bfloat16)
+    # a model the probe cannot feed (sequence targets) stays in exact 32-bit, saying why
+    seq = Seq2Seq(DataSpec(input="features", target="sequence", feature_dim=4, num_classes=7).to_dict(), hidden_size=8)
+    assert precision.choose(seq, batch=2, seq_len=5)["precision"] == "32-true"
 
 
 # -- pooling "flatten" (DanQ/DeepSplice head for fixed-length, position-anchored tasks) ---------

@@ -1,20 +1,25 @@
-"""``trainer.precision: auto``: the precision measured fastest for this model's recurrent core on this machine.
+"""``trainer.precision: auto``: the precision measured fastest for this model's whole training step on this machine.
 
 bf16 autocast speeds up some fused CPU cells and slows others, and which ones changes from one CPU (and torch
 build) to the next: a table kept by hand went stale (benchmarks/precision.md). So the rule is a measurement:
-time forward + backward of the model's own recurrent layers (cell, sizes, layers, the run's batch and window)
-in 32-bit and in bf16, alternating rounds so machine noise hits both alike, and take bf16 only when it is
-clearly faster (ratio below ``BF16_MARGIN``), since 32-bit is the exact one.
+time the model's own training step (a synthetic batch of the run's size and window through forward, loss,
+backward, gradient clipping and AdamW) in 32-bit and under bf16 autocast, alternating rounds so machine noise
+hits both alike, and take bf16 only when it is clearly faster (ratio below ``BF16_MARGIN``), since 32-bit is the
+exact one. The whole step, not the recurrent layer alone: timing only the layer called the vanilla RNN 0.88x in
+bf16, while its whole step (embedding, head, loss, optimizer, the casts between them) was a tie.
 
-The answer is cached per machine (CPU model, oneDNN bf16, torch version, threads) and shape in
+The answer is cached per machine (CPU model, oneDNN bf16, torch version, threads) and model shape in
 ``$SEQPIPE_CACHE_DIR/precision.json`` (default ``~/.cache/seqpipe``): a rerun on the same machine trains in the
-same precision, so same config + seed + machine = same bits. The probe draws no random numbers from the run's
-generators (fork_rng), so a cache hit and a fresh probe leave training identical. On a GPU bf16 is always faster.
+same precision, so same config + seed + machine = same bits. The probe trains a copy of the model and draws no
+random numbers from the run's generators (fork_rng), so a cache hit and a fresh probe leave training identical.
+On a GPU bf16 is always faster.
 """
 
 from __future__ import annotations
 
+import copy
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -22,7 +27,7 @@ import platform
 import statistics
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -64,57 +69,68 @@ def machine_key() -> str:
     return f"{cpu}|{platform.machine()}|bf16={cpu_has_fast_bf16()}|{torch_build}"
 
 
-def recurrent_layers(model: nn.Module) -> list[nn.RNNBase]:
-    """The fused recurrent layers (nn.RNN/LSTM/GRU) that dominate a recurrent model's step time."""
-    return [m for m in model.modules() if isinstance(m, nn.RNNBase)]
+PROBED_TARGETS = ("next_token", "masked_token", "class", "regression")  # a batch the probe can make up
 
 
-def _shape(rnn: nn.RNNBase) -> dict[str, Any]:
-    return {
-        "mode": rnn.mode,
-        "input_size": rnn.input_size,
-        "hidden_size": rnn.hidden_size,
-        "num_layers": rnn.num_layers,
-        "bidirectional": rnn.bidirectional,
-    }
+def model_key(model: nn.Module) -> str:
+    """What makes a measurement valid only for this model: its class, data contract and parameter shapes."""
+    shapes = [[name, list(p.shape)] for name, p in model.named_parameters()]
+    digest = hashlib.sha1(json.dumps(shapes).encode()).hexdigest()[:16]
+    return f"{type(model).__qualname__}|{json.dumps(model.spec.to_dict(), sort_keys=True)}|params={digest}"
 
 
-def step_seconds(shapes: list[dict[str, Any]], batch: int, seq_len: int, bf16: bool, steps: int = STEPS) -> float:
-    """Seconds a step (forward + backward) through fresh layers of these shapes; no global RNG draws."""
+def synthetic_batch(spec: Any, batch: int, seq_len: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets of the run's shape, drawn from ``gen`` (the values do not change the step's cost)."""
+    if spec.input == "tokens":
+        inputs = torch.randint(0, spec.vocab_size, (batch, seq_len), generator=gen)
+    else:
+        inputs = torch.randn(batch, seq_len, spec.feature_dim, generator=gen)
+    if spec.target in ("next_token", "masked_token"):
+        targets = torch.randint(0, spec.num_classes or spec.vocab_size, (batch, seq_len), generator=gen)
+    elif spec.target == "class":
+        targets = torch.randint(0, spec.num_classes, (batch,), generator=gen)
+    else:
+        targets = torch.randn(batch, spec.output_dim, generator=gen)
+    return inputs, targets
+
+
+def bf16_forward_context() -> AbstractContextManager[None]:
+    """The autocast Lightning's bf16-mixed wraps a training step in, with its settings: Lightning 2.6 turns the
+    autocast weight cache off, which costs the vanilla RNN's step ~4 ms of ~30 here (benchmarks/precision.md),
+    so a probe with torch's default autocast would promise a speedup training never sees."""
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    return MixedPrecision("bf16-mixed", "cpu").forward_context()
+
+
+def step_seconds(model: nn.Module, batch: int, seq_len: int, bf16: bool, steps: int = STEPS) -> float:
+    """Seconds a training step of a copy of ``model`` takes: forward + loss (under Lightning's bf16 autocast),
+    backward, clipping, AdamW. The model itself is left untouched and no global RNG is drawn from."""
     with torch.random.fork_rng(devices=[]):
-        gen = torch.Generator().manual_seed(0)
-        kinds = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN_TANH": nn.RNN, "RNN_RELU": nn.RNN}
-        layers = []
-        for s in shapes:
-            extra = {"nonlinearity": "relu"} if s["mode"] == "RNN_RELU" else {}
-            layers.append(
-                kinds[s["mode"]](
-                    s["input_size"],
-                    s["hidden_size"],
-                    s["num_layers"],
-                    batch_first=True,
-                    bidirectional=s["bidirectional"],
-                    **extra,
-                )
-            )
-        inputs = [torch.randn(batch, seq_len, s["input_size"], generator=gen) for s in shapes]
-        ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
+        copy_ = copy.deepcopy(model).train()
+        inputs, targets = synthetic_batch(copy_.spec, batch, seq_len, torch.Generator().manual_seed(0))
+        params = [p for p in copy_.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=1e-4)
+        ctx = bf16_forward_context if bf16 else nullcontext
         for i in range(WARMUP + steps):
             if i == WARMUP:
                 t0 = time.perf_counter()
-            for layer, x in zip(layers, inputs, strict=True):
-                with ctx():
-                    out, _ = layer(x)
-                out.float().sum().backward()
+            with ctx():
+                output, _ = copy_(inputs)
+                loss, _ = copy_.loss_and_metrics(output, targets)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
         return (time.perf_counter() - t0) / steps
 
 
-def measure(shapes: list[dict[str, Any]], batch: int, seq_len: int, rounds: int = ROUNDS) -> float:
-    """bf16 / 32-bit step time: the median over alternating rounds."""
+def measure(model: nn.Module, batch: int, seq_len: int, rounds: int = ROUNDS) -> float:
+    """bf16 / 32-bit training step time: the median over alternating rounds."""
     ratios = []
     for _ in range(rounds):
-        fp32 = step_seconds(shapes, batch, seq_len, bf16=False)
-        bf16 = step_seconds(shapes, batch, seq_len, bf16=True)
+        fp32 = step_seconds(model, batch, seq_len, bf16=False)
+        bf16 = step_seconds(model, batch, seq_len, bf16=True)
         ratios.append(bf16 / fp32)
     return statistics.median(ratios)
 
@@ -135,13 +151,12 @@ def _cache_lock(path: Path) -> Iterator[None]:
 
 def choose(model: nn.Module, batch: int, seq_len: int) -> dict[str, Any]:
     """The CPU precision for this model: "bf16-mixed" or "32-true", with the measured ratio and where it came from."""
-    layers = recurrent_layers(model)
-    if not layers:
-        return {"precision": "32-true", "reason": "no recurrent layer to measure"}
+    spec = getattr(model, "spec", None)
+    if spec is None or spec.target not in PROBED_TARGETS or not hasattr(model, "loss_and_metrics"):
+        return {"precision": "32-true", "reason": f"no training step probe for {type(model).__name__}: 32-bit, exact"}
     if not cpu_has_fast_bf16():
         return {"precision": "32-true", "reason": "oneDNN has no bf16 on this CPU (emulated: slower)"}
-    shapes = [_shape(r) for r in layers]
-    key = json.dumps({"machine": machine_key(), "shapes": shapes, "batch": batch, "seq_len": seq_len}, sort_keys=True)
+    key = json.dumps({"machine": machine_key(), "model": model_key(model), "batch": batch, "seq_len": seq_len})
     path = cache_path()
     with _cache_lock(path):  # DDP ranks on one machine: the first measures, the others read its answer
         try:
@@ -151,7 +166,7 @@ def choose(model: nn.Module, batch: int, seq_len: int) -> dict[str, Any]:
         if key in cache:
             ratio, source = float(cache[key]), f"cached in {path}"
         else:
-            ratio, source = round(measure(shapes, batch, seq_len), 4), f"measured now, cached in {path}"
+            ratio, source = round(measure(model, batch, seq_len), 4), f"measured now, cached in {path}"
             cache[key] = ratio  # rounded before the comparison, so a cache hit decides exactly as the probe did
             try:  # a read-only home only loses the cache
                 tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -44,8 +44,9 @@ def main() -> None:
             "# Precision per recurrent cell on CPU",
             "",
             f"`python benchmarks/bench_precision.py --steps {args.steps} --rounds {args.rounds}` (1 thread; medians of "
-            f"{args.rounds} alternating rounds; {precision.machine_key()}). The text recipe's recurrent layer: "
-            "1 x 256 units over a 64-wide embedding, batch 32 x 64, forward + backward.",
+            f"{args.rounds} alternating rounds; {precision.machine_key()}). The text recipe's whole training "
+            "step (a copy of the model): 1 x 256 units over a 64-wide embedding, batch 32 x 64; forward, loss, "
+            "backward, clipping, AdamW; bf16 under Lightning's own autocast.",
             "",
             *rows,
             "",

@@ -46,9 +46,8 @@ def main() -> None:
             f"`python benchmarks/bench_precision.py --steps {args.steps} --rounds {args.rounds}` (1 thread; medians of "
             f"{args.rounds} alternating rounds; {precision.machine_key()}). The text recipe's whole training "
             "step (a copy of the model): 1 x 256 units over a 64-wide embedding, batch 32 x 64; forward, loss, "
-            "backward, clipping, AdamW; bf16 under Lightning's own autocast, which runs without the weight cache "
-            "(for the RNN that costs ~4 ms of a ~30 ms step: a plain loop under torch's default autocast took "
-            "26.6-29.1 ms, under Lightning's 30.6-32.1 ms; README, Benchmarks).",
+            "backward, clipping, AdamW; bf16 under Lightning's own autocast (which, unlike torch's default, runs "
+            "without the weight cache), so the probe times what training pays.",
             "",
             *rows,
             "",

@@ -38,12 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def recipe(args) -> dict:
     """The shipped experiment config, its budget cut to the timed steps (no validation inside them)."""
     steps = args.warmup + args.steps
-    full = load_config(ROOT / args.config)["trainer"]  # the whole run's logging interval, not the cut one's
+    full = load_config(ROOT / args.config, args.set)["trainer"]  # the whole run's logging interval, not the cut one's
     overrides = [f"trainer.max_steps={steps}", f"trainer.val_check_interval={steps + 1}"]
     overrides.append(
         f"trainer.log_every_n_steps={full.get('log_every_n_steps', log_every_n_steps(full.get('max_steps')))}"
     )
-    cfg = load_config(ROOT / args.config, overrides)
+    cfg = load_config(ROOT / args.config, [*args.set, *overrides])
     cfg["data"]["init_args"]["prepared_dir"] = str(ROOT / cfg["data"]["init_args"]["prepared_dir"])
     return cfg
 
@@ -116,7 +116,7 @@ def plain_steps(cfg, dm, args) -> tuple[float, float]:
         clock.tick()
         if i == total:
             break
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16, cache_enabled=args.plain_autocast_cache == "on"):
             output, new_state = model(batch["inputs"], None, state)
             loss, _ = model.loss_and_metrics(output, batch["targets"])
         state = detach_state(new_state)
@@ -157,6 +157,15 @@ def memory(dm) -> dict:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--config", default="pipelines/text/lstm.yaml", help="the recipe (experiment YAML)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override, as `seqpipe fit --set`"
+    )
+    p.add_argument(
+        "--plain-autocast-cache",
+        choices=["on", "off"],
+        default="on",
+        help="the plain loop's autocast weight cache: on (torch's default) or off (as Lightning 2.6's bf16-mixed)",
+    )
     p.add_argument("--steps", type=int, default=500, help="timed steps a run (covers one gradient replay at 500)")
     p.add_argument("--warmup", type=int, default=20, help="untimed steps first")
     p.add_argument("--rounds", type=int, default=3)
@@ -207,7 +216,9 @@ def main(argv=None) -> None:
     data = cfg["data"]["init_args"]
     text = (
         "# Text benchmarks\n\n"
-        f"Reproduce: `.venv/bin/python benchmarks/bench_text.py --config {args.config} --steps {args.steps} "
+        f"Reproduce: `.venv/bin/python benchmarks/bench_text.py --config {args.config} "
+        f"{''.join(f'--set {o} ' for o in args.set)}--plain-autocast-cache {args.plain_autocast_cache} "
+        f"--steps {args.steps} "
         f"--warmup {args.warmup} --rounds {args.rounds} --threads {args.threads}` (the recipe: "
         f"{model['cell'].upper()} {model.get('num_layers', 1)}x{model['hidden_size']}, batch {data['batch_size']} x "
         f"{data['seq_len']}, truncated BPTT, precision {kw['precision']}, clipping {kw['gradient_clip_val']}, "

@@ -33,7 +33,7 @@ def text_config(in_tmp):
             "accelerator": "cpu",
         },
         "fit": {"grad_every_n_steps": 10},
-        "evaluate": {"ngram_max_order": 4, "lanes": 4, "sample_length": 50},
+        "evaluate": {"ngram_max_order": 4, "lanes": 4, "sample_length": 50, "dynamic": True, "dynamic_lrs": [0.1, 1]},
     }
     (in_tmp / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     return in_tmp
@@ -70,7 +70,17 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     assert val_by_w[str(mix["mixture_weight_on_model"])] == min(val_by_w.values())
     from seqpipe.stages import summary
 
-    assert f"| {variant} | text |" in summary(tmp / "metrics")  # a row of its own beside the model's
+    table = summary(tmp / "metrics")
+    assert f"| {variant} | text |" in table  # a row of its own beside the model's
+    # dynamic evaluation: apart from the static rows, beside the n-gram with a cache, settings chosen on val
+    dyn = m["dynamic_evaluation"]
+    model_dyn, cached = dyn["model"], dyn["ngram"]
+    assert model_dyn["name"] == "tiny-lstm" and cached["name"] == f"kn{m['ngram_best_order_on_val']}+cache"
+    assert str(model_dyn["lr"]) == min(model_dyn["val_bpc_by_lr"], key=model_dyn["val_bpc_by_lr"].get)
+    assert 0 < model_dyn["test_bpc"] < np.log2(20) and 0 < cached["test_bpc"] < np.log2(20)
+    assert 0 <= cached["cache_weight"] <= 0.8 and cached["cache_order"] >= 2
+    static_rows, dynamic_rows = table.split("Dynamic evaluation")
+    assert "| tiny-lstm | " in dynamic_rows and "+cache" not in static_rows
 
     capsys.readouterr()
     assert (
@@ -89,6 +99,7 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     r = mlflow.get_run(training["mlflow_run_id"])
     assert r.info.run_name == "tiny-lstm"
     assert {"train_loss", "val_loss", "val_bpc", "test_bpc", "grad_h_log10_ratio", "lr-AdamW"} <= set(r.data.metrics)
+    assert r.data.metrics["dynamic_test_bpc"] == m["dynamic_evaluation"]["model"]["test_bpc"]
     assert r.data.tags["data_fingerprint"] == m["data_fingerprint"]
     (dataset,) = [d.dataset for d in r.inputs.dataset_inputs]  # the Dataset column of the runs table
     assert dataset.digest == m["data_fingerprint"][:16] and dataset.name == "tiny"  # the prepared store

@@ -296,6 +296,18 @@ def test_crnn_flatten_pooling_shapes_and_head_size():
     assert r.head.in_features == 60 * 4 and r(torch.randint(1, 5, (2, 60)))[0].shape == (2, 3)
 
 
+def test_precision_probe_feeds_a_flattening_head_its_fixed_length(monkeypatch, tmp_path):
+    from seqpipe import precision
+
+    monkeypatch.setenv("SEQPIPE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    m = CRNN(DNA60, conv_channels=[8], time_pool=[2], hidden_size=4, pooling="flatten")
+    # the data's training window (64) is not what the head was built for (60): the probe must not use it
+    choice = precision.choose(m, batch=2, seq_len=64)
+    assert choice["precision"] in ("bf16-mixed", "32-true") and choice["bf16_over_32bit"] > 0
+    assert json.loads(next(iter(json.loads((tmp_path / "precision.json").read_text()))))["seq_len"] == 60
+
+
 def test_crnn_flatten_pooling_refuses_varying_lengths_with_the_fix():
     with pytest.raises(SeqpipeError, match="same length.*from 40 to 60") as e:
         CRNN(DNA60, conv_channels=[8], pooling="flatten", data_info={"length": {"min": 40, "max": 60}})

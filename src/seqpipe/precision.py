@@ -96,8 +96,8 @@ def synthetic_batch(spec: Any, batch: int, seq_len: int, gen: torch.Generator) -
 
 def bf16_forward_context() -> AbstractContextManager[None]:
     """The autocast Lightning's bf16-mixed wraps a training step in, with its settings: Lightning 2.6 turns the
-    autocast weight cache off, which costs the vanilla RNN's step ~4 ms of ~30 here (benchmarks/precision.md),
-    so a probe with torch's default autocast would promise a speedup training never sees."""
+    autocast weight cache off; a probe under torch's default autocast (cache on) could time a step that training
+    never runs (how much the cache is worth here is not settled: benchmarks/precision.md)."""
     from lightning.pytorch.plugins.precision import MixedPrecision
 
     return MixedPrecision("bf16-mixed", "cpu").forward_context()
@@ -156,6 +156,8 @@ def choose(model: nn.Module, batch: int, seq_len: int) -> dict[str, Any]:
         return {"precision": "32-true", "reason": f"no training step probe for {type(model).__name__}: 32-bit, exact"}
     if not cpu_has_fast_bf16():
         return {"precision": "32-true", "reason": "oneDNN has no bf16 on this CPU (emulated: slower)"}
+    if getattr(getattr(model, "pool", None), "mode", None) == "flatten" and spec.max_len:
+        seq_len = int(spec.max_len)  # a flattening head takes exactly the spec's length, whatever the data's window
     key = json.dumps({"machine": machine_key(), "model": model_key(model), "batch": batch, "seq_len": seq_len})
     path = cache_path()
     with _cache_lock(path):  # DDP ranks on one machine: the first measures, the others read its answer

@@ -228,6 +228,10 @@ def _log_evaluation(run_id: str, doc: dict[str, Any], artifacts: list[Path]) -> 
     now = int(time.time() * 1000)
     values = dict(doc["model"])
     values.update({f"baseline_{b}_{k}": v for b, m in doc["baselines"].items() for k, v in m.items()})
+    dynamic = doc.get("dynamic_evaluation")  # text: the adapting model and the cache n-gram, as their own metrics
+    if dynamic:
+        values["dynamic_test_bpc"] = dynamic["model"]["test_bpc"]
+        values["dynamic_ngram_test_bpc"] = dynamic["ngram"]["test_bpc"]
     metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if math.isfinite(float(v))]
     for i in range(0, len(metrics), 900):  # one request a batch, not one a metric
         client.log_batch(run_id, metrics=metrics[i : i + 900])

@@ -63,6 +63,34 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Pa
                     f"| {variant}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {values[pm]:.4f} | "
                     f"{bb} | {bv:.4f} | {vm:+.4f} | {'yes' if vm > 0 else 'no'} |"
                 )
-    text = "\n".join(rows) + "\n"
+    text = "\n".join(rows) + "\n" + _dynamic_table(files if files is not None else sorted(metrics_dir.glob("*.json")))
     tracking.atomic_write_text(out or metrics_dir / "summary.md", text)
     return text
+
+
+def _dynamic_table(files: list[Path]) -> str:
+    """Dynamic evaluation, apart from the static table: the model adapting on the test stream as it reads it,
+    against the n-gram with a cache of the read text (an empty string where no experiment ran it)."""
+    rows = []
+    for f in sorted(files):
+        d = json.loads(f.read_text())
+        dyn = d.get("dynamic_evaluation")
+        if not dyn:
+            continue
+        m, n = dyn["model"], dyn["ngram"]
+        margin = n["test_bpc"] - m["test_bpc"]
+        rows.append(
+            f"| {m['name']} | {m['test_bpc']:.4f} | {n['name']} | {n['test_bpc']:.4f} | {margin:+.4f} | "
+            f"{'yes' if margin > 0 else 'no'} |"
+        )
+    if not rows:
+        return ""
+    head = [
+        "",
+        "Dynamic evaluation (weights or counts adapted on the test stream as it is read; not comparable with the "
+        "rows above):",
+        "",
+        "| experiment | model test_bpc | adapted n-gram | n-gram test_bpc | margin | model better |",
+        "|---|---|---|---|---|---|",
+    ]
+    return "\n".join(head + rows) + "\n"

@@ -33,10 +33,10 @@ def read_ranks(lanes: int, lane_len: int, window: int) -> np.ndarray:
 
 def _count_before(keys: np.ndarray, ranks: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """For every position i: how many valid positions j with keys[j] == keys[i] have ranks[j] < ranks[i]."""
-    uniq, kid = np.unique(keys, return_inverse=True)
+    kid = np.unique(keys, return_inverse=True)[1].astype(np.int64)  # dense ids: kid * span never overflows
     span = int(ranks.max()) + 1
-    occ = np.sort(kid[valid].astype(np.int64) * span + ranks[valid])
-    return np.searchsorted(occ, kid.astype(np.int64) * span + ranks) - np.searchsorted(occ, kid.astype(np.int64) * span)
+    occ = np.sort(kid[valid] * span + ranks[valid])
+    return np.searchsorted(occ, kid * span + ranks) - np.searchsorted(occ, kid * span)
 
 
 def _first_before(keys: np.ndarray, ctx: np.ndarray, ranks: np.ndarray, valid: np.ndarray) -> np.ndarray:

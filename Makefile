@@ -34,10 +34,11 @@ lock:
 	mv requirements.lock.tmp requirements.lock
 	rm -rf .lock-venv build
 
-## make repro: set up, run every default experiment through DVC, print the summary table
+## make repro: set up, run every default experiment through DVC, print the summary table. Stages of independent
+## branches run side by side, one a CPU core (`seqpipe repro`; JOBS=1 runs one at a time, as plain `dvc repro`)
 repro: install
 	test -d .dvc || $(BIN)/dvc init -q
-	$(BIN)/dvc repro
+	$(BIN)/seqpipe repro $(if $(JOBS),--jobs $(JOBS))
 	@cat metrics/summary.md
 
 ## make lint: ruff over the code (configured in pyproject.toml)

@@ -100,6 +100,9 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     assert r.info.run_name == "tiny-lstm"
     assert {"train_loss", "val_loss", "val_bpc", "test_bpc", "grad_h_log10_ratio", "lr-AdamW"} <= set(r.data.metrics)
     assert r.data.metrics["dynamic_test_bpc"] == m["dynamic_evaluation"]["model"]["test_bpc"]
+    assert r.data.metrics["dynamic_ngram_test_bpc"] == m["dynamic_evaluation"]["ngram"]["test_bpc"]
+    (mixed,) = m["variants"].values()  # the model + n-gram mixture, under a name MLflow accepts
+    assert r.data.metrics["mixture_test_bpc"] == mixed["test_bpc"]
     assert r.data.tags["data_fingerprint"] == m["data_fingerprint"]
     (dataset,) = [d.dataset for d in r.inputs.dataset_inputs]  # the Dataset column of the runs table
     assert dataset.digest == m["data_fingerprint"][:16] and dataset.name == "tiny"  # the prepared store

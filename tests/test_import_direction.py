@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"baselines"},  # the simple models every experiment is compared with
     {"evaluation", "predict"},  # one module a task: baselines run, scoring, predict
     {"tracking", "runs", "callbacks", "config", "precision"},  # MLflow, run folders, callbacks, configs, precision
-    {"stages", "training", "summary", "dvcgen"},  # the pipeline stages, the generated dvc.yaml
+    {"stages", "training", "summary", "dvcgen", "repro"},  # the pipeline stages, dvc.yaml, running it on N cores
     {"cli", "__main__"},
 ]
 

@@ -1,4 +1,4 @@
-"""`seqpipe` command line: preprocess, fit, baselines, evaluate, generate, predict, summary, dvc-yaml.
+"""`seqpipe` command line: preprocess, fit, baselines, evaluate, generate, predict, summary, dvc-yaml, repro.
 
 Every stage takes an experiment YAML (pipelines/<domain>/<experiment>.yaml), an optional
 ``--profile`` (e.g. ``fast`` for CI) and ``--set key=value`` overrides, which is how dvc.yaml
@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dvc-yaml", help="write dvc.yaml from pipelines/ (--check: fail if it differs)")
     p.add_argument("--check", action="store_true")
 
+    p = sub.add_parser("repro", help="dvc repro with --jobs stages at a time (independent branches side by side)")
+    p.add_argument("--jobs", "-j", type=int, default=None, help="stages at a time (default: one a CPU core)")
+
     p = sub.add_parser("generate", help="sample text from a next-token checkpoint")
     p.add_argument("--ckpt", required=True)
     p.add_argument("--prompt", default="\n")
@@ -135,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
         from seqpipe import dvcgen
 
         return dvcgen.main(check=args.check)
+    if args.command == "repro":
+        from seqpipe.repro import repro
+
+        return repro(jobs=args.jobs)
     if args.command == "summary":
         files = [Path(f) for f in args.files] or None
         print(stages.summary(Path(args.metrics_dir), files=files), end="")

@@ -24,6 +24,7 @@ import copy
 import difflib
 import importlib
 import inspect
+import os
 import re
 import types
 import typing
@@ -158,7 +159,7 @@ def base_chain(path: str | Path) -> list[Path]:
         base = read_yaml(path).get("base")
         if base is None or len(chain) > 8:
             return chain
-        path = Path(str(path.parent / base))
+        path = Path(os.path.normpath(path.parent / base))  # pipelines/kjv/../text/base.yaml -> pipelines/text/base.yaml
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -133,7 +133,8 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
                 if (cfg.get("pipeline") or {}).get("stages", True):
                     experiments[ds.name].append((f, cfg))
     raw_outs = [b["pipeline"]["raw"]["out"] for b in bases.values() if (b.get("pipeline") or {}).get("raw")]
-    prepared_by = {}
+    prepared_by: dict[str, str] = {}
+    baselines_by: dict[str, str] = {}
     for ds in datasets:
         base, pipe, cfgpath = bases[ds.name], bases[ds.name].get("pipeline") or {}, (ds / "base.yaml").as_posix()
         data_mod = import_class(base["data"]["class_path"]).__module__
@@ -165,6 +166,7 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
         eval_mod = f"seqpipe.evaluation.{base['domain']}"
         if pipe.get("baselines", True):
             key = (base.get("evaluate") or {}).get("baseline_key", base["domain"])
+            baselines_by[key] = f"{ds.name}_baselines"
             stages[f"{ds.name}_baselines"] = {
                 "cmd": f"seqpipe baselines --config {cfgpath} --profile ${{profile}}",
                 "deps": [store] + import_closure([*STAGE_ROOTS, data_mod, eval_mod]),
@@ -179,6 +181,12 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
             store = cfg["data"]["init_args"]["prepared_dir"]
             data_mod = import_class(cfg["data"]["class_path"]).__module__
             model_mod = import_class(cfg["model"]["class_path"]).__module__
+            if store not in prepared_by:  # an experiment whose base is another folder's recipe names its store
+                raise SeqpipeError(
+                    f"data.init_args.prepared_dir {store} is prepared by no stage",
+                    where=f,
+                    fix=f"use the store a pipelines/*/base.yaml prepares ({', '.join(sorted(prepared_by))})",
+                )
             stages[f"{ds.name}_train_{stem}"] = {
                 "cmd": f"seqpipe fit --config {f.as_posix()} --profile ${{profile}}",
                 "deps": [store] + import_closure([*STAGE_ROOTS, data_mod, model_mod, "seqpipe.callbacks"]),
@@ -192,6 +200,12 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
                     raise SeqpipeError(f"pipeline.needs names '{need}', which no experiment is", where=f)
             eval_mod = importlib.import_module(f"seqpipe.evaluation.{cfg['domain']}")
             key = (cfg.get("evaluate") or {}).get("baseline_key", cfg["domain"])
+            if key not in baselines_by:
+                raise SeqpipeError(
+                    f"evaluate.baseline_key {key} names baselines no stage fits",
+                    where=f,
+                    fix=f"use one a pipelines/*/base.yaml fits ({', '.join(sorted(baselines_by))})",
+                )
             reports = getattr(eval_mod, "DVC_REPORTS", {"outs": ["."]})
             outs: list[Any] = []
             if "." in reports.get("outs", []):

@@ -198,7 +198,7 @@ def evaluate(cfg: dict[str, Any]) -> Path:
         **timings,
     }
     tracking.atomic_write_text(out_dir / "run.json", json.dumps(report, indent=2) + "\n")
-    _log_evaluation(run_id, doc, result.artifacts)
+    _log_evaluation(run_id, doc, result.tracked, result.artifacts)
     log.info("%s", json.dumps({k: doc[k] for k in ("experiment", "primary_metric", "model", "baselines")}, indent=1))
     return METRICS / f"{name}.json"
 
@@ -220,7 +220,7 @@ def _gradient_summary(path: Path) -> dict[str, float]:
     return {"grad_h_log10_ratio_first_to_last": math.log10(first / last), "grad_T": len(rows)}
 
 
-def _log_evaluation(run_id: str, doc: dict[str, Any], artifacts: list[Path]) -> None:
+def _log_evaluation(run_id: str, doc: dict[str, Any], tracked: dict[str, float], artifacts: list[Path]) -> None:
     from mlflow.entities import Metric, RunTag
     from mlflow.tracking import MlflowClient
 
@@ -228,10 +228,7 @@ def _log_evaluation(run_id: str, doc: dict[str, Any], artifacts: list[Path]) -> 
     now = int(time.time() * 1000)
     values = dict(doc["model"])
     values.update({f"baseline_{b}_{k}": v for b, m in doc["baselines"].items() for k, v in m.items()})
-    dynamic = doc.get("dynamic_evaluation")  # text: the adapting model and the cache n-gram, as their own metrics
-    if dynamic:
-        values["dynamic_test_bpc"] = dynamic["model"]["test_bpc"]
-        values["dynamic_ngram_test_bpc"] = dynamic["ngram"]["test_bpc"]
+    values.update(tracked)
     metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if math.isfinite(float(v))]
     for i in range(0, len(metrics), 900):  # one request a batch, not one a metric
         client.log_batch(run_id, metrics=metrics[i : i + 900])

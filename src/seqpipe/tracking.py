@@ -27,17 +27,17 @@ from seqpipe.errors import SeqpipeError  # noqa: E402
 log = logging.getLogger(__name__)
 
 
-def mlruns_dir() -> Path:
+def mlruns_dir(project: Path | None = None) -> Path:
     """<project>/mlruns: the DVC project root when DVC runs the stage (also for temp/queued experiments)."""
-    return Path(os.environ.get("DVC_ROOT") or ".").resolve() / "mlruns"
+    return Path(project or os.environ.get("DVC_ROOT") or ".").resolve() / "mlruns"
 
 
-def tracking_uri() -> str:
+def tracking_uri(project: Path | None = None) -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
-    mlruns_dir().mkdir(exist_ok=True)
-    return f"sqlite:///{mlruns_dir() / 'mlflow.db'}"
+    mlruns_dir(project).mkdir(exist_ok=True)
+    return f"sqlite:///{mlruns_dir(project) / 'mlflow.db'}"
 
 
 def artifact_location() -> str | None:
@@ -72,18 +72,32 @@ def ui_links(base: str = UI_BASE) -> str:
     return "\n".join(f"  {e.name}: {runs_url(e.experiment_id, base=base)}" for e in exps) or "  (no runs yet)"
 
 
+def init_store(project: Path | None = None) -> None:
+    """Open the project's tracking store once, which creates a new sqlite store's tables (`seqpipe repro` does it
+    before starting stages side by side: two processes creating them at once collide)."""
+    import mlflow
+
+    mlflow.MlflowClient(tracking_uri(project)).search_experiments(max_results=1)
+
+
 def ensure_experiment(domain: str) -> str:
     """Create (or find) the domain's MLflow experiment, tagged as model training; returns its id."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(tracking_uri())
     name = experiment_name(domain)
     exp = mlflow.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.tags.get(EXPERIMENT_KIND[0]) is None:  # made by an older seqpipe
-            mlflow.MlflowClient(tracking_uri()).set_experiment_tag(exp.experiment_id, *EXPERIMENT_KIND)
-        return exp.experiment_id
-    return mlflow.create_experiment(name, artifact_location=artifact_location(), tags=dict([EXPERIMENT_KIND]))
+    if exp is None:
+        try:
+            return mlflow.create_experiment(name, artifact_location=artifact_location(), tags=dict([EXPERIMENT_KIND]))
+        except MlflowException:  # a stage running beside this one created it first
+            exp = mlflow.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.tags.get(EXPERIMENT_KIND[0]) is None:  # made by an older seqpipe
+        mlflow.MlflowClient(tracking_uri()).set_experiment_tag(exp.experiment_id, *EXPERIMENT_KIND)
+    return exp.experiment_id
 
 
 def log_dataset(client: Any, run_id: str, meta: dict[str, Any], prepared_dir: str | Path) -> None:

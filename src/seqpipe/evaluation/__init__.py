@@ -35,6 +35,9 @@ class Evaluation:
     baselines: dict[str, dict[str, float]]
     extra: dict[str, Any] = field(default_factory=dict)
     artifacts: list[Path] = field(default_factory=list)
+    # more numbers for the MLflow run's metrics, beside model and baselines (the metrics file has them in extra):
+    # variants such as the model + n-gram mixture, so the runs table can sort and chart them
+    tracked: dict[str, float] = field(default_factory=dict)
 
 
 COMMON_EVALUATE_KEYS = {"baseline_key": "name of reports/baselines/<key>.json (default: the domain)"}

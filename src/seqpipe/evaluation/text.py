@@ -170,10 +170,11 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     if ev.get("mixture", True) or ev.get("dynamic", False):
         order = int(base["best_order_on_val"])
         lm = KneserNeyLM(order, dm.spec.vocab_size).fit(np.asarray(dm.split_tokens("train")))
+        kn = {s: ngram_at_lanes(lm, order, np.asarray(dm.split_tokens(s)), lanes).ravel() for s in ("val", "test")}
         if ev.get("mixture", True):
-            extra = mixture(model, dm, cfg, lm, order, lp, lanes, int(ev.get("window", 256)))
+            extra = mixture(model, dm, cfg, kn, order, lp, lanes, int(ev.get("window", 256)))
         if ev.get("dynamic", False):
-            extra["dynamic_evaluation"] = dynamic(model, dm, cfg, lm, order, lanes)
+            extra["dynamic_evaluation"] = dynamic(model, dm, cfg, kn, order, lanes)
     artifacts = []
     try:
         from seqpipe.generate import generate
@@ -204,7 +205,20 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
             **extra,
         },
         artifacts=artifacts,
+        tracked=tracked_numbers(extra),
     )
+
+
+def tracked_numbers(extra: dict[str, Any]) -> dict[str, float]:
+    """The mixture and dynamic-evaluation results as MLflow metric names (which may not contain '+')."""
+    out = {}
+    for row in extra.get("variants", {}).values():  # the model + n-gram mixture
+        out["mixture_test_bpc"] = row["test_bpc"]
+        out["mixture_weight_on_model"] = row["mixture_weight_on_model"]
+    if dynamic := extra.get("dynamic_evaluation"):  # the adapting model and the cache n-gram
+        out["dynamic_test_bpc"] = dynamic["model"]["test_bpc"]
+        out["dynamic_ngram_test_bpc"] = dynamic["ngram"]["test_bpc"]
+    return out
 
 
 def mix_bits(model_lp: np.ndarray, ngram_lp: np.ndarray, w: float) -> float:
@@ -222,21 +236,20 @@ def mixture(
     model: torch.nn.Module,
     dm: Any,
     cfg: dict[str, Any],
-    lm: KneserNeyLM,
+    kn: dict[str, np.ndarray],
     order: int,
     test_lp: np.ndarray,
     lanes: int,
     window: int,
 ) -> dict[str, Any]:
-    """Choose the mixture weight on the val stream (grid 0..1 by 0.02), report it on the test stream."""
-    val, test = (np.asarray(dm.split_tokens(s)) for s in ("val", "test"))
-
+    """Choose the mixture weight on the val stream (grid 0..1 by 0.02), report it on the test stream.
+    ``kn``: the n-gram's log2 probs of the characters the lane evaluation scores, per split (ngram_at_lanes)."""
+    val = np.asarray(dm.split_tokens("val"))
     val_model = stream_log2_probs(model, val, lanes=lanes, window=window).ravel()
-    val_ngram = ngram_at_lanes(lm, order, val, lanes).ravel()
     grid = np.round(np.arange(0.0, 1.0001, 0.02), 2)
-    val_bits = {float(w): mix_bits(val_model, val_ngram, float(w)) for w in grid}
+    val_bits = {float(w): mix_bits(val_model, kn["val"], float(w)) for w in grid}
     w = min(val_bits, key=val_bits.get)
-    test_bits = mix_bits(test_lp.ravel(), ngram_at_lanes(lm, order, test, lanes).ravel(), w)
+    test_bits = mix_bits(test_lp.ravel(), kn["test"], w)
     name = f"{cfg['name']}+kn{order}"
     return {
         "variants": {name: {"test_bpc": test_bits, "mixture_weight_on_model": w}},
@@ -245,7 +258,7 @@ def mixture(
 
 
 def dynamic(
-    model: torch.nn.Module, dm: Any, cfg: dict[str, Any], lm: KneserNeyLM, order: int, lanes: int
+    model: torch.nn.Module, dm: Any, cfg: dict[str, Any], kn: dict[str, np.ndarray], order: int, lanes: int
 ) -> dict[str, Any]:
     """Dynamic evaluation of the model beside the n-gram with the matching adaptation, a cache.
 
@@ -268,18 +281,16 @@ def dynamic(
     lr = min(val_by_lr, key=val_by_lr.get)
     model_bits = float(-dynamic_log2_probs(model, test, lanes, window, lr).mean())
 
-    def cache_and_kn(tokens: np.ndarray, cache_order: int) -> tuple[np.ndarray, np.ndarray]:
+    def cache(tokens: np.ndarray, cache_order: int) -> np.ndarray:
         starts, lane_len = lane_layout(len(tokens), lanes)
-        cached = cache_log2_probs(tokens, len(starts), lane_len, starts, window, cache_order, dm.spec.vocab_size)
-        return cached.ravel(), ngram_at_lanes(lm, order, tokens, lanes).ravel()
+        return cache_log2_probs(tokens, len(starts), lane_len, starts, window, cache_order, dm.spec.vocab_size).ravel()
 
     val_by_setting: dict[tuple[int, float], float] = {}
     for k in CACHE_ORDERS:
-        cached, kn = cache_and_kn(val, k)
+        cached = cache(val, k)
         for w in CACHE_WEIGHTS:  # mix_bits weighs its first argument: here the cache
-            val_by_setting[(k, w)] = mix_bits(cached, kn, w)
+            val_by_setting[(k, w)] = mix_bits(cached, kn["val"], w)
     k, w = min(val_by_setting, key=val_by_setting.get)
-    cached, kn = cache_and_kn(test, k)
     return {
         "note": "weights or counts adapted on the test stream as it is read: not comparable with the static rows",
         "window": window,
@@ -291,7 +302,7 @@ def dynamic(
         },
         "ngram": {
             "name": f"kn{order}+cache",
-            "test_bpc": mix_bits(cached, kn, w),
+            "test_bpc": mix_bits(cache(test, k), kn["test"], w),
             "cache_order": k,
             "cache_weight": w,
             "val_bpc": val_by_setting[(k, w)],

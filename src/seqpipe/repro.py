@@ -1,0 +1,209 @@
+"""`seqpipe repro --jobs N`: `dvc repro` with N stages at a time.
+
+`dvc repro` runs stages one after another, and every seqpipe stage computes on one thread (SEQPIPE_THREADS),
+so on a 2-core machine it leaves a core idle for the whole pipeline. DVC releases its repository lock while a
+stage's command runs, so stages of independent branches can run side by side as separate
+`dvc repro --single-item <stage>` processes (DVC's documented way to parallelize, "Parallel stage execution";
+`--wait-for-lock` queues them for the lock instead of failing). This module schedules them: a stage starts
+once every stage it depends on has finished, the longest remaining chain first (a training stage counts
+``TRAIN_WEIGHT`` times any other). A final plain `dvc repro` checks that nothing is left.
+
+Each stage runs the same command with the same seed and thread count as under `dvc repro`, so the results are
+the same bits; only the order and the wall time change. DVC still decides whether a stage is stale, records it
+in dvc.lock and caches its outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqpipe.errors import SeqpipeError
+
+log = logging.getLogger(__name__)
+
+TRAIN_WEIGHT = 5  # a training stage runs minutes, a prepare/baselines/evaluate stage seconds
+
+
+@dataclass
+class StageRun:
+    name: str
+    returncode: int
+    seconds: float
+    ran: bool  # False where DVC found the stage up to date
+
+
+def stage_graph(root: Path) -> tuple[list[str], dict[str, set[str]]]:
+    """The pipeline's stage names in dvc.yaml order and, for each, the stages it reads outputs of (DVC's own
+    dependency graph, so the order is exactly the one `dvc repro` respects)."""
+    from dvc.repo import Repo
+
+    with contextlib.chdir(root), Repo(".") as repo:  # stage addresses are relative to the working directory
+        graph = repo.index.graph  # an edge stage -> a stage whose output it depends on
+        names = {stage: stage.addressing for stage in graph.nodes}
+        order = [s.addressing for s in repo.index.stages]
+        upstream = {names[s]: {names[u] for u in graph.successors(s)} for s in graph.nodes}
+    return order, upstream
+
+
+def priorities(order: Sequence[str], upstream: dict[str, set[str]]) -> dict[str, int]:
+    """Weighted length of the longest chain from each stage to the end of the pipeline (itself included)."""
+    downstream: dict[str, list[str]] = {name: [] for name in order}
+    for name in order:
+        for up in upstream[name]:
+            downstream[up].append(name)
+    memo: dict[str, int] = {}
+
+    def chain(name: str) -> int:
+        if name not in memo:
+            weight = TRAIN_WEIGHT if "_train_" in name else 1
+            memo[name] = weight + max((chain(d) for d in downstream[name]), default=0)
+        return memo[name]
+
+    return {name: chain(name) for name in order}
+
+
+def schedule(
+    order: Sequence[str],
+    upstream: dict[str, set[str]],
+    jobs: int,
+    run_stage: Callable[[str], StageRun],
+) -> list[StageRun]:
+    """Run every stage with ``run_stage``, at most ``jobs`` at a time, each after all of its upstream stages
+    succeeded. After a failure nothing new starts (the running stages finish), as `dvc repro` stops at the
+    first failed stage; the failed and never-started stages are what the caller reports."""
+    if jobs < 1:
+        raise SeqpipeError(f"--jobs must be at least 1, got {jobs}")
+    missing = {u for ups in upstream.values() for u in ups} - set(order)
+    if missing:
+        raise SeqpipeError(f"stages depend on stages that are not in the pipeline: {sorted(missing)}")
+    rank = priorities(order, upstream)
+    position = {name: i for i, name in enumerate(order)}
+    done: set[str] = set()
+    started: set[str] = set()
+    results: list[StageRun] = []
+    finished: list[StageRun] = []
+    cond = threading.Condition()
+    failed = False
+
+    def worker(name: str) -> None:
+        try:
+            result = run_stage(name)
+        except Exception as e:  # a crash of the runner itself counts as the stage failing
+            log.error("stage %s: %s", name, e)
+            result = StageRun(name, 1, 0.0, False)
+        with cond:
+            finished.append(result)
+            cond.notify()
+
+    running = 0
+    threads = []
+    while True:
+        with cond:
+            while finished:
+                result = finished.pop()
+                running -= 1
+                results.append(result)
+                if result.returncode == 0:
+                    done.add(result.name)
+                else:
+                    failed = True
+            if not failed:
+                ready = [n for n in order if n not in started and upstream[n] <= done]
+                ready.sort(key=lambda n: (-rank[n], position[n]))
+                for name in ready[: jobs - running]:
+                    started.add(name)
+                    running += 1
+                    t = threading.Thread(target=worker, args=(name,), daemon=True)
+                    threads.append(t)
+                    t.start()
+            if running == 0:
+                break
+            cond.wait()
+    for t in threads:
+        t.join()
+    return results
+
+
+class _Printer:
+    """Prefixes each output line with its stage, so two stages' logs stay readable when interleaved."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def line(self, stage: str, text: str) -> None:
+        with self._lock:
+            sys.stdout.write(f"[{stage}] {text}")
+            if not text.endswith("\n"):
+                sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+def dvc_stage_runner(root: Path, dvc: str, printer: _Printer) -> Callable[[str], StageRun]:
+    def run_stage(name: str) -> StageRun:
+        start = time.monotonic()
+        ran = False
+        cmd = [dvc, "--wait-for-lock", "repro", "--single-item", name]
+        with subprocess.Popen(
+            cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1
+        ) as proc:
+            assert proc.stdout is not None
+            for text in proc.stdout:
+                ran = ran or text.startswith("Running stage")
+                printer.line(name, text)
+        seconds = time.monotonic() - start
+        if proc.returncode == 0:
+            printer.line(name, f"{'done' if ran else 'up to date'} ({seconds:.0f} s)")
+        return StageRun(name, proc.returncode, seconds, ran)
+
+    return run_stage
+
+
+def repro(root: Path = Path("."), jobs: int | None = None) -> int:
+    """Reproduce the whole pipeline under ``root`` with ``jobs`` stages at a time (default: one a core)."""
+    root = root.resolve()
+    if not (root / "dvc.yaml").exists():
+        raise SeqpipeError(f"no dvc.yaml in {root}", fix="run it in the project root (or `seqpipe dvc-yaml` first)")
+    if not (root / ".dvc").is_dir():
+        raise SeqpipeError(f"{root} is not a DVC project", fix="run `dvc init` there first (`make repro` does)")
+    dvc = shutil.which("dvc") or shutil.which("dvc", path=str(Path(sys.executable).parent))
+    if dvc is None:
+        raise SeqpipeError("the dvc command is not on PATH", fix="pip install 'seqpipe[pipeline]' (make install)")
+    jobs = jobs or len(os.sched_getaffinity(0))
+    _init_tracking_store(root)
+    order, upstream = stage_graph(root)
+    log.info("%d stages, %d at a time", len(order), jobs)
+    start = time.monotonic()
+    results = schedule(order, upstream, jobs, dvc_stage_runner(root, dvc, _Printer()))
+    bad = [r.name for r in results if r.returncode != 0]
+    if bad:
+        left = [n for n in order if n not in {r.name for r in results}]
+        log.error("failed: %s; not started: %s", ", ".join(bad), ", ".join(left) or "none")
+        return 1
+    log.info(
+        "%d stages ran, %d were up to date, in %.1f min; checking with a plain `dvc repro`",
+        sum(r.ran for r in results),
+        sum(not r.ran for r in results),
+        (time.monotonic() - start) / 60,
+    )
+    return subprocess.run([dvc, "repro"], cwd=root).returncode
+
+
+def _init_tracking_store(root: Path) -> None:
+    """Create the MLflow store's tables before stages that log start side by side (two processes creating a
+    fresh sqlite store at once race on its schema)."""
+    from seqpipe import tracking
+
+    try:
+        tracking.init_store(root)
+    except ImportError:  # pragma: no cover -- mlflow comes with seqpipe[pipeline], like dvc
+        pass

@@ -1,0 +1,122 @@
+"""`seqpipe repro --jobs N`: stages of independent branches side by side, each after its upstream stages.
+
+The scheduler against a scripted runner (order, concurrency, failure), then the real thing: a scratch DVC project
+whose two independent stages must overlap in time, whose dependent stage must wait, and which DVC afterwards
+calls up to date.
+"""
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seqpipe.errors import SeqpipeError
+from seqpipe.repro import StageRun, priorities, repro, schedule
+
+# a_prepare -> a_train_x -> a_eval ; b_prepare -> b_eval ; summary after both evals
+ORDER = ["a_prepare", "b_prepare", "a_train_x", "a_eval", "b_eval", "summary"]
+UPSTREAM = {
+    "a_prepare": set(),
+    "b_prepare": set(),
+    "a_train_x": {"a_prepare"},
+    "a_eval": {"a_train_x"},
+    "b_eval": {"b_prepare"},
+    "summary": {"a_eval", "b_eval"},
+}
+
+
+class ScriptedRunner:
+    """Records start/end order and the most stages it saw at once; fails the stages it is told to."""
+
+    def __init__(self, fail=()):
+        self.fail, self.events, self.lock = set(fail), [], threading.Lock()
+        self.active = self.peak = 0
+
+    def __call__(self, name):
+        with self.lock:
+            self.events.append(("start", name))
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(0.05)
+        with self.lock:
+            self.active -= 1
+            self.events.append(("end", name))
+        return StageRun(name, 1 if name in self.fail else 0, 0.05, True)
+
+
+def test_priorities_are_the_weighted_longest_chain_to_the_end():
+    rank = priorities(ORDER, UPSTREAM)
+    assert rank == {"summary": 1, "a_eval": 2, "b_eval": 2, "a_train_x": 7, "a_prepare": 8, "b_prepare": 3}
+
+
+def test_every_stage_runs_once_after_its_upstream_and_at_most_jobs_at_a_time():
+    runner = ScriptedRunner()
+    results = schedule(ORDER, UPSTREAM, 2, runner)
+    assert sorted(r.name for r in results) == sorted(ORDER)
+    starts = [n for kind, n in runner.events if kind == "start"]
+    assert sorted(starts) == sorted(ORDER)
+    ends = [n for kind, n in runner.events if kind == "end"]
+    for name, ups in UPSTREAM.items():
+        started_at = runner.events.index(("start", name))
+        assert all(runner.events.index(("end", u)) < started_at for u in ups), name
+    assert runner.peak == 2
+    assert starts[:2] == ["a_prepare", "b_prepare"] and ends[-1] == "summary"
+
+
+def test_one_job_runs_the_longest_chain_first():
+    runner = ScriptedRunner()
+    schedule(ORDER, UPSTREAM, 1, runner)
+    starts = [n for kind, n in runner.events if kind == "start"]
+    assert runner.peak == 1
+    assert starts == ["a_prepare", "a_train_x", "b_prepare", "a_eval", "b_eval", "summary"]
+
+
+def test_a_failure_starts_nothing_new_and_skips_what_depends_on_it():
+    runner = ScriptedRunner(fail={"a_prepare"})
+    results = schedule(ORDER, UPSTREAM, 1, runner)
+    assert [(r.name, r.returncode) for r in results] == [("a_prepare", 1)]
+
+
+def test_bad_arguments_are_errors():
+    with pytest.raises(SeqpipeError, match="--jobs"):
+        schedule(ORDER, UPSTREAM, 0, ScriptedRunner())
+    with pytest.raises(SeqpipeError, match="not in the pipeline"):
+        schedule(["x"], {"x": {"y"}}, 1, ScriptedRunner())
+
+
+def _stage(out: str, deps: list[str], seconds: float) -> dict:
+    code = (
+        "import sys, time, pathlib; t = time.time(); time.sleep(float(sys.argv[2])); "
+        "pathlib.Path(sys.argv[1]).write_text(f'{t} {time.time()}')"
+    )
+    return {"cmd": f'"{sys.executable}" -c "{code}" {out} {seconds}', "deps": deps, "outs": [out]}
+
+
+def test_independent_dvc_stages_overlap_and_dvc_agrees_the_pipeline_is_done(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    stages = {
+        "first": _stage("first.txt", [], 2.0),
+        "second": _stage("second.txt", [], 2.0),
+        "after_first": _stage("after.txt", ["first.txt"], 0.1),
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    dvc = [str(Path(sys.executable).parent / "dvc")]
+    subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+
+    assert repro(tmp_path, jobs=2) == 0
+    span = {n: [float(x) for x in (tmp_path / f"{n}.txt").read_text().split()] for n in ("first", "second", "after")}
+    assert span["first"][0] < span["second"][1] and span["second"][0] < span["first"][1], "no overlap"
+    assert span["after"][0] >= span["first"][1]
+    assert set(yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]) == set(stages)
+    status = subprocess.run([*dvc, "status"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert "up to date" in status
+    assert (tmp_path / "mlruns" / "mlflow.db").exists()  # the store exists before stages start
+
+    capsys.readouterr()
+    assert repro(tmp_path, jobs=2) == 0  # nothing changed: every stage is found up to date, none reruns
+    out = capsys.readouterr().out
+    assert out.count("up to date (") == 3 and "Running stage" not in out

@@ -88,6 +88,15 @@ def test_bad_arguments_are_errors():
         schedule(["x"], {"x": {"y"}}, 1, ScriptedRunner())
 
 
+def test_outside_a_dvc_project_it_says_where_to_run_it(tmp_path):
+    with pytest.raises(SeqpipeError, match="no dvc.yaml") as e:
+        repro(tmp_path)
+    assert "project root" in str(e.value)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    with pytest.raises(SeqpipeError, match="not a DVC project"):
+        repro(tmp_path)
+
+
 def _stage(out: str, deps: list[str], seconds: float) -> dict:
     code = (
         "import sys, time, pathlib; t = time.time(); time.sleep(float(sys.argv[2])); "

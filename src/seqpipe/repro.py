@@ -178,7 +178,8 @@ def repro(root: Path = Path("."), jobs: int | None = None) -> int:
     dvc = shutil.which("dvc") or shutil.which("dvc", path=str(Path(sys.executable).parent))
     if dvc is None:
         raise SeqpipeError("the dvc command is not on PATH", fix="pip install 'seqpipe[pipeline]' (make install)")
-    jobs = jobs or len(os.sched_getaffinity(0))
+    if jobs is None:  # one a core this process may use
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     _init_tracking_store(root)
     order, upstream = stage_graph(root)
     log.info("%d stages, %d at a time", len(order), jobs)

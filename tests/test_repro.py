@@ -129,3 +129,31 @@ def test_independent_dvc_stages_overlap_and_dvc_agrees_the_pipeline_is_done(tmp_
     assert repro(tmp_path, jobs=2) == 0  # nothing changed: every stage is found up to date, none reruns
     out = capsys.readouterr().out
     assert out.count("up to date (") == 3 and "Running stage" not in out
+
+
+def test_an_experiment_a_stage_alongside_created_first_is_found(tmp_path, monkeypatch):
+    """Two stages of one domain start together: both look the experiment up, find nothing, and try to create
+    it; the one that loses must use the other's instead of failing."""
+    import mlflow
+
+    from seqpipe import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    previous = mlflow.get_tracking_uri()
+    try:
+        tracking.init_store(tmp_path)
+        mlflow.set_tracking_uri(tracking.tracking_uri())
+        theirs = mlflow.create_experiment(tracking.experiment_name("text"))  # the other stage won the race
+        lookup, calls = mlflow.get_experiment_by_name, []
+
+        def before_the_other_created_it(name):  # this stage's first lookup ran before the other's create
+            calls.append(name)
+            return None if len(calls) == 1 else lookup(name)
+
+        monkeypatch.setattr(mlflow, "get_experiment_by_name", before_the_other_created_it)
+        assert tracking.ensure_experiment("text") == theirs
+        assert len(calls) == 2
+        assert lookup(tracking.experiment_name("text")).tags["mlflow.experimentKind"] == "custom_model_development"
+    finally:
+        mlflow.set_tracking_uri(previous)

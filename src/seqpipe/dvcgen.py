@@ -134,7 +134,7 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
                     experiments[ds.name].append((f, cfg))
     raw_outs = [b["pipeline"]["raw"]["out"] for b in bases.values() if (b.get("pipeline") or {}).get("raw")]
     prepared_by: dict[str, str] = {}
-    baselines_by: dict[str, str] = {}
+    baseline_keys: set[str] = set()
     for ds in datasets:
         base, pipe, cfgpath = bases[ds.name], bases[ds.name].get("pipeline") or {}, (ds / "base.yaml").as_posix()
         data_mod = import_class(base["data"]["class_path"]).__module__
@@ -166,7 +166,7 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
         eval_mod = f"seqpipe.evaluation.{base['domain']}"
         if pipe.get("baselines", True):
             key = (base.get("evaluate") or {}).get("baseline_key", base["domain"])
-            baselines_by[key] = f"{ds.name}_baselines"
+            baseline_keys.add(key)
             stages[f"{ds.name}_baselines"] = {
                 "cmd": f"seqpipe baselines --config {cfgpath} --profile ${{profile}}",
                 "deps": [store] + import_closure([*STAGE_ROOTS, data_mod, eval_mod]),
@@ -200,11 +200,11 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
                     raise SeqpipeError(f"pipeline.needs names '{need}', which no experiment is", where=f)
             eval_mod = importlib.import_module(f"seqpipe.evaluation.{cfg['domain']}")
             key = (cfg.get("evaluate") or {}).get("baseline_key", cfg["domain"])
-            if key not in baselines_by:
+            if key not in baseline_keys:
                 raise SeqpipeError(
                     f"evaluate.baseline_key {key} names baselines no stage fits",
                     where=f,
-                    fix=f"use one a pipelines/*/base.yaml fits ({', '.join(sorted(baselines_by))})",
+                    fix=f"use one a pipelines/*/base.yaml fits ({', '.join(sorted(baseline_keys))})",
                 )
             reports = getattr(eval_mod, "DVC_REPORTS", {"outs": ["."]})
             outs: list[Any] = []

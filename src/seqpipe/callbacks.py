@@ -71,6 +71,8 @@ def hidden_gradient_norms(model: Any, batch: dict[str, torch.Tensor], max_sample
     rnn = model.core.rnn
     with torch.enable_grad():
         x = model.front(inputs)
+        if getattr(model, "ngrams", None) is not None:  # the hashed n-gram features training adds (no history)
+            x = x + model.ngrams(inputs)
         zeros = x.new_zeros(x.shape[0], rnn.hidden_size)
         lstm = isinstance(rnn, torch.nn.LSTM)
         state = [(zeros, zeros) if lstm else zeros for _ in range(rnn.num_layers)]

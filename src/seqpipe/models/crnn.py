@@ -170,7 +170,7 @@ class CRNN(RecurrentModel):
                 where="model.class_path",
                 fix="use RecurrentModel for next-token or masked-token tasks",
             )
-        for name in ("one_hot", "proj_dim"):
+        for name in ("one_hot", "proj_dim", "ngram_orders"):
             if recurrent.get(name):
                 raise SeqpipeError(
                     f"the CRNN's conv front end replaces RecurrentModel's, so '{name}' does not apply",

@@ -32,6 +32,7 @@ from seqpipe.models.core import (
     logging_step,
     make_head,
 )
+from seqpipe.models.ngram_embedding import HashedNgrams
 
 PER_STEP = ("next_token", "masked_token")
 
@@ -56,6 +57,12 @@ class RecurrentModel(L.LightningModule):
         lr_schedule: "cosine" (linear warmup then cosine to 10% over the run's optimizer steps, from
             trainer.max_steps or max_epochs; never from wall clock), "plateau" or "none".
         warmup_steps: linear warmup length for "cosine".
+        ngram_orders: hashed n-gram embeddings of these orders added to the token embedding (token inputs;
+            see ngram_embedding.py): the exact recent context as an input, the memory a counting model has.
+            The state then carries the last max(orders)-1 token ids beside the hidden state.
+        ngram_buckets, ngram_dim: rows and width of each order's table.
+        ngram_dropout: probability of dropping an order's row at a training step (keeps the tables from
+            memorizing the training text).
         label_smoothing: for class targets, the training loss's label smoothing (0 = plain cross-entropy);
             val/test losses stay plain cross-entropy, so early stopping compares like with like.
         tbptt: carry the hidden state across consecutive training batches (truncated BPTT).
@@ -82,6 +89,10 @@ class RecurrentModel(L.LightningModule):
         warmup_steps: int = 100,
         tbptt: bool = False,
         label_smoothing: float = 0.0,
+        ngram_orders: list[int] | None = None,
+        ngram_buckets: int = 16384,
+        ngram_dim: int = 32,
+        ngram_dropout: float = 0.5,
         data_info: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -102,6 +113,17 @@ class RecurrentModel(L.LightningModule):
             pooling=pooling,
         )
         self.build_on_front(fixed_length(spec, data_info, pooling))
+        self.ngrams = None
+        if ngram_orders:
+            if spec.input != "tokens":
+                raise SeqpipeError(
+                    f"ngram_orders needs token inputs, and this data gives {spec.input}",
+                    where="model.ngram_orders",
+                    fix="remove ngram_orders",
+                )
+            self.ngrams = HashedNgrams(
+                spec.vocab_size, self.front.out_dim, ngram_orders, ngram_buckets, ngram_dim, ngram_dropout
+            )
         self._carried: State | None = None
 
     def build_on_front(self, steps: int | None) -> None:
@@ -122,9 +144,22 @@ class RecurrentModel(L.LightningModule):
     def forward(
         self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, state: State | None = None
     ) -> tuple[torch.Tensor, State]:
-        """Per-step logits (B, T, V) for per-step targets, else one output a sample (B, C)."""
+        """Per-step logits (B, T, V) for per-step targets, else one output a sample (B, C).
+
+        With n-gram embeddings the state is the core's state with the token history appended:
+        (h, history), or (h, c, history) for the LSTM."""
         feats, lengths = self.run_front(inputs, lengths)
-        out, state = self.core(feats, lengths, state)
+        if self.ngrams is not None:
+            history = None
+            if state is not None:
+                *core_state, history = state
+                state = tuple(core_state) if len(core_state) > 1 else core_state[0]
+            feats = feats + self.ngrams(inputs, history)
+            out, state = self.core(feats, lengths, state)
+            history = self.ngrams.next_history(history, inputs)
+            state = (*state, history) if isinstance(state, tuple) else (state, history)
+        else:
+            out, state = self.core(feats, lengths, state)
         if self.pool is None:
             return self.head(self.drop(out)), state
         pooled = self.pool(out, lengths, self.core.last_hidden(state))

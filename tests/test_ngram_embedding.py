@@ -1,0 +1,121 @@
+"""Hashed n-gram embeddings: the n-gram identity as an input, carried across windows with the state."""
+
+import pytest
+import torch
+
+from seqpipe.callbacks import hidden_gradient_norms
+from seqpipe.data.spec import DataSpec
+from seqpipe.data.text import Vocabulary
+from seqpipe.errors import SeqpipeError
+from seqpipe.generate import generate
+from seqpipe.models import CRNN, RecurrentModel
+from seqpipe.models.ngram_embedding import HashedNgrams
+
+LM = DataSpec(input="tokens", target="next_token", vocab_size=11, causal=True).to_dict()
+CLS = DataSpec(input="features", target="class", feature_dim=8, num_classes=3).to_dict()
+
+
+def lm(cell: str = "lstm", **kw) -> RecurrentModel:
+    torch.manual_seed(0)
+    return RecurrentModel(LM, cell=cell, hidden_size=16, embedding_dim=8, ngram_orders=[2, 3, 5], **kw).eval()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("width", [1, 5])  # one token at a time (generation), windows shorter than an n-gram
+def test_a_stream_read_in_windows_scores_as_one_window(cell, width):
+    """The history carried in the state gives a window's first steps the n-grams reaching into the last one."""
+    m = lm(cell)
+    x = torch.randint(0, 11, (3, 24))
+    whole, _ = m(x)
+    state, parts = None, []
+    for lo in range(0, 24, width):
+        out, state = m(x[:, lo : lo + width], state=state)
+        parts.append(out)
+    assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
+    assert state[-1].tolist() == x[:, -4:].tolist()  # the last max(order) - 1 tokens
+
+
+def test_history_reaches_the_first_steps_only_through_the_ngrams():
+    m = lm()
+    x = torch.randint(0, 11, (2, 6))
+    zeros = torch.zeros(2, 2, 16)  # 2 layers, 2 lanes
+    blank, _ = m(x, state=(zeros, zeros, m.ngrams.empty_history(2)))
+    assert torch.allclose(blank, m(x)[0])  # no state = zero state and an empty history
+    other, _ = m(x, state=(zeros, zeros, torch.ones(2, 4, dtype=torch.long)))
+    assert not torch.allclose(blank[:, 0], other[:, 0])  # step 0's bigram now reads token 1
+    assert not torch.allclose(blank[:, 5], other[:, 5])  # past the n-grams' reach the LSTM state carries it on
+
+
+def test_buckets_are_a_fixed_function_of_the_ngram():
+    """Integer hashing: the same rows on every machine, equal n-grams on one row, the order in the hash."""
+    h = HashedNgrams(vocab_size=60, out_dim=8, orders=[2, 3, 8], buckets=16384, dim=4)
+    x = torch.tensor([[5, 7, 9, 5, 7, 9, 5, 7, 9, 5, 7]])
+    bigrams, trigrams, eightgrams = (r[0].tolist() for r in h.bucket_ids(x))
+    assert bigrams[1] == bigrams[4] == bigrams[7] == bigrams[10]  # "5 7" each time
+    assert len(set(bigrams[1:])) == 3 and len(set(trigrams[2:])) == 3
+    assert eightgrams[7] == eightgrams[10]  # "5 7 9 5 7 9 5 7" both times
+    assert eightgrams[6] != eightgrams[9]  # the same 7 tokens, but one reaches before the stream's start
+    assert bigrams[0] != trigrams[0]  # the order is part of the hash even where history pads both
+    assert [bigrams[10], trigrams[10], eightgrams[10]] == [13277, 3193, 10866]  # fixed for every machine
+    assert [bigrams[10], trigrams[10], eightgrams[10]] == [reference_row(x[0].tolist()[::-1], n) for n in (2, 3, 8)]
+
+
+def reference_row(back: list[int], n: int, vocab: int = 60, buckets: int = 16384) -> int:
+    """The hash in plain Python ints with int64 wrap-around; back[0] is the n-gram's last token."""
+
+    def s64(v: int) -> int:
+        v &= (1 << 64) - 1
+        return v - (1 << 64) if v >= 1 << 63 else v
+
+    ids = 0
+    for k in range(n):
+        ids = s64(ids * (vocab + 1) + back[k])
+    h = s64((ids + n) * 6364136223846793005)
+    return (h ^ (h >> 31)) % buckets
+
+
+def test_refused_where_it_does_not_apply():
+    with pytest.raises(SeqpipeError, match="between 2 and 16"):
+        RecurrentModel(LM, ngram_orders=[1, 2])
+    with pytest.raises(SeqpipeError, match="token inputs"):
+        RecurrentModel(CLS, ngram_orders=[2, 3])
+    with pytest.raises(SeqpipeError, match="ngram_orders"):
+        CRNN(LM | {"target": "class", "num_classes": 2}, ngram_orders=[2])
+
+
+def test_training_generation_and_gradient_replay_use_the_ngrams():
+    m = lm(lr=0.01, lr_schedule="none").train()
+    opt = m.configure_optimizers()
+    x = torch.randint(0, 11, (4, 33))
+    batch = {"inputs": x[:, :-1], "targets": x[:, 1:]}
+    losses = []
+    for _ in range(100):
+        opt.zero_grad()
+        loss = m.training_step(batch, 0)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(t.weight.grad.abs().sum() > 0 for t in m.ngrams.tables)
+    norms = hidden_gradient_norms(m, batch)
+    assert norms.shape == (32,) and torch.isfinite(norms).all()
+    vocab = Vocabulary(["<unk>", *"abcdefghij"])
+    a = generate(m.eval(), vocab, "abc", length=30, seed=3)
+    assert a == generate(m, vocab, "abc", length=30, seed=3) and len(a) == 33
+
+
+def test_ngram_dropout_drops_rows_in_training_only_and_keeps_the_mean():
+    torch.manual_seed(0)
+    h = HashedNgrams(vocab_size=60, out_dim=8, orders=[2, 3], dropout=0.5)
+    for t in h.tables:
+        torch.nn.init.normal_(t.weight, std=1.0)
+    x = torch.randint(0, 60, (2, 5))
+    full = h.eval()(x)
+    assert torch.equal(full, h(x))
+    h.train()
+    draws = torch.stack([h(x) for _ in range(4000)])
+    bias = h.proj.bias
+    assert (draws - bias).abs().amax(-1).eq(0).any()  # both orders dropped at some step: only the bias is left
+    assert torch.allclose(draws.mean(0), full, atol=0.1)  # kept rows scaled by 1 / (1 - p): unbiased
+    with pytest.raises(SeqpipeError, match="ngram_dropout"):
+        HashedNgrams(vocab_size=60, out_dim=8, orders=[2], dropout=1.0)

@@ -119,3 +119,35 @@ def test_ngram_dropout_drops_rows_in_training_only_and_keeps_the_mean():
     assert torch.allclose(draws.mean(0), full, atol=0.1)  # kept rows scaled by 1 / (1 - p): unbiased
     with pytest.raises(SeqpipeError, match="ngram_dropout"):
         HashedNgrams(vocab_size=60, out_dim=8, orders=[2], dropout=1.0)
+
+
+def test_fused_optimizer_trains_like_the_default_under_lightning_clipping_and_bf16():
+    """One fused AdamW kernel (the tables' millions of parameters) is the same update as torch's loop."""
+    import lightning as L
+
+    def run(fused: bool) -> list[torch.Tensor]:
+        m = lm(lr=0.01, warmup_steps=1, fused_optimizer=fused).train()
+        x = torch.randint(0, 11, (32, 17), generator=torch.Generator().manual_seed(1))
+        data = torch.utils.data.DataLoader([{"inputs": r[:-1], "targets": r[1:]} for r in x], batch_size=4)
+        trainer = L.Trainer(
+            max_steps=8,
+            gradient_clip_val=0.5,
+            precision="bf16-mixed",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+        )
+        trainer.fit(m, data)
+        assert isinstance(trainer.optimizers[0], torch.optim.AdamW)
+        assert trainer.optimizers[0].defaults["fused"] is (True if fused else None)
+        return [p.detach().clone() for p in m.parameters()]
+
+    start = [p.detach().clone() for p in lm().parameters()]
+    fused, default = run(True), run(False)
+    assert any(not torch.equal(a, b) for a, b in zip(start, fused, strict=True))  # it trained
+    for a, b in zip(fused, default, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(SeqpipeError, match="fused_optimizer needs adamw"):
+        lm(optimizer="rmsprop", fused_optimizer=True).configure_optimizers()

@@ -73,10 +73,12 @@ PROBED_TARGETS = ("next_token", "masked_token", "class", "regression")  # a batc
 
 
 def model_key(model: nn.Module) -> str:
-    """What makes a measurement valid only for this model: its class, data contract and parameter shapes."""
+    """What makes a measurement valid only for this model: its class, data contract, parameter shapes and
+    optimizer kernel."""
     shapes = [[name, list(p.shape)] for name, p in model.named_parameters()]
     digest = hashlib.sha1(json.dumps(shapes).encode()).hexdigest()[:16]
-    return f"{type(model).__qualname__}|{json.dumps(model.spec.to_dict(), sort_keys=True)}|params={digest}"
+    fused = "|fused" if getattr(model, "hparams", {}).get("fused_optimizer") else ""  # the probe's optimizer too
+    return f"{type(model).__qualname__}|{json.dumps(model.spec.to_dict(), sort_keys=True)}|params={digest}{fused}"
 
 
 def synthetic_batch(spec: Any, batch: int, seq_len: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,7 +112,8 @@ def step_seconds(model: nn.Module, batch: int, seq_len: int, bf16: bool, steps: 
         copy_ = copy.deepcopy(model).train()
         inputs, targets = synthetic_batch(copy_.spec, batch, seq_len, torch.Generator().manual_seed(0))
         params = [p for p in copy_.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=1e-4)
+        fused = bool(getattr(copy_, "hparams", {}).get("fused_optimizer", False)) or None  # as training steps
+        opt = torch.optim.AdamW(params, lr=1e-4, fused=fused)
         ctx = bf16_forward_context if bf16 else nullcontext
         for i in range(WARMUP + steps):
             if i == WARMUP:

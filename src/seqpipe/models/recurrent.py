@@ -17,6 +17,8 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.plugins.precision import Precision
+from lightning.pytorch.utilities import GradClipAlgorithmType
 from torch import nn
 
 from seqpipe.data.spec import DataSpec
@@ -54,6 +56,9 @@ class RecurrentModel(L.LightningModule):
         loss: "mse" or "l1" for regression targets.
         optimizer: "adamw", "adam" or "rmsprop" (the blog's).
         lr, weight_decay: optimizer settings.
+        fused_optimizer: AdamW/Adam as one fused kernel a step (torch's ``fused=True``). On one CPU core it
+            updates the 3.5 M parameters of the n-gram tables in ~4 ms instead of ~23 ms (the default loop);
+            off by default, so results trained before it existed rerun bit for bit.
         lr_schedule: "cosine" (linear warmup then cosine to 10% over the run's optimizer steps, from
             trainer.max_steps or max_epochs; never from wall clock), "plateau" or "none".
         warmup_steps: linear warmup length for "cosine".
@@ -93,6 +98,7 @@ class RecurrentModel(L.LightningModule):
         ngram_buckets: int = 16384,
         ngram_dim: int = 32,
         ngram_dropout: float = 0.5,
+        fused_optimizer: bool = False,
         data_info: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -233,15 +239,39 @@ class RecurrentModel(L.LightningModule):
     def configure_optimizers(self) -> Any:
         return configure_optimizer(self, self.hparams)
 
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        """Lightning's clipping, which its mixed-precision plugin refuses for any fused optimizer (fused
+        kernels may unscale 16-bit gradients themselves); bf16 has no scaler, so clip as in 32-bit."""
+        if not (self.hparams.get("fused_optimizer") and gradient_clip_val):
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            return
+        plugin = self.trainer.precision_plugin
+        if getattr(plugin, "scaler", None) is not None:
+            raise SeqpipeError(
+                "fused_optimizer with gradient clipping under 16-mixed: its gradients are scaled",
+                where="model.fused_optimizer",
+                fix="train in bf16-mixed or 32-bit, or remove fused_optimizer",
+            )
+        Precision.clip_gradients(
+            plugin, optimizer, gradient_clip_val, GradClipAlgorithmType(gradient_clip_algorithm or "norm")
+        )
+
 
 def configure_optimizer(module: L.LightningModule, hp: Any) -> Any:
     """AdamW / Adam / RMSprop with a cosine (warmup), plateau or constant schedule."""
     params = [p for p in module.parameters() if p.requires_grad]
     name = hp.optimizer
+    fused = bool(hp.get("fused_optimizer", False)) or None  # None: torch's default (a loop over the tensors)
+    if fused and name not in ("adamw", "adam"):
+        raise SeqpipeError(
+            f"fused_optimizer needs adamw or adam, not '{name}'", where="model.fused_optimizer", fix="remove it"
+        )
     if name == "adamw":
-        opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay, fused=fused)
     elif name == "adam":
-        opt = torch.optim.Adam(params, lr=hp.lr)
+        opt = torch.optim.Adam(params, lr=hp.lr, fused=fused)
     elif name == "rmsprop":
         opt = torch.optim.RMSprop(params, lr=hp.lr, weight_decay=hp.weight_decay)
     else:

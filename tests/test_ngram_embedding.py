@@ -151,3 +151,22 @@ def test_fused_optimizer_trains_like_the_default_under_lightning_clipping_and_bf
         assert torch.allclose(a, b, atol=1e-5)
     with pytest.raises(SeqpipeError, match="fused_optimizer needs adamw"):
         lm(optimizer="rmsprop", fused_optimizer=True).configure_optimizers()
+
+
+def test_input_skip_feeds_the_head_the_step_inputs_and_only_for_per_step_targets():
+    m = lm(input_skip=True)
+    assert m.head.in_features == 16 + 8  # the core's output and the embedding (+ n-grams)
+    x = torch.randint(0, 11, (2, 12))
+    whole, _ = m(x)
+    state, parts = None, []
+    for lo in range(0, 12, 3):
+        out, state = m(x[:, lo : lo + 3], state=state)
+        parts.append(out)
+    assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
+    with torch.no_grad():  # zero the core's half of the head: the logits are a function of the step's input alone
+        m.head.weight[:, :16] = 0
+    a, _ = m(torch.tensor([[1, 2, 3, 4, 5, 6, 7]]))
+    b, _ = m(torch.tensor([[9, 9, 3, 4, 5, 6, 7]]))
+    assert torch.allclose(a[0, 6], b[0, 6]) and not torch.allclose(a[0, 5], b[0, 5])  # 5-grams reach back 4
+    with pytest.raises(SeqpipeError, match="input_skip needs a per-step target"):
+        RecurrentModel(CLS, input_skip=True)

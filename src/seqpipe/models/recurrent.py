@@ -57,7 +57,7 @@ class RecurrentModel(L.LightningModule):
         optimizer: "adamw", "adam" or "rmsprop" (the blog's).
         lr, weight_decay: optimizer settings.
         fused_optimizer: AdamW/Adam as one fused kernel a step (torch's ``fused=True``). On one CPU core it
-            updates the 3.5 M parameters of the n-gram tables in ~4 ms instead of ~23 ms (the default loop);
+            updates the 3.1 M parameters of the n-gram tables in ~4 ms instead of ~23 ms (the default loop);
             off by default, so results trained before it existed rerun bit for bit.
         lr_schedule: "cosine" (linear warmup then cosine to 10% over the run's optimizer steps, from
             trainer.max_steps or max_epochs; never from wall clock), "plateau" or "none".

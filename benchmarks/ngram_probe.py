@@ -36,10 +36,15 @@ def parse() -> argparse.Namespace:
     p.add_argument("--buckets", type=int, default=1 << 14, help="rows of each order's table")
     p.add_argument("--hdim", type=int, default=32, help="width of the tables")
     p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--edim", type=int, default=64, help="token embedding width (the LSTM's input in mode sum)")
     p.add_argument("--lr", type=float, default=0.004)
     p.add_argument("--ngdrop", type=float, default=0.0, help="probability of dropping a row in training")
     p.add_argument("--tabwd", type=float, default=0.0, help="AdamW weight decay on the tables alone")
     p.add_argument("--skip", action="store_true", help="the head also reads the step's input features")
+    p.add_argument(
+        "--headgrams", action="store_true", help="the head also reads every order's row side by side (after dropout)"
+    )
+    p.add_argument("--drop", type=float, default=0.0, help="dropout on what the head reads (model.dropout)")
     p.add_argument("--pdim", type=int, default=64, help="--mode proj: the LSTM's input width")
     p.add_argument("--fused", action="store_true", help="fused AdamW")
     p.add_argument(
@@ -47,7 +52,7 @@ def parse() -> argparse.Namespace:
         default="concat",
         choices=["concat", "sum", "proj"],
         help="concat: embedding and every order's row side by side into the LSTM; sum: the rows summed, "
-        "projected to 64 and added to the embedding (the recipe's); proj: concatenated, then projected to --pdim",
+        "projected to --edim and added to the embedding (the recipe's); proj: concatenated, then projected to --pdim",
     )
     return p.parse_args()
 
@@ -56,23 +61,25 @@ class Model(nn.Module):
     def __init__(self, a: argparse.Namespace, vocab: int, orders: list[int]):
         super().__init__()
         self.a, self.vocab, self.orders, self.context = a, vocab, orders, max(orders, default=1) - 1
-        self.emb = nn.Embedding(vocab, 64)
+        self.emb = nn.Embedding(vocab, a.edim)
         self.tabs = nn.ModuleList(nn.Embedding(a.buckets, a.hdim) for _ in orders)
         for t in self.tabs:
             nn.init.normal_(t.weight, std=0.02)
-        width = 64 + (len(orders) * a.hdim if a.mode == "concat" else 0)
+        width = a.edim + (len(orders) * a.hdim if a.mode == "concat" else 0)
         if a.mode == "sum" and orders:
-            self.up = nn.Linear(a.hdim, 64)
+            self.up = nn.Linear(a.hdim, a.edim)
         if a.mode == "proj" and orders:
-            self.up = nn.Linear(64 + len(orders) * a.hdim, a.pdim)
+            self.up = nn.Linear(a.edim + len(orders) * a.hdim, a.pdim)
             width = a.pdim
         self.rnn = nn.LSTM(width, a.hidden, batch_first=True)
-        self.head = nn.Linear(a.hidden + (width if a.skip else 0), vocab)
+        grams = len(orders) * a.hdim if a.headgrams else 0
+        self.head = nn.Linear(a.hidden + (width if a.skip else 0) + grams, vocab)
 
-    def feats(self, x: torch.Tensor, hist: torch.Tensor) -> torch.Tensor:
+    def feats(self, x: torch.Tensor, hist: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The LSTM's input, and each order's row (for --headgrams)."""
         a, e = self.a, self.emb(x)
         if not self.orders:
-            return e
+            return e, []
         c, t = self.context, x.shape[1]
         full = torch.cat([hist, x], 1)  # hist: the previous `context` tokens (vocab = before the stream)
         rows = []
@@ -86,17 +93,19 @@ class Model(nn.Module):
                 v = v * ((torch.rand(v.shape[:2]) >= a.ngdrop).to(v.dtype).unsqueeze(-1) / (1 - a.ngdrop))
             rows.append(v)
         if a.mode == "concat":
-            return torch.cat([e, *rows], -1)
+            return torch.cat([e, *rows], -1), rows
         if a.mode == "proj":
-            return self.up(torch.cat([e, *rows], -1))
-        return e + self.up(sum(rows))
+            return self.up(torch.cat([e, *rows], -1)), rows
+        return e + self.up(sum(rows)), rows
 
     def forward(self, x: torch.Tensor, state, hist: torch.Tensor):
-        f = self.feats(x, hist)
+        f, rows = self.feats(x, hist)
         out, state = self.rnn(f, state)
         if self.a.skip:
             out = torch.cat([out, f], -1)
-        return self.head(out), state
+        if self.a.headgrams:
+            out = torch.cat([out, *rows], -1)
+        return self.head(F.dropout(out, self.a.drop, self.training)), state
 
 
 def val_bpc(m: Model, stream: torch.Tensor, nchar: int = 100_000, lanes: int = 32, window: int = 64) -> float:
@@ -172,7 +181,8 @@ def main() -> None:
     seconds = time.time() - t0
     print(
         f"RESULT source={a.source} orders={a.orders or '-'} mode={a.mode} buckets={a.buckets} hdim={a.hdim} "
-        f"ngdrop={a.ngdrop} tabwd={a.tabwd} skip={a.skip} steps={a.steps} train_s={seconds:.0f} "
+        f"ngdrop={a.ngdrop} tabwd={a.tabwd} skip={a.skip} headgrams={a.headgrams} "
+        f"hidden={a.hidden} edim={a.edim} drop={a.drop} lr={a.lr} steps={a.steps} train_s={seconds:.0f} "
         f"ms_step={1000 * seconds / a.steps:.1f} val_bpc={val_bpc(m, val):.4f}"
     )
 

@@ -71,8 +71,8 @@ def hidden_gradient_norms(model: Any, batch: dict[str, torch.Tensor], max_sample
     rnn = model.core.rnn
     with torch.enable_grad():
         x = model.front(inputs)
-        if getattr(model, "ngrams", None) is not None:  # the hashed n-gram features training adds (no history)
-            x = x + model.ngrams(inputs)
+        if hasattr(model, "add_ngrams"):  # the hashed n-gram features training adds (no history)
+            x = model.add_ngrams(x, inputs)
         zeros = x.new_zeros(x.shape[0], rnn.hidden_size)
         lstm = isinstance(rnn, torch.nn.LSTM)
         state = [(zeros, zeros) if lstm else zeros for _ in range(rnn.num_layers)]
@@ -83,8 +83,8 @@ def hidden_gradient_norms(model: Any, batch: dict[str, torch.Tensor], max_sample
         last = hs[-1][-1]  # top layer h_T (same values as out[:, -1], but on the state path)
         target = model.spec.target
         if target == "next_token":
-            if getattr(model, "block_args", {}).get("input_skip"):  # the head also reads the step's input
-                last = torch.cat([last, x[:, -1]], dim=-1)
+            if hasattr(model, "head_input"):  # with input_skip the head also reads the step's input
+                last = model.head_input(last, x[:, -1])
             loss = F.cross_entropy(model.head(last), targets[:, inputs.shape[1] - 1])
         elif target == "class":
             loss = F.cross_entropy(model.head(last), targets)

@@ -171,18 +171,28 @@ class RecurrentModel(L.LightningModule):
             if state is not None:
                 *core_state, history = state
                 state = tuple(core_state) if len(core_state) > 1 else core_state[0]
-            feats = feats + self.ngrams(inputs, history)
+            feats = self.add_ngrams(feats, inputs, history)
             out, state = self.core(feats, lengths, state)
             history = self.ngrams.next_history(history, inputs)
             state = (*state, history) if isinstance(state, tuple) else (state, history)
         else:
             out, state = self.core(feats, lengths, state)
         if self.pool is None:
-            if self.block_args["input_skip"]:
-                out = torch.cat([out, feats.to(out.dtype)], dim=-1)
-            return self.head(self.drop(out)), state
+            return self.head(self.drop(self.head_input(out, feats))), state
         pooled = self.pool(out, lengths, self.core.last_hidden(state))
         return self.head(self.drop(pooled)), state
+
+    def add_ngrams(
+        self, feats: torch.Tensor, inputs: torch.Tensor, history: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The core's input: the front end's features plus, with n-gram tables, the hashed n-gram features.
+
+        One place for it, so the gradient replay (callbacks.hidden_gradient_norms) feeds the core what training does."""
+        return feats if self.ngrams is None else feats + self.ngrams(inputs, history)
+
+    def head_input(self, out: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """What a per-step head reads: the core's output and, with ``input_skip``, the step's input features."""
+        return torch.cat([out, feats.to(out.dtype)], dim=-1) if self.block_args["input_skip"] else out
 
     def run_front(self, inputs: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The front end's frames and the sample lengths left after it (a pooling front end shortens them)."""

@@ -1,15 +1,17 @@
 """The probe behind the text recipe's hashed n-gram embeddings (README, Text; results in ngram_probe.md).
 
-A bare training loop (no Lightning, no checkpoints, no validation during training) of the text recipe's
-LSTM: one layer of 256 over a 64-wide embedding, 32 lanes x 64 characters a step in stream order with the state
-carried, bf16 autocast, AdamW at 0.004 with 50 warmup steps and a cosine to 10%, clipping at 1, one thread. On
-top of it, optionally, hashed n-gram embeddings (the hash of seqpipe/models/ngram_embedding.py) combined three
-ways, their row dropout, weight decay on their tables, and the head reading the step's input. It scores the
-first 100,000 characters of the validation split with the state carried (32 lanes), so variants compare on
-the same characters in minutes; the recipe it chose is then measured by `make repro` on the test split.
+A bare training loop (no Lightning, no checkpoints, no validation during training) of the text recipe's LSTM: one
+layer (--hidden, 256 unless set; the recipe now has 320) over a 64-wide embedding, 32 lanes x 64 characters a step
+in stream order with the state carried, bf16 autocast, AdamW at 0.004 with 50 warmup steps and a cosine to 10%,
+clipping at 1, one thread. On top of it, optionally, hashed n-gram embeddings (the hash of
+seqpipe/models/ngram_embedding.py) combined three ways, their row dropout, weight decay on their tables, the head
+reading the step's input (or every order's row), dropout before the head and the embedding's width. It scores the
+first 100,000 characters of the validation split with the state carried (32 lanes), so variants compare on the same
+characters in minutes; the recipe it chose is then measured by `make repro` on the test split.
 
     seqpipe preprocess --config pipelines/kjv/lstm.yaml    # the stores it reads (make repro builds them too)
-    python benchmarks/ngram_probe.py --source kjv --steps 10000 --orders 2,3,4,5,6,8 --mode sum --ngdrop 0.5 --fused
+    python benchmarks/ngram_probe.py --source kjv --steps 10000 --orders 2,3,4,5,6,8 --mode sum --ngdrop 0.5 --fused \\
+        --skip --hidden 320    # the recipe now
 """
 
 from __future__ import annotations

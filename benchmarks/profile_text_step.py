@@ -38,7 +38,13 @@ ENTRY_POINTS = [  # (label, file fragment, function name)
     ("backward (Lightning's wrapper)", "core/module.py", "backward"),
     ("torch backward", "torch/autograd/__init__.py", "backward"),
     ("gradient clipping (Lightning)", "core/module.py", "clip_gradients"),
+    (
+        "gradient clipping (the model's override, with a fused optimizer)",
+        "models/recurrent.py",
+        "configure_gradient_clipping",
+    ),
     ("torch AdamW step", "torch/optim/adamw.py", "step"),
+    ("torch Adam step (AdamW's, where AdamW subclasses Adam)", "torch/optim/adam.py", "step"),
     ("zero_grad (Lightning)", "loops/optimization/automatic.py", "_on_before_step"),
     ("callback/hook dispatch (includes on_train_end's plot, once)", "trainer/call.py", "_call_callback_hooks"),
     ("gradient-through-time replay", "seqpipe/callbacks.py", "hidden_gradient_norms"),
@@ -60,6 +66,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="pipelines/text/lstm.yaml")
     p.add_argument("--steps", type=int, default=500)
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override, as `seqpipe fit --set`"
+    )
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "text_step_profile.md"))
     args = p.parse_args()
     args.warmup = 0

@@ -4,11 +4,12 @@
    the config's trainer settings, precision rule, clipping, and the default callbacks -- checkpointing,
    LR monitor, gradient-through-time sampling, learning curve, RNG state -- logging to a real MLflow store)
    against a plain PyTorch loop over the same model, the same batches (the datamodule's truncated-BPTT
-   loader), the same optimizer, schedule, clipping, autocast and carried state. Runs alternate (plain,
-   seqpipe, plain, ...) and the table reports the ratio of mean step times over the same steps, so machine
-   noise hits both alike and periodic work (metric logging every log_every_n_steps, a gradient-through-time
-   replay every fit.grad_every_n_steps) is paid at the recipe's rate. Goal: <= 1.05x. The last step ends at its
-   batch end: the once-a-run work at train end (plots, last checkpoint) has its own line in the table.
+   loader), the same optimizer, schedule, clipping, autocast, carried state and moving average of the weights.
+   Runs alternate (plain, seqpipe, plain, ...) and the table reports the ratio of mean step times over the same
+   steps, so machine noise hits both alike and periodic work (metric logging every log_every_n_steps, a
+   gradient-through-time replay every fit.grad_every_n_steps) is paid at the recipe's rate. Goal: <= 1.05x. The
+   last step ends at its batch end: the once-a-run work at train end (plots, last checkpoint) has its own line in
+   the table.
 2. DataLoader batches/s vs training steps/s. Goal: >= 10x (the loader never starves the model).
 3. Memory: resident-set growth while iterating an epoch of windows over the memory-mapped store,
    against the corpus size and against the blog's one-hot X (N windows x seq_len x vocab bools).
@@ -27,6 +28,7 @@ from types import SimpleNamespace
 
 import psutil
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from seqpipe.config import instantiate, load_config
 from seqpipe.models.core import detach_state
@@ -109,6 +111,11 @@ def plain_steps(cfg, dm, args) -> tuple[float, float]:
     total = cfg["trainer"]["max_steps"]
     bf16 = _trainer_kwargs(cfg, model)["precision"] == "bf16-mixed"  # what the fit stage chooses here
     clip = float(cfg["trainer"].get("gradient_clip_val", 1.0))
+    fit_cfg, ema = cfg.get("fit") or {}, None
+    if fit_cfg.get("ema_decay") is not None:  # the recipe's moving average of the weights, the same fused update
+        every = int(fit_cfg.get("ema_every_n_steps", 1))
+        decay = float(fit_cfg["ema_decay"]) ** every
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
     dm.setup()
     model.train()
     clock, state = StepClock(), None
@@ -125,6 +132,8 @@ def plain_steps(cfg, dm, args) -> tuple[float, float]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         sched.step()
+        if ema is not None and i % every == 0:
+            ema.update_parameters(model)
     return clock.means(args.warmup)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim import swa_utils
 
 from seqpipe.data import TextDataModule
 
@@ -48,6 +49,12 @@ def parse() -> argparse.Namespace:
     )
     p.add_argument("--drop", type=float, default=0.0, help="dropout on what the head reads (model.dropout)")
     p.add_argument("--pdim", type=int, default=64, help="--mode proj: the LSTM's input width")
+    p.add_argument("--wdrop", type=float, default=0.0, help="DropConnect on the LSTM's hidden-to-hidden weights")
+    p.add_argument("--beta2", type=float, default=0.999, help="AdamW's beta2")
+    p.add_argument("--lrmin", type=float, default=0.1, help="where the cosine ends, as a fraction of --lr")
+    p.add_argument("--ema", type=float, default=0.0, help="also score an exponential moving average of the weights")
+    p.add_argument("--ema-every", type=int, default=1, help="update the average every N steps (at ema**N)")
+    p.add_argument("--swa-start", type=int, default=0, help="instead of --ema: the uniform average from this step on")
     p.add_argument("--fused", action="store_true", help="fused AdamW")
     p.add_argument(
         "--mode",
@@ -102,7 +109,11 @@ class Model(nn.Module):
 
     def forward(self, x: torch.Tensor, state, hist: torch.Tensor):
         f, rows = self.feats(x, hist)
-        out, state = self.rnn(f, state)
+        if self.training and self.a.wdrop > 0:  # AWD-LSTM's weight drop: one mask of W_hh a step, the fused kernel kept
+            w = {"weight_hh_l0": F.dropout(self.rnn.weight_hh_l0, self.a.wdrop)}
+            out, state = torch.func.functional_call(self.rnn, w, (f, state))
+        else:
+            out, state = self.rnn(f, state)
         if self.a.skip:
             out = torch.cat([out, f], -1)
         if self.a.headgrams:
@@ -145,13 +156,18 @@ def main() -> None:
     tables = [p for n, p in m.named_parameters() if n.startswith("tabs.")]
     rest = [p for n, p in m.named_parameters() if not n.startswith("tabs.")]
     groups = [{"params": rest, "weight_decay": 0.0}, {"params": tables, "weight_decay": a.tabwd}]
-    opt = torch.optim.AdamW(groups, lr=a.lr, fused=a.fused or None)
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, a.beta2), fused=a.fused or None)
+    ema = None  # the averaged weights, scored beside the last ones
+    if a.ema:
+        ema = swa_utils.AveragedModel(m, multi_avg_fn=swa_utils.get_ema_multi_avg_fn(a.ema**a.ema_every))
+    if a.swa_start:
+        ema = swa_utils.AveragedModel(m, multi_avg_fn=swa_utils.get_swa_multi_avg_fn())
     warm = 50
 
     def factor(s: int) -> float:  # linear warmup, then a cosine to 10% (the recipe's schedule)
         if s < warm:
             return (s + 1) / warm
-        return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1, (s - warm) / (a.steps - warm))))
+        return a.lrmin + (1 - a.lrmin) / 2 * (1 + math.cos(math.pi * min(1, (s - warm) / (a.steps - warm))))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     b, t = 32, 64
@@ -176,16 +192,23 @@ def main() -> None:
         nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
         sched.step()
+        if ema is not None and step % a.ema_every == 0 and step >= a.swa_start:
+            ema.update_parameters(m)
         if step % 500 == 0:
             print(step, round(loss.item() / math.log(2), 3), round(time.time() - t0, 1), flush=True)
         if step % 2000 == 1999:  # the first 50,000 validation characters: the curve, not the result
             print("VAL", step + 1, round(val_bpc(m, val, 50_000), 4), flush=True)
+            if ema is not None:
+                print("VAL-EMA", step + 1, round(val_bpc(ema.module, val, 50_000), 4), flush=True)
     seconds = time.time() - t0
     print(
         f"RESULT source={a.source} orders={a.orders or '-'} mode={a.mode} buckets={a.buckets} hdim={a.hdim} "
         f"ngdrop={a.ngdrop} tabwd={a.tabwd} skip={a.skip} headgrams={a.headgrams} "
-        f"hidden={a.hidden} edim={a.edim} drop={a.drop} lr={a.lr} steps={a.steps} train_s={seconds:.0f} "
+        f"hidden={a.hidden} edim={a.edim} drop={a.drop} wdrop={a.wdrop} beta2={a.beta2} lrmin={a.lrmin} "
+        f"lr={a.lr} steps={a.steps} train_s={seconds:.0f} "
         f"ms_step={1000 * seconds / a.steps:.1f} val_bpc={val_bpc(m, val):.4f}"
+        + (f" ema={a.ema} swa_start={a.swa_start} ema_every={a.ema_every}" if ema is not None else "")
+        + (f" ema_val_bpc={val_bpc(ema.module, val):.4f}" if ema is not None else "")
     )
 
 

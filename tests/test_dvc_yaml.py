@@ -38,7 +38,7 @@ def test_stages_depend_on_the_code_they_import_and_the_config_sections_they_read
     ):
         assert f"src/seqpipe/{shared}" in train["deps"], shared
     assert "src/seqpipe/data/audio.py" not in train["deps"]  # another domain's reader is not a dependency
-    assert {"pipelines/text/lstm.yaml": ["name", "model", "trainer"]} in train["params"]
+    assert {"pipelines/text/lstm.yaml": ["name", "model", "trainer", "fit", "profiles"]} in train["params"]
     assert {"pipelines/text/base.yaml": ["name", "domain", "seed", "data", "trainer", "fit", "profiles"]} in train[
         "params"
     ]

@@ -78,6 +78,7 @@ def test_dvc_repro_fast_profile(tmp_path):
         # the Bible's LSTM is this recipe on the other corpus (pipelines/kjv/lstm.yaml: base ../text/lstm.yaml)
         ("pipelines/text/lstm.yaml", "model.init_args.hidden_size", 48, {"text_train_lstm", "kjv_train_lstm"}),
         ("pipelines/text/lstm.yaml", "trainer.max_steps", 123, {"text_train_lstm", "kjv_train_lstm"}),
+        ("pipelines/text/lstm.yaml", "fit.ema_decay", 0.999, {"text_train_lstm", "kjv_train_lstm"}),
         (
             "pipelines/dna/base.yaml",
             "evaluate.kmer_C",

@@ -1,6 +1,6 @@
 """Kill a training process with SIGKILL after its first checkpoint, resume it, and get the weights and
-metrics of an uninterrupted run of the same config (the text LSTM with TBPTT and dropout, and a CRNN
-classifier with reverse-complement augmentation resumed mid-epoch)."""
+metrics of an uninterrupted run of the same config (the text LSTM with TBPTT, dropout and a moving average of
+its weights, and a CRNN classifier with reverse-complement augmentation resumed mid-epoch)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def text_case(d: Path) -> dict:
             "prep", seq_len=16, batch_size=8, cell="lstm", hidden_size=32, num_layers=2, dropout=0.2, embedding_dim=8
         ),
         "trainer": {"max_steps": 500, "val_check_interval": 100, "limit_val_batches": 4},
-        "fit": {"grad_every_n_steps": 50, "checkpoint_every_n_steps": 13},
+        "fit": {"grad_every_n_steps": 50, "checkpoint_every_n_steps": 13, "ema_decay": 0.95},
     }
 
 
@@ -74,7 +74,10 @@ def write(d: Path, name: str, cfg: dict) -> str:
 
 
 def weights(d: Path, name: str) -> dict[str, torch.Tensor]:
-    return torch.load(d / f"models/{name}/last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    """last.ckpt's weights: with fit.ema_decay the average ("state_dict") and the raw ones beside it."""
+    ckpt = torch.load(d / f"models/{name}/last.ckpt", map_location="cpu", weights_only=False)
+    raw = {f"raw.{k}": w for k, w in ckpt.get("current_model_state", {}).items()}
+    return {**ckpt["state_dict"], **raw}
 
 
 @pytest.mark.slow
@@ -103,6 +106,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(make, in_tmp: Path):
 
     assert main(["fit", "--config", "broken.yaml", "--resume"]) == 0
     whole, resumed = weights(in_tmp, "whole"), weights(in_tmp, "broken")
+    assert any(k.startswith("raw.") for k in whole) == (make is text_case)  # the text case averages its weights
     for k in whole:
         assert torch.equal(whole[k], resumed[k]), f"{k} differs after resuming from step {killed_at}"
     a = json.loads((in_tmp / "models/whole/run.json").read_text())

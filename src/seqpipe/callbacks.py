@@ -10,6 +10,8 @@ Logged to MLflow: one metric ``grad_h_norm/step_<step>`` a sample point with MLf
 in the UI), the scalar ``grad_h_log10_ratio`` = log10(||dL/dh_1|| / ||dL/dh_T||) against training
 step, and at the end of training ``grad_through_time.csv`` + ``.png`` artifacts (``grad_final.csv``
 holds the last curve alone, which dvc.yaml plots for RNN vs LSTM vs GRU).
+
+Beside it: the learning-rate and learning-curve loggers, and WeightEMA (``fit.ema_decay``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import WeightAveraging
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
+from seqpipe.errors import SeqpipeError
 from seqpipe.models.core import logging_step
 from seqpipe.tracking import atomic_write_text
 
@@ -247,3 +252,35 @@ class LearningCurve(L.Callback):
             f"{float(train) if train is not None else ''},{float(val):.6g}"
         )
         atomic_write_text(self.path, "\n".join(self.rows) + "\n")
+
+
+class WeightEMA(WeightAveraging):
+    """An exponential moving average of the weights (``fit.ema_decay``), Lightning's weight-averaging callback.
+
+    Validation (so best.ckpt's choice), best.ckpt's ``state_dict`` and the model published at the end are the
+    average; checkpoints also keep the raw weights (``current_model_state``), so a resumed run continues both.
+    Averaging never feeds back into training. Updated every ``every_n_steps`` optimizer steps with
+    ``decay ** every_n_steps`` (the same time constant), in one fused lerp over all tensors: Lightning's
+    EMAWeightAveraging updates tensor by tensor, ~18 ms a step for the text LSTM's 3.5 M parameters on one core
+    against ~3 ms.
+    """
+
+    def __init__(self, decay: float, every_n_steps: int = 1, where: Any = None):
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < decay < 1.0:
+            raise SeqpipeError(
+                f"fit.ema_decay must be a number between 0 and 1, got {decay!r}",
+                where=where,
+                fix="set fit.ema_decay: 0.999 (an average over ~1,000 steps), or remove it",
+            )
+        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
+            raise SeqpipeError(
+                f"fit.ema_every_n_steps must be a positive integer, got {every_n_steps!r}",
+                where=where,
+                fix="set fit.ema_every_n_steps: 1 (every step), or remove it",
+            )
+        # use_buffers=False: no model here keeps running statistics; buffers are copied as they are
+        super().__init__(use_buffers=False, multi_avg_fn=get_ema_multi_avg_fn(float(decay) ** every_n_steps))
+        self.every_n_steps = every_n_steps
+
+    def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
+        return step_idx is not None and step_idx % self.every_n_steps == 0

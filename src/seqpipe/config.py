@@ -44,6 +44,9 @@ FIT_KEYS = {
     "grad_every_n_steps": "period of the gradient-through-time replay, in optimizer steps",
     "early_stopping_patience": "validations without improvement before stopping (unset: no early stopping)",
     "checkpoint_every_n_steps": "also write last.ckpt every N optimizer steps (resume loses at most N steps)",
+    "ema_decay": "keep an exponential moving average of the weights (e.g. 0.999), validated, checkpointed and "
+    "published in their place (unset: none)",
+    "ema_every_n_steps": "update the average every N optimizer steps, at decay**N a time (default 1)",
     "register_model": "a name: register the best checkpoint's MLflow model under it (a new version each fit)",
 }
 PIPELINE_KEYS = {

@@ -221,14 +221,15 @@ def build_trainer(
     cfg: dict[str, Any], work_dir: Path, logger: Any, model: torch.nn.Module, extra_callbacks: tuple = ()
 ) -> Any:
     """The Lightning Trainer the fit stage trains with: the config's trainer settings and the default callbacks
-    (best/last checkpoint, LR monitor, gradient-through-time sampling, learning curve, RNG state).
+    (best/last checkpoint, LR monitor, gradient-through-time sampling, learning curve, RNG state; with
+    ``fit.ema_decay`` the weights' moving average).
 
     benchmarks/bench_text.py times this very trainer against a plain PyTorch loop.
     """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
-    from seqpipe.callbacks import GradientThroughTime, LearningCurve, LearningRates
+    from seqpipe.callbacks import GradientThroughTime, LearningCurve, LearningRates, WeightEMA
 
     fit_cfg = cfg.get("fit") or {}
     monitor = fit_cfg.get("monitor", "val_loss")
@@ -254,6 +255,10 @@ def build_trainer(
                 save_top_k=0,
                 every_n_train_steps=int(fit_cfg["checkpoint_every_n_steps"]),
             )
+        )
+    if fit_cfg.get("ema_decay") is not None:
+        callbacks.append(
+            WeightEMA(fit_cfg["ema_decay"], fit_cfg.get("ema_every_n_steps", 1), where=cfg.get("config_path"))
         )
     if fit_cfg.get("early_stopping_patience"):
         callbacks.append(

@@ -261,8 +261,8 @@ class WeightEMA(WeightAveraging):
     average; checkpoints also keep the raw weights (``current_model_state``), so a resumed run continues both.
     Averaging never feeds back into training. Updated every ``every_n_steps`` optimizer steps with
     ``decay ** every_n_steps`` (the same time constant), in one fused lerp over all tensors: Lightning's
-    EMAWeightAveraging updates tensor by tensor, ~18 ms a step for the text LSTM's 3.5 M parameters on one core
-    against ~3 ms.
+    EMAWeightAveraging updates tensor by tensor, several times slower on the text LSTM's 3.7 M parameters
+    (benchmarks/ema.md).
     """
 
     def __init__(self, decay: float, every_n_steps: int = 1, where: Any = None):

@@ -5,13 +5,15 @@ layer (--hidden, 256 unless set; the recipe now has 320) over a 64-wide embeddin
 in stream order with the state carried, bf16 autocast, AdamW at 0.004 with 50 warmup steps and a cosine to 10%,
 clipping at 1, one thread. On top of it, optionally, hashed n-gram embeddings (the hash of
 seqpipe/models/ngram_embedding.py) combined three ways, their row dropout, weight decay on their tables, the head
-reading the step's input (or every order's row), dropout before the head and the embedding's width. It scores the
-first 100,000 characters of the validation split with the state carried (32 lanes), so variants compare on the same
-characters in minutes; the recipe it chose is then measured by `make repro` on the test split.
+reading the step's input (or every order's row), dropout before the head and the embedding's width, DropConnect on
+the LSTM's recurrent weights, AdamW's beta2, the cosine's floor, and a moving (or uniform) average of the weights
+scored beside the last ones. It scores the first 100,000 characters of the validation split with the state carried
+(32 lanes), so variants compare on the same characters in minutes; the recipe it chose is then measured by `make
+repro` on the test split.
 
     seqpipe preprocess --config pipelines/kjv/lstm.yaml    # the stores it reads (make repro builds them too)
     python benchmarks/ngram_probe.py --source kjv --steps 10000 --orders 2,3,4,5,6,8 --mode sum --ngdrop 0.5 --fused \\
-        --skip --hidden 320    # the recipe now
+        --skip --hidden 320 --ema 0.9998 --ema-every 4    # the recipe now
 """
 
 from __future__ import annotations

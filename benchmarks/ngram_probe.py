@@ -56,6 +56,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--lrmin", type=float, default=0.1, help="where the cosine ends, as a fraction of --lr")
     p.add_argument("--ema", type=float, default=0.0, help="also score an exponential moving average of the weights")
     p.add_argument("--ema-every", type=int, default=1, help="update the average every N steps (at ema**N)")
+    p.add_argument(
+        "--ema-unbiased",
+        action="store_true",
+        help="weigh the k-th update by (1 - D) / (1 - D^k): an exponential average of the iterates alone, the first "
+        "weights not kept at D^k",
+    )
     p.add_argument("--swa-start", type=int, default=0, help="instead of --ema: the uniform average from this step on")
     p.add_argument("--fused", action="store_true", help="fused AdamW")
     p.add_argument(
@@ -161,7 +167,14 @@ def main() -> None:
     opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, a.beta2), fused=a.fused or None)
     ema = None  # the averaged weights, scored beside the last ones
     if a.ema:
-        ema = swa_utils.AveragedModel(m, multi_avg_fn=swa_utils.get_ema_multi_avg_fn(a.ema**a.ema_every))
+        d = a.ema**a.ema_every
+        fn = swa_utils.get_ema_multi_avg_fn(d)
+        if a.ema_unbiased:
+
+            def fn(avg: list, cur: list, n: torch.Tensor) -> None:  # n: updates so far; this one is n + 1
+                torch._foreach_lerp_(avg, cur, (1 - d) / (1 - d ** (int(n) + 1)))
+
+        ema = swa_utils.AveragedModel(m, multi_avg_fn=fn)
     if a.swa_start:
         ema = swa_utils.AveragedModel(m, multi_avg_fn=swa_utils.get_swa_multi_avg_fn())
     warm = 50
@@ -209,7 +222,7 @@ def main() -> None:
         f"hidden={a.hidden} edim={a.edim} drop={a.drop} wdrop={a.wdrop} beta2={a.beta2} lrmin={a.lrmin} "
         f"lr={a.lr} steps={a.steps} train_s={seconds:.0f} "
         f"ms_step={1000 * seconds / a.steps:.1f} val_bpc={val_bpc(m, val):.4f}"
-        + (f" ema={a.ema} swa_start={a.swa_start} ema_every={a.ema_every}" if ema is not None else "")
+        + (f" ema={a.ema} unbiased={a.ema_unbiased} swa_start={a.swa_start} ema_every={a.ema_every}" if ema else "")
         + (f" ema_val_bpc={val_bpc(ema.module, val):.4f}" if ema is not None else "")
     )
 

@@ -102,3 +102,21 @@ def test_dynamic_model_cannot_peek_at_the_window_it_scores():
     model = Bigram(40)
     adapted = dynamic_log2_probs(model, tokens, lanes=1, window=4, lr=5.0)
     assert np.all(adapted <= np.log2(1 / 40) + 1e-6)
+
+
+def test_dynamic_evaluation_drops_no_ngram_rows():
+    """The text LSTM's hashed n-gram rows are dropped in training; adapting in train mode must not drop them: with
+    lr 0 dynamic evaluation is the static score, and two runs are the same bits."""
+    from seqpipe.data.spec import DataSpec
+    from seqpipe.models import RecurrentModel
+
+    torch.manual_seed(0)
+    spec = DataSpec(input="tokens", target="next_token", vocab_size=5, causal=True).to_dict()
+    model = RecurrentModel(
+        spec=spec, hidden_size=8, num_layers=1, embedding_dim=4, ngram_orders=[2, 3], ngram_dropout=0.5
+    )
+    tokens = np.random.default_rng(0).integers(0, 5, 300)
+    static = stream_log2_probs(model.eval(), tokens, lanes=2, window=16)
+    assert np.allclose(dynamic_log2_probs(model, tokens, lanes=2, window=16, lr=0.0), static)
+    a, b = (dynamic_log2_probs(model, tokens, lanes=2, window=16, lr=0.5) for _ in range(2))
+    assert np.array_equal(a, b) and not np.allclose(a, static)

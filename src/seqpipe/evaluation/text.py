@@ -103,12 +103,13 @@ def dynamic_log2_probs(
     every character is predicted before the model has trained on it. Works on a copy: ``model`` is
     left as it was. ``lr=0`` gives the static scores."""
     from seqpipe.models.core import detach_state
+    from seqpipe.models.ngram_embedding import HashedNgrams
 
     model = copy.deepcopy(model)
     for m in model.modules():  # adapt without dropout; train mode only because cuDNN's RNN backward needs it
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
-        elif isinstance(m, torch.nn.RNNBase):
+        elif isinstance(m, (torch.nn.RNNBase, HashedNgrams)):  # the n-gram rows' dropout too (random, and worse)
             m.dropout = 0.0
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]

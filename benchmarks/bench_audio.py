@@ -36,10 +36,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from seqpipe.data.audio import collate_clips  # noqa: E402
-from seqpipe.data.audio_features import FeatureConfig, log_mel  # noqa: E402
 from seqpipe.data.spec import DataSpec  # noqa: E402
-from seqpipe.sources.audio import SkipLog, crop, list_clips, load_audio  # noqa: E402
+from seqpipe.domains.audio.datamodule import collate_clips  # noqa: E402
+from seqpipe.domains.audio.features import FeatureConfig, log_mel  # noqa: E402
+from seqpipe.domains.audio.source import SkipLog, crop, list_clips, load_audio  # noqa: E402
 
 
 def median_time(fn, repeats: int) -> float:
@@ -65,13 +65,14 @@ def pipeline_timings(source: Path, profile: str = "default") -> list[tuple[str, 
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from seqpipe.config import instantiate, load_config
-    from seqpipe.evaluation import audio as A
+    from seqpipe.domains.audio import task as A
     from seqpipe.training import _trainer_kwargs
 
     rows = []
     params = yaml_params()
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import lightning, seqpipe.stages, seqpipe.data.audio"], check=True)
+    imports = "import lightning, seqpipe.stages, seqpipe.domains.audio.datamodule"
+    subprocess.run([sys.executable, "-c", imports], check=True)
     rows.append(
         (
             "a fresh process importing lightning + seqpipe (paid by each of the 7 DVC stages)",
@@ -83,7 +84,7 @@ def pipeline_timings(source: Path, profile: str = "default") -> list[tuple[str, 
         [
             sys.executable,
             "-m",
-            "seqpipe.sources.spoken_digits",
+            "seqpipe.domains.audio.spoken_digits",
             "--out",
             str(source),
             "--profile",

@@ -30,9 +30,9 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {src!r})
 import numpy as np
-from seqpipe.data.audio_features import FeatureConfig, featurize_clips, log_mel
-from seqpipe.data.audio_prepare import prepare_audio
-from seqpipe.sources.audio import SkipLog, list_clips
+from seqpipe.domains.audio.features import FeatureConfig, featurize_clips, log_mel
+from seqpipe.domains.audio.prepare import prepare_audio
+from seqpipe.domains.audio.source import SkipLog, list_clips
 def cpu():
     return sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
                for f in ("ru_utime", "ru_stime"))
@@ -87,7 +87,7 @@ def main() -> None:
             source = Path(args.source)
         else:
             sys.path.insert(0, str(ROOT / "src"))
-            from seqpipe.sources.spoken_digits import generate_spoken_digits
+            from seqpipe.domains.audio.spoken_digits import generate_spoken_digits
 
             source = tmp / "digits"
             t = time.perf_counter()

@@ -27,13 +27,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from seqpipe.baselines.kmer import kmer_features  # noqa: E402
-from seqpipe.data.dna import reverse_complement_batch  # noqa: E402
 from seqpipe.data.spec import DataSpec  # noqa: E402
+from seqpipe.domains.dna.datamodule import reverse_complement_batch  # noqa: E402
+from seqpipe.domains.dna.kmer import kmer_features  # noqa: E402
+from seqpipe.domains.dna.motifs import MotifTaskConfig, write_dataset  # noqa: E402
+from seqpipe.domains.dna.source import DnaRules, read_dna  # noqa: E402
 from seqpipe.models import RecurrentModel  # noqa: E402
 from seqpipe.models.crnn import CRNN  # noqa: E402
-from seqpipe.sources.dna import DnaRules, read_dna  # noqa: E402
-from seqpipe.sources.dna_motifs import MotifTaskConfig, write_dataset  # noqa: E402
 
 
 def median_time(fn, repeats: int) -> float:

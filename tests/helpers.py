@@ -21,7 +21,7 @@ def text_experiment(prepared_dir: str, seq_len: int, batch_size: int, **model_ar
     return {
         "domain": "text",
         "data": {
-            "class_path": "seqpipe.data.TextDataModule",
+            "class_path": "seqpipe.domains.text.TextDataModule",
             "init_args": {
                 "source": "corpus.txt",
                 "prepared_dir": prepared_dir,

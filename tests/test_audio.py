@@ -12,15 +12,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from seqpipe.data.audio import AudioDataModule, SpecAugment, collate_clips
-from seqpipe.data.audio_features import FeatureConfig, clip_features, log_mel
-from seqpipe.data.audio_prepare import prepare_audio
 from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE
+from seqpipe.domains.audio.datamodule import AudioDataModule, SpecAugment, collate_clips
+from seqpipe.domains.audio.features import FeatureConfig, clip_features, log_mel
+from seqpipe.domains.audio.prepare import prepare_audio
+from seqpipe.domains.audio.source import load_audio
+from seqpipe.domains.audio.speech import SAMPLE_RATE, english_voices, synthesize
+from seqpipe.domains.audio.spoken_digits import generate_spoken_digits
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.audio import load_audio
-from seqpipe.sources.speech import SAMPLE_RATE, english_voices, synthesize
-from seqpipe.sources.spoken_digits import generate_spoken_digits
 
 VOICES = ["en+f3", "en+m1", "en+klatt", "en+Andy", "en+whisper"]
 WORDS = ("one", "two", "three")
@@ -57,8 +57,8 @@ def test_synthesize_is_deterministic_whatever_was_said_before():
 
 
 def test_accented_voices_are_distinct_speakers_with_distinct_sounds():
-    from seqpipe.sources.speech import ENGLISH_ACCENTS
-    from seqpipe.sources.spoken_digits import speaker_name
+    from seqpipe.domains.audio.speech import ENGLISH_ACCENTS
+    from seqpipe.domains.audio.spoken_digits import speaker_name
 
     plain, accented = english_voices(), english_voices(accents=True)
     assert [v.split("+")[1] for v in plain] == [v.split("+")[1] for v in accented]  # the same variants, same order
@@ -85,7 +85,7 @@ def test_synthesize_params_change_the_audio_and_bad_params_are_refused():
 
 
 def test_a_dead_speech_helper_is_an_error_and_is_replaced():
-    from seqpipe.sources import speech
+    from seqpipe.domains.audio import speech
 
     synthesize("one")
     pool = speech._engine()
@@ -322,7 +322,7 @@ def test_single_class_is_refused_in_both_modes(digits: Path, tmp_path: Path, str
 
 
 def test_predict_names_a_bad_file(tmp_path: Path):
-    from seqpipe.evaluation.audio import predict
+    from seqpipe.domains.audio.task import predict
     from seqpipe.models import CRNN
 
     spec = DataSpec(input="features", target="class", feature_dim=40, num_classes=2).to_dict()
@@ -404,7 +404,7 @@ def test_models_ignore_padding(model_name: str):
 
 
 def test_evaluation_metrics_and_confusion_numbers():
-    from seqpipe.evaluation.audio import classification_metrics, confusion
+    from seqpipe.domains.audio.task import classification_metrics, confusion
 
     y = np.array([0, 0, 0, 1, 1, 2])
     p = np.array([0, 0, 1, 1, 1, 0])
@@ -417,7 +417,7 @@ def test_evaluation_metrics_and_confusion_numbers():
 
 
 def test_baselines_on_generated_digits(digits: Path, tmp_path: Path):
-    from seqpipe.evaluation.audio import baselines
+    from seqpipe.domains.audio.task import baselines
 
     dm = AudioDataModule(source=str(digits), prepared_dir=str(tmp_path / "prep"), val_fraction=0.2, test_fraction=0.2)
     out = baselines(dm, {"evaluate": {"logreg_C": [0.1, 1.0]}})

@@ -8,10 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqpipe.data.audio import AudioDataModule
-from seqpipe.data.audio_features import FeatureConfig, log_mel
-from seqpipe.data.audio_prepare import prepare_audio
-from seqpipe.data.channel import (
+from seqpipe.data.store import SPLIT_CODE, PreparedStore
+from seqpipe.domains.audio.channel import (
     ChannelConfig,
     add_noise,
     apply_channel,
@@ -23,10 +21,12 @@ from seqpipe.data.channel import (
     speed,
     telephone,
 )
-from seqpipe.data.store import SPLIT_CODE, PreparedStore
+from seqpipe.domains.audio.datamodule import AudioDataModule
+from seqpipe.domains.audio.features import FeatureConfig, log_mel
+from seqpipe.domains.audio.prepare import prepare_audio
+from seqpipe.domains.audio.source import crop, load_audio
+from seqpipe.domains.audio.spoken_digits import generate_spoken_digits
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.audio import crop, load_audio
-from seqpipe.sources.spoken_digits import generate_spoken_digits
 
 SR = 16000
 VOICES = ["en+f3", "en+m1", "en+klatt", "en+Andy", "en+whisper"]
@@ -208,7 +208,7 @@ def test_bad_augment_copies_and_a_store_without_channel_features(digits: Path, t
 
 
 def test_baselines_report_channel_accuracy(digits: Path, tmp_path: Path):
-    from seqpipe.evaluation.audio import baselines
+    from seqpipe.domains.audio.task import baselines
 
     dm = AudioDataModule(source=str(digits), prepared_dir=str(tmp_path / "prep"), val_fraction=0.2, test_fraction=0.2)
     out = baselines(dm, {"evaluate": {"logreg_C": [1.0]}})

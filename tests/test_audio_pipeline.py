@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_audio_pipeline_end_to_end_fast_profile(in_tmp: Path, capsys):
-    from seqpipe.sources.spoken_digits import main as generate
+    from seqpipe.domains.audio.spoken_digits import main as generate
 
     assert generate(["--out", "data/raw/audio/digits", "--profile", "fast"]) == 0
     wavs = sorted((in_tmp / "data/raw/audio/digits").rglob("*.wav"))

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from seqpipe.data.audio import AudioDataModule
-from seqpipe.data.audio_prepare import prepare_audio
+from seqpipe.domains.audio.datamodule import AudioDataModule
+from seqpipe.domains.audio.prepare import prepare_audio
+from seqpipe.domains.audio.spoken_digits import generate_spoken_digits
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.spoken_digits import generate_spoken_digits
 
 
 @pytest.fixture(scope="module")

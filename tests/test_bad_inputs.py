@@ -22,17 +22,17 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from seqpipe.data.audio import AudioDataModule
-from seqpipe.data.audio_prepare import prepare_audio
-from seqpipe.data.dna import DNADataModule, prepare_dna
-from seqpipe.data.fill_blank import FillBlankDataModule
-from seqpipe.data.stocks import StockDataModule, prepare_stocks
 from seqpipe.data.store import PreparedStore, check_settings
-from seqpipe.data.text import TextDataModule, prepare_text
+from seqpipe.domains.audio.datamodule import AudioDataModule
+from seqpipe.domains.audio.prepare import prepare_audio
+from seqpipe.domains.audio.source import load_audio
+from seqpipe.domains.dna.datamodule import DNADataModule, prepare_dna
+from seqpipe.domains.dna.source import DnaRules, read_dna
+from seqpipe.domains.fill_blank.datamodule import FillBlankDataModule
+from seqpipe.domains.stocks.datamodule import StockDataModule, prepare_stocks
+from seqpipe.domains.stocks.source import Rules, read_csv
+from seqpipe.domains.text.datamodule import TextDataModule, prepare_text
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.audio import load_audio
-from seqpipe.sources.dna import DnaRules, read_dna
-from seqpipe.sources.stocks import Rules, read_csv
 
 CASES: list[Any] = []
 

@@ -21,7 +21,7 @@ def write_config(tmp: Path, name: str, devices: int, batch: int) -> Path:
         "domain": "text",
         "seed": 0,
         "data": {
-            "class_path": "seqpipe.data.TextDataModule",
+            "class_path": "seqpipe.domains.text.TextDataModule",
             "init_args": {
                 "source": "corpus.txt",
                 "prepared_dir": "data/prepared/ddp",

@@ -7,13 +7,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from seqpipe.baselines.segments import FixedSegments, segment_vectors
-from seqpipe.data.digits import DigitStringsDataModule, decode_ids, encode_digits
+from seqpipe.domains.audio.speech import english_voices
+from seqpipe.domains.digits.datamodule import DigitStringsDataModule, decode_ids, encode_digits
+from seqpipe.domains.digits.segments import FixedSegments, segment_vectors
+from seqpipe.domains.digits.source import generate_digit_strings, spoken
+from seqpipe.domains.digits.task import predict, string_metrics
 from seqpipe.errors import SeqpipeError
-from seqpipe.evaluation.digits import predict, string_metrics
 from seqpipe.models.seq2seq import EOS, PAD, Seq2Seq
-from seqpipe.sources.digit_strings import generate_digit_strings, spoken
-from seqpipe.sources.speech import english_voices
 
 VOICES = list(english_voices())[:6]
 

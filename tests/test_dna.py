@@ -11,12 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from seqpipe.baselines.kmer import KmerLogisticRegression, canonical_map, kmer_features
-from seqpipe.data.dna import DnaCollate, DNADataModule, ReverseComplementAugment, prepare_dna, reverse_complement_batch
 from seqpipe.data.store import SPLIT_CODE
+from seqpipe.domains.dna.datamodule import (
+    DnaCollate,
+    DNADataModule,
+    ReverseComplementAugment,
+    prepare_dna,
+    reverse_complement_batch,
+)
+from seqpipe.domains.dna.kmer import KmerLogisticRegression, canonical_map, kmer_features
+from seqpipe.domains.dna.motifs import MotifTaskConfig, generate, load_motifs, write_dataset
+from seqpipe.domains.dna.source import DnaRules, decode, encode, read_dna, reverse_complement
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.dna import DnaRules, decode, encode, read_dna, reverse_complement
-from seqpipe.sources.dna_motifs import MotifTaskConfig, generate, load_motifs, write_dataset
 
 RNG = np.random.default_rng(0)
 
@@ -328,7 +334,7 @@ def test_generator_multiclass_labels(tmp_path):
 
 # -- metrics, evaluation, predict, models ---------------------------------------------------
 def test_classification_metrics_binary_and_multiclass_exact_values():
-    from seqpipe.evaluation.dna import classification_metrics
+    from seqpipe.domains.dna.task import classification_metrics
 
     y = np.array([0, 0, 1, 1])
     p = np.array([[0.9, 0.1], [0.4, 0.6], [0.65, 0.35], [0.2, 0.8]])
@@ -377,7 +383,7 @@ def _train(model, dm, steps: int) -> None:
 
 @pytest.mark.parametrize("classes", [2, 3])
 def test_crnn_learns_binary_and_multiclass_and_evaluate_reports_rc_on_off(tmp_path, classes):
-    from seqpipe.evaluation.dna import baselines, evaluate
+    from seqpipe.domains.dna.task import baselines, evaluate
     from seqpipe.models.crnn import CRNN
 
     torch.manual_seed(0)
@@ -433,7 +439,7 @@ def test_crnn_learns_binary_and_multiclass_and_evaluate_reports_rc_on_off(tmp_pa
 
 
 def test_predict_reads_fasta_and_averages_both_strands(tmp_path):
-    from seqpipe.evaluation.dna import predict, predict_proba
+    from seqpipe.domains.dna.task import predict, predict_proba
     from seqpipe.models import RecurrentModel
 
     torch.manual_seed(0)

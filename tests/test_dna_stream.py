@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqpipe.data import dna_prepare
-from seqpipe.data.dna_prepare import assign_splits, natural_sorted, prepare_dna
 from seqpipe.data.store import SPLIT_CODE
-from seqpipe.sources.dna import DnaRules, read_dna
+from seqpipe.domains.dna import prepare as dna_prepare
+from seqpipe.domains.dna.prepare import assign_splits, natural_sorted, prepare_dna
+from seqpipe.domains.dna.source import DnaRules, read_dna
 
 
 def messy_fasta(path: Path, n: int = 120, seed: int = 4) -> Path:

@@ -33,18 +33,19 @@ def test_stages_depend_on_the_code_they_import_and_the_config_sections_they_read
         "tracking.py",
         "stages.py",
         "callbacks.py",
-        "data/text.py",
+        "domains/text/datamodule.py",
+        "domains/text/__init__.py",
         "models/recurrent.py",
     ):
         assert f"src/seqpipe/{shared}" in train["deps"], shared
-    assert "src/seqpipe/data/audio.py" not in train["deps"]  # another domain's reader is not a dependency
+    assert not any("domains/audio" in d for d in train["deps"])  # another domain's code is not a dependency
     assert {"pipelines/text/lstm.yaml": ["name", "model", "trainer", "fit", "profiles"]} in train["params"]
     assert {"pipelines/text/base.yaml": ["name", "domain", "seed", "data", "trainer", "fit", "profiles"]} in train[
         "params"
     ]
     baselines = stages["dna_baselines"]  # the case: an evaluate key reruns the baselines
     assert any("evaluate" in keys for p in baselines["params"] for keys in p.values())
-    assert "src/seqpipe/evaluation/dna.py" in baselines["deps"]
+    assert "src/seqpipe/domains/dna/task.py" in baselines["deps"]
     assert stages["audio_prepare"]["deps"][0] == "data/raw/audio/digits"
     assert "models/stocks-lstm-volatility" in stages["forecast_evaluate_seq2seq"]["deps"]
 
@@ -59,7 +60,7 @@ def test_every_value_lives_in_one_place():
 def test_import_closure_follows_lazy_imports_but_not_cli_branches():
     files = dvcgen.import_closure(["seqpipe.cli"])
     assert files == ["src/seqpipe/__init__.py", "src/seqpipe/cli.py", "src/seqpipe/errors.py"]
-    assert "src/seqpipe/generate.py" in dvcgen.import_closure(["seqpipe.evaluation.text"])  # imported inside a function
+    assert "src/seqpipe/domains/text/generate.py" in dvcgen.import_closure(["seqpipe.domains.text.task"])  # lazy
 
 
 def test_summary_reads_exactly_its_declared_metrics_files(monkeypatch, tmp_path):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqpipe.baselines.cache import cache_log2_probs, read_ranks
-from seqpipe.evaluation.text import dynamic_log2_probs, lane_layout, stream_log2_probs
+from seqpipe.domains.text.cache import cache_log2_probs, read_ranks
+from seqpipe.domains.text.task import dynamic_log2_probs, lane_layout, stream_log2_probs
 
 
 def reference_cache(tokens, lanes, window, order, vocab):

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from seqpipe.baselines.ngram import KneserNeyLM
-from seqpipe.data.fill_blank import IGNORE, FillBlankDataModule, Masker
+from seqpipe.domains.fill_blank.datamodule import IGNORE, FillBlankDataModule, Masker
+from seqpipe.domains.fill_blank.task import blanks, ngram_scores, scores_from_logp
+from seqpipe.domains.text.ngram import KneserNeyLM
 from seqpipe.errors import SeqpipeError
-from seqpipe.evaluation.fill_blank import blanks, ngram_scores, scores_from_logp
 
 WORDS = "i am so very hungry that i could eat a horse and then some more of the bread we have here . "
 

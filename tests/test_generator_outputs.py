@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from seqpipe.data.generated import GENERATION_FILE, GeneratedFolder, check_out_dir, is_generated
+from seqpipe.domains.dna.motifs import MotifTaskConfig, write_dataset
+from seqpipe.domains.stocks.source import export_embedded
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.dna_motifs import MotifTaskConfig, write_dataset
-from seqpipe.sources.output import GENERATION_FILE, GeneratedFolder, check_out_dir, is_generated
-from seqpipe.sources.stocks import export_embedded
 
 
 def test_export_writes_a_marked_folder_and_replaces_it_whole(tmp_path: Path) -> None:
@@ -21,7 +21,7 @@ def test_export_writes_a_marked_folder_and_replaces_it_whole(tmp_path: Path) -> 
     paths = export_embedded(out)
     assert {"AAPL.csv", "IBM.csv", "SP500.csv"} <= {p.name for p in paths} and all(p.exists() for p in paths)
     info = json.loads((out / GENERATION_FILE).read_text())
-    assert info["generator"] == "seqpipe.sources.stocks" and is_generated(out)
+    assert info["generator"] == "seqpipe.domains.stocks.source" and is_generated(out)
     (out / "stale.csv").write_text("Date,Close\n")  # left from an earlier run: gone after the rerun
     first = (out / "IBM.csv").read_bytes()
     export_embedded(out)
@@ -52,7 +52,9 @@ def test_a_folder_no_generator_wrote_is_refused_and_kept(tmp_path: Path) -> None
 def test_the_project_and_the_package_are_never_an_out_folder(tmp_path: Path, monkeypatch) -> None:
     project = tmp_path / "project"
     (project / "data").mkdir(parents=True)
-    (project / GENERATION_FILE).write_text('{"generator": "seqpipe.sources.stocks"}')  # even if it looks generated
+    (project / GENERATION_FILE).write_text(
+        '{"generator": "seqpipe.domains.stocks.source"}'
+    )  # even if it looks generated
     monkeypatch.chdir(project / "data")
     for out in (".", "..", str(project)):
         with pytest.raises(SeqpipeError, match="refusing to replace the working folder"):
@@ -68,7 +70,7 @@ def test_a_failure_inside_leaves_the_old_folder_whole(tmp_path: Path) -> None:
     out = write_dataset(MotifTaskConfig(n=20, seed=1), tmp_path / "dna")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(RuntimeError):
-        with GeneratedFolder(out, "seqpipe.sources.dna_motifs") as folder:
+        with GeneratedFolder(out, "seqpipe.domains.dna.motifs") as folder:
             (folder.path / "sequences.fa").write_text(">half\nAC")
             raise RuntimeError("disk full")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -89,7 +91,7 @@ def test_generator_command_line_error_is_one_line(tmp_path: Path) -> None:
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     r = subprocess.run(
-        [sys.executable, "-m", "seqpipe.sources.stocks", str(mine)], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-m", "seqpipe.domains.stocks.source", str(mine)], capture_output=True, text=True, cwd=tmp_path
     )
     assert r.returncode == 2 and r.stderr.startswith("seqpipe: error:") and r.stderr.count("\n") == 1
     assert (mine / "notes.txt").read_text() == "keep me"

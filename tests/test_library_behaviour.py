@@ -42,7 +42,7 @@ def test_a_preprocess_prints_nothing_on_stdout(tmp_path: Path, capsys, caplog):
 
 
 def test_the_library_logs_through_the_seqpipe_logger(tmp_path: Path, capsys, caplog):
-    from seqpipe.sources.audio import SkipLog
+    from seqpipe.domains.audio.source import SkipLog
 
     with caplog.at_level(logging.INFO, logger="seqpipe"):
         SkipLog(strict=False).bad(tmp_path / "x.wav", "zero-length file", "fix it")
@@ -65,7 +65,7 @@ def test_the_cli_shows_log_records_on_stderr_as_before(capsys):
 def test_plotting_leaves_the_matplotlib_backend_alone(tmp_path: Path):
     import matplotlib
 
-    from seqpipe.evaluation.dna import plot_roc
+    from seqpipe.domains.dna.task import plot_roc
 
     before = matplotlib.get_backend()
     matplotlib.use("svg")

@@ -7,9 +7,9 @@ import torch
 
 from seqpipe.callbacks import hidden_gradient_norms
 from seqpipe.data.spec import DataSpec
-from seqpipe.data.text import Vocabulary
+from seqpipe.domains.text.datamodule import Vocabulary
+from seqpipe.domains.text.generate import generate
 from seqpipe.errors import SeqpipeError
-from seqpipe.generate import generate
 from seqpipe.models import CRNN, RecurrentModel, Seq2Seq
 
 LM = DataSpec(input="tokens", target="next_token", vocab_size=11, causal=True).to_dict()

@@ -5,9 +5,9 @@ import torch
 
 from seqpipe.callbacks import hidden_gradient_norms
 from seqpipe.data.spec import DataSpec
-from seqpipe.data.text import Vocabulary
+from seqpipe.domains.text.datamodule import Vocabulary
+from seqpipe.domains.text.generate import generate
 from seqpipe.errors import SeqpipeError
-from seqpipe.generate import generate
 from seqpipe.models import CRNN, RecurrentModel
 from seqpipe.models.ngram_embedding import HashedNgrams
 

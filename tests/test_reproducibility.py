@@ -59,7 +59,7 @@ def stock_csvs(d: Path) -> str:
 
 TRAINER = {"accelerator": "cpu", "enable_progress_bar": False, "limit_val_batches": 2}
 STOCKS = {
-    "class_path": "seqpipe.data.stocks.StockDataModule",
+    "class_path": "seqpipe.domains.stocks.StockDataModule",
     "init_args": {
         "source": "raw",
         "prepared_dir": "prep",
@@ -95,7 +95,7 @@ CASES = {
         "dna",
         {
             "data": {
-                "class_path": "seqpipe.data.DNADataModule",
+                "class_path": "seqpipe.domains.dna.DNADataModule",
                 "init_args": {
                     "source": "x.fa",
                     "labels": None,
@@ -159,7 +159,7 @@ CASES = {
         "fill_blank",
         {
             "data": {
-                "class_path": "seqpipe.data.fill_blank.FillBlankDataModule",
+                "class_path": "seqpipe.domains.fill_blank.FillBlankDataModule",
                 "init_args": {
                     "source": "corpus.txt",
                     "prepared_dir": "prep",

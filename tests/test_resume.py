@@ -42,7 +42,7 @@ def dna_case(d: Path) -> dict:
     return {
         "domain": "dna",
         "data": {
-            "class_path": "seqpipe.data.DNADataModule",
+            "class_path": "seqpipe.domains.dna.DNADataModule",
             "init_args": {"source": "x.fa", "labels": None, "prepared_dir": "prep", "rc_augment": 0.5, "batch_size": 8},
         },
         "model": {

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from seqpipe.baselines.position import PositionalBoosting, PositionalLogisticRegression, onehot_positions
 from seqpipe.config import load_config
-from seqpipe.data.dna import DNADataModule
+from seqpipe.domains.dna.datamodule import DNADataModule
+from seqpipe.domains.dna.position import PositionalBoosting, PositionalLogisticRegression, onehot_positions
+from seqpipe.domains.dna.source import decode, encode
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.dna import decode, encode
 
 REPO = Path(__file__).resolve().parents[1]
 SPLICE = REPO / "data" / "raw" / "splice" / "splice.csv"
@@ -105,7 +105,7 @@ def _cfg(**evaluate):
 
 
 def test_position_lr_beats_kmers_on_the_splice_set(splice_dm):
-    from seqpipe.evaluation.dna import baselines
+    from seqpipe.domains.dna.task import baselines
 
     base = baselines(splice_dm, _cfg(pos_lr_C=[0.01, 0.1]))
     b = base["baselines"]
@@ -121,7 +121,7 @@ def test_position_lr_beats_kmers_on_the_splice_set(splice_dm):
 
 def test_baselines_choose_on_val_never_on_test(splice_dm, monkeypatch):
     """Scrambling the test labels changes the test scores but no choice and no val score."""
-    from seqpipe.evaluation.dna import baselines
+    from seqpipe.domains.dna.task import baselines
 
     cfg = _cfg(pos_lr_C=[0.001, 0.01, 1.0], baselines=["pos_lr", "pos_gbt"])
     clean = baselines(splice_dm, cfg)
@@ -138,7 +138,7 @@ def test_baselines_choose_on_val_never_on_test(splice_dm, monkeypatch):
 
 
 def test_unknown_baseline_is_an_error(splice_dm):
-    from seqpipe.evaluation.dna import baselines
+    from seqpipe.domains.dna.task import baselines
 
     with pytest.raises(SeqpipeError, match=r"evaluate.baselines: unknown DNA baseline\(s\) \['pwm'\]"):
         baselines(splice_dm, _cfg(baselines=["pwm"]))
@@ -159,7 +159,7 @@ class FirstBaseModel(torch.nn.Module):
 
 
 def test_rc_average_auto_picks_the_strand_on_val(splice_dm, tmp_path):
-    from seqpipe.evaluation.dna import evaluate
+    from seqpipe.domains.dna.task import evaluate
 
     base = {"baselines": {"majority": {"test_auroc": 0.5}}, "test_ids": []}
     codes, y, _ = splice_dm.records("train")

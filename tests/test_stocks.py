@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from seqpipe.baselines.forecast import baseline_forecasts, fit_garch
-from seqpipe.data.stocks import StockDataModule
-from seqpipe.data.stocks_features import EMBARGO, causal_features, split_codes
+from seqpipe.domains.stocks import task as ev
+from seqpipe.domains.stocks.baselines import baseline_forecasts, fit_garch
+from seqpipe.domains.stocks.datamodule import StockDataModule
+from seqpipe.domains.stocks.features import EMBARGO, causal_features, split_codes
+from seqpipe.domains.stocks.source import Rules, read_csv, read_ohlcv
 from seqpipe.errors import SeqpipeError
-from seqpipe.evaluation import stocks as ev
-from seqpipe.sources.stocks import Rules, read_csv, read_ohlcv
 
 COLS = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
 SPLITS = dict(val_start="2006-01-01", test_start="2007-01-01")  # synthetic data starts 2004-01-01
@@ -452,7 +452,7 @@ def test_predict_matches_the_datamodule_window(two_tickers, tmp_path):
 
 
 def test_export_embedded_default_reads_back(tmp_path):
-    from seqpipe.sources.stocks import export_embedded
+    from seqpipe.domains.stocks.source import export_embedded
 
     paths = export_embedded(tmp_path / "raw")
     assert sorted(p.name for p in paths) == ["AAPL.csv", "GOOG.csv", "IBM.csv", "MSFT.csv", "NASDAQ.csv", "SP500.csv"]
@@ -524,7 +524,7 @@ def test_stock_pipeline_end_to_end(in_tmp, experiment):
 def test_forecast_scores_like_the_stock_domain_and_clips_negative_volatility(two_tickers, tmp_path):
     """evaluation/forecast.py scores through evaluation/stocks.py: a forecaster that undershoots 0 is clipped
     and counted there too (it once re-implemented the scoring and scored the raw negative forecasts)."""
-    from seqpipe.evaluation import forecast
+    from seqpipe.domains.forecast import task as forecast
     from seqpipe.models.seq2seq import Seq2Seq
 
     dm = prepared(two_tickers, tmp_path, target="volatility")

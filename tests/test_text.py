@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from seqpipe.data.store import PreparedStore
-from seqpipe.data.text import StreamWindows, TextDataModule, Vocabulary, prepare_text
+from seqpipe.domains.text.datamodule import StreamWindows, TextDataModule, Vocabulary, prepare_text
+from seqpipe.domains.text.source import markdown_play_to_text
 from seqpipe.errors import SeqpipeError
-from seqpipe.sources.text import markdown_play_to_text
 
 
 def corpus(tmp_path, n=20000, name="c.txt", seed=0):
@@ -389,7 +389,7 @@ def test_corrupt_and_empty_gzip(tmp_path):
 
 def test_word_level_without_whitespace_stays_linear(tmp_path):
     """No whitespace: the reference reader carried the whole text from chunk to chunk (quadratic)."""
-    from seqpipe.data.text import WORD_RE, word_chunks
+    from seqpipe.domains.text.datamodule import WORD_RE, word_chunks
 
     text = "".join(f"w{i % 97},x{i % 13};" for i in range(20000))  # ~200 KB, punctuation, no spaces
     chunks = [text[i : i + 1000] for i in range(0, len(text), 1000)]
@@ -408,12 +408,13 @@ def test_word_level_without_whitespace_stays_linear(tmp_path):
 def test_store_builder_takes_exactly_the_datamodules_arguments():
     import inspect
 
-    from seqpipe.data import store_builder
-    from seqpipe.data.text_prepare import build_text_store
+    from seqpipe.domains.text.prepare import build_text_store
+    from seqpipe.registry import store_builder
 
     assert store_builder("seqpipe.data.TextDataModule") is build_text_store
-    assert store_builder("seqpipe.data.text.TextDataModule") is build_text_store
-    assert store_builder("seqpipe.data.fill_blank.FillBlankDataModule") is None  # its own arguments: no builder
+    assert store_builder("seqpipe.domains.text.TextDataModule") is build_text_store
+    assert store_builder("seqpipe.domains.text.datamodule.TextDataModule") is build_text_store
+    assert store_builder("seqpipe.domains.fill_blank.FillBlankDataModule") is None  # its own arguments: no builder
     module = {k: p.default for k, p in inspect.signature(TextDataModule.__init__).parameters.items() if k != "self"}
     builder = {k: p.default for k, p in inspect.signature(build_text_store).parameters.items()}
     assert builder == module  # same names, order and defaults: a config's init_args fit both
@@ -428,7 +429,7 @@ def test_cli_preprocess_builds_the_datamodules_store_without_importing_torch(tmp
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(
         "name: t\ndomain: text\nmodel: {class_path: seqpipe.models.RecurrentModel, init_args: {bogus_arg: 1}}\n"
-        "data:\n  class_path: seqpipe.data.TextDataModule\n"
+        "data:\n  class_path: seqpipe.domains.text.TextDataModule\n"
         f"  init_args: {{source: {path}, prepared_dir: {tmp_path / 'cli'}, seq_len: '32'}}\n"
     )
     probe = (

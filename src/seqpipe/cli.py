@@ -147,13 +147,19 @@ def run(args: argparse.Namespace) -> int:
         print(stages.summary(Path(args.metrics_dir), files=files), end="")
         return 0
     if args.command == "generate":
-        from seqpipe.data.text import Vocabulary
-        from seqpipe.generate import generate
-        from seqpipe.models.loading import load_model
+        from seqpipe.predict import generate
 
-        model = load_model(args.ckpt)
-        vocab = Vocabulary.from_meta({"text": _data_info(model, "text")})
-        print(generate(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed, args.allow_unk))
+        print(
+            generate(
+                args.ckpt,
+                args.prompt,
+                length=args.length,
+                temperature=args.temperature,
+                top_k=args.top_k,
+                seed=args.seed,
+                allow_unk=args.allow_unk,
+            )
+        )
         return 0
     if args.command == "predict":
         import json
@@ -173,17 +179,6 @@ def run(args: argparse.Namespace) -> int:
         args.command, lambda c: stages.fit(c, resume=args.resume)
     )(cfg)
     return 0
-
-
-def _data_info(model, domain: str) -> dict:
-    """The dataset facts saved in the checkpoint (vocabulary, class names, scaling)."""
-    info = model.hparams.get("data_info") or {}
-    if info.get("domain") != domain:
-        raise SeqpipeError(
-            f"checkpoint is not a {domain} model (domain={info.get('domain')!r})",
-            fix=f"pass a checkpoint trained on {domain} data",
-        )
-    return info
 
 
 if __name__ == "__main__":

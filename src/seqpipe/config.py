@@ -33,8 +33,8 @@ from typing import Any, Union
 
 import yaml
 
-from seqpipe.data import store_builder
 from seqpipe.errors import SeqpipeError, missing_extra
+from seqpipe.registry import store_builder
 
 REQUIRED = ("name", "domain", "data")  # fit also needs "model"
 TOP_KEYS = ("base", "name", "domain", "seed", "data", "model", "trainer", "fit", "evaluate", "pipeline", "profiles")
@@ -228,7 +228,7 @@ def check_config(cfg: dict[str, Any], where: Any = None, data_only: bool = False
     _check_keys(cfg.get("fit") or {}, FIT_KEYS, "fit", where)
     _check_keys(cfg.get("pipeline") or {}, PIPELINE_KEYS, "pipeline", where)
     if cfg.get("evaluate") and not data_only:
-        from seqpipe.evaluation import evaluate_keys
+        from seqpipe.registry import evaluate_keys
 
         _check_keys(cfg["evaluate"], evaluate_keys(cfg["domain"]), "evaluate", where)
     if "seed" in cfg:

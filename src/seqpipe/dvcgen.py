@@ -22,7 +22,6 @@ The only value outside pipelines/ is ``profile`` in params.yaml (``fast`` shrink
 from __future__ import annotations
 
 import ast
-import importlib
 import logging
 import re
 import sys
@@ -31,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from seqpipe import registry
 from seqpipe.config import base_chain, import_class, load_config, read_yaml
 from seqpipe.errors import SeqpipeError
 
@@ -163,7 +163,7 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
                 "params": param_entries(ds / "base.yaml", "prepare"),
                 "outs": [store],
             }
-        eval_mod = f"seqpipe.evaluation.{base['domain']}"
+        eval_mod = registry.get(base["domain"]).task
         if pipe.get("baselines", True):
             key = (base.get("evaluate") or {}).get("baseline_key", base["domain"])
             baseline_keys.add(key)
@@ -198,7 +198,7 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
             for need in pipe.get("needs") or []:
                 if need not in names:
                     raise SeqpipeError(f"pipeline.needs names '{need}', which no experiment is", where=f)
-            eval_mod = importlib.import_module(f"seqpipe.evaluation.{cfg['domain']}")
+            eval_mod = registry.task(cfg["domain"])
             key = (cfg.get("evaluate") or {}).get("baseline_key", cfg["domain"])
             if key not in baseline_keys:
                 raise SeqpipeError(

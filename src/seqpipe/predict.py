@@ -1,7 +1,8 @@
-"""`seqpipe predict`: a checkpoint plus input files -> predictions, whatever the domain.
+"""`seqpipe predict` and `seqpipe generate`: a checkpoint plus inputs -> predictions, whatever the domain.
 
-The checkpoint's ``data_info["domain"]`` picks ``seqpipe.evaluation.<domain>.predict(model, paths)``,
-which reads the files the way that domain's source does and returns one dict a prediction.
+The checkpoint's ``data_info["domain"]`` picks that domain's task ``predict(model, paths)`` (seqpipe.registry),
+which reads the files the way that domain's source does and returns one dict a prediction; a domain whose
+task names a ``GENERATE`` function (``"module:function"``) samples from its models for `seqpipe generate`.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from seqpipe import registry
 from seqpipe.errors import SeqpipeError
-from seqpipe.evaluation import domain_module
 from seqpipe.models.loading import load_model
 
 
@@ -19,7 +20,7 @@ def predict(ckpt: str, inputs: list[str], echo: bool = False) -> list[dict[str, 
     model = load_model(ckpt)
     info = model.hparams.get("data_info") or {}
     domain = info.get("domain")
-    mod = domain_module(domain) if domain else None
+    mod = registry.task(domain) if domain else None
     if mod is None or not hasattr(mod, "predict"):
         raise SeqpipeError(
             f"no predictor for domain {domain!r}", where=ckpt, fix="use `seqpipe generate` for text language models"
@@ -29,3 +30,20 @@ def predict(ckpt: str, inputs: list[str], echo: bool = False) -> list[dict[str, 
         for r in results:
             print(json.dumps(r))
     return results
+
+
+def generate(ckpt: str, prompt: str, **options: Any) -> str:
+    """Sample from a generative checkpoint (a next-token model): its domain's ``GENERATE`` function."""
+    import importlib
+
+    model = load_model(ckpt)
+    domain = (model.hparams.get("data_info") or {}).get("domain")
+    target = getattr(registry.task(domain), "GENERATE", None) if domain else None
+    if target is None:
+        raise SeqpipeError(
+            f"checkpoint is not a generative model (domain={domain!r})",
+            where=ckpt,
+            fix="pass a next-token language model's checkpoint (e.g. models/text-lstm/best.ckpt)",
+        )
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)(model, prompt, **options)

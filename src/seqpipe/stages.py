@@ -17,11 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from seqpipe import tracking
+from seqpipe import registry, tracking
 from seqpipe.config import instantiate
-from seqpipe.data import store_builder
 from seqpipe.errors import SeqpipeError
-from seqpipe.evaluation import domain_module
 from seqpipe.summary import METRICS
 
 log = logging.getLogger(__name__)
@@ -64,11 +62,11 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Pa
 def preprocess(cfg: dict[str, Any]) -> Path:
     """Raw source -> prepared store (always rebuilt: the DVC stage runs only when inputs changed).
 
-    A datamodule with a torch-free store builder (seqpipe.data.store_builder) is not instantiated: its
+    A datamodule with a torch-free store builder (seqpipe.registry.store_builder) is not instantiated: its
     builder gets the same arguments, so preprocessing a large corpus never loads torch or Lightning.
     """
     t = time.time()
-    builder = store_builder(cfg["data"]["class_path"])
+    builder = registry.store_builder(cfg["data"]["class_path"])
     if builder is not None:
         store = builder(**(cfg["data"].get("init_args") or {}), rebuild=True)
         prepared_dir, meta = store.path, store.meta
@@ -101,7 +99,7 @@ def baselines(cfg: dict[str, Any]) -> Path:
     configure_threads()
     dm = make_datamodule(cfg)
     t = time.time()
-    result = domain_module(cfg["domain"]).baselines(dm, cfg)
+    result = registry.task(cfg["domain"]).baselines(dm, cfg)
     result["data_fingerprint"] = dm.meta["fingerprint"]
     timings = {"seconds": round(time.time() - t, 1), **_strip_timings(result)}
     path = baseline_path(cfg)  # results only: the same data and settings give the same bytes
@@ -159,11 +157,11 @@ def evaluate(cfg: dict[str, Any]) -> Path:
     if bpath.exists() and json.loads(bpath.read_text()).get("data_fingerprint") == dm.meta["fingerprint"]:
         base = json.loads(bpath.read_text())
     else:
-        base = domain_module(cfg["domain"]).baselines(dm, cfg)
+        base = registry.task(cfg["domain"]).baselines(dm, cfg)
     out_dir = REPORTS / name
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    result = domain_module(cfg["domain"]).evaluate(model, dm, cfg, base, out_dir)
+    result = registry.task(cfg["domain"]).evaluate(model, dm, cfg, base, out_dir)
     timings = {
         "train_seconds": run["train_seconds"],
         "evaluate_seconds": round(time.time() - t0, 1),

@@ -1,1 +1,0 @@
-"""Baselines reported beside every model, on the same split."""

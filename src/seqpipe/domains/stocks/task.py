@@ -1,0 +1,311 @@
+"""Stocks: H-step forecasts of returns or realized volatility on the test windows, against baselines.
+
+Every forecaster -- model seeds and baselines -- is scored on exactly the same test windows (every
+forecast origin of every ticker's test record), in percent log-return units:
+
+    MAE, RMSE           pooled over windows and the H steps; MAE per step h in extra.test_mae_per_step
+    directional acc.    returns only: share of (window, step) pairs with sign(forecast) == sign(actual);
+                        a forecast of exactly 0 counts half (a coin flip); actual 0 moves are left out
+    skill               1 - MAE_model / MAE_baseline, against the best baseline (lowest test MAE) and
+                        each one; negative when the baseline wins, reported all the same
+
+Baselines (seqpipe.domains.stocks.baselines, fitted on train rows only): zero / persistence / train_mean for
+returns; persistence / train_mean / trailing_rv / garch11 for volatility.
+
+Volatility forecasts below 0 (the linear head can undershoot) are clipped to 0, counted in
+``negative_vol_forecasts_clipped``. The model's numbers are the mean over its training seeds (SeedGroup members),
+with their standard deviation (``*_std``) and every seed's value in the extra section; ``ensemble_*`` scores the seeds'
+mean forecast.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqpipe.domains.stocks.baselines import baseline_forecasts, fit_garch
+from seqpipe.domains.stocks.datamodule import StockDataModule
+from seqpipe.domains.stocks.features import causal_features, make_targets
+from seqpipe.domains.stocks.source.read import read_ohlcv
+from seqpipe.domains.stocks.source.schema import Rules
+from seqpipe.domains.stocks.windows import ForecastWindows
+from seqpipe.errors import SeqpipeError
+from seqpipe.evaluation import Evaluation
+
+log = logging.getLogger(__name__)
+
+# the `evaluate:` keys this domain reads (anything else in a config is an error)
+# what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
+DVC_REPORTS = {"outs": ["forecast.png"], "plots": {"forecast.csv": {"x": "date", "y": "model"}}}
+EVALUATE_KEYS = {
+    "trailing_window": "days of the trailing realized-volatility baseline",
+    "plot_ticker": "ticker drawn in forecast.png",
+    "plot_step": "days between plotted forecasts",
+}
+
+
+BASELINES = {
+    "returns": ("zero", "persistence", "train_mean"),
+    "volatility": ("persistence", "train_mean", "trailing_rv", "garch11"),
+}
+
+
+# -- scoring ----------------------------------------------------------------------------------
+def score(pred: np.ndarray, actual: np.ndarray, target: str) -> dict[str, float]:
+    """MAE, RMSE (+ directional accuracy for returns), pooled over windows and steps."""
+    err = pred - actual
+    out = {"test_mae": float(np.abs(err).mean()), "test_rmse": float(np.sqrt((err**2).mean()))}
+    if target == "returns":
+        moved = actual != 0
+        hit = np.where(pred == 0, 0.5, (np.sign(pred) == np.sign(actual)).astype(float))
+        out["test_dir_acc"] = float(hit[moved].mean())
+    return out
+
+
+def mae_per_step(pred: np.ndarray, actual: np.ndarray) -> list[float]:
+    """MAE of each horizon step h = 1..H (what a per-step comparison, e.g. seq2seq vs direct, reads)."""
+    return [float(v) for v in np.abs(pred - actual).mean(0)]
+
+
+def skill(model_mae: float, baseline_mae: float) -> float:
+    return 1.0 - model_mae / baseline_mae
+
+
+# -- model forecasts --------------------------------------------------------------------------
+@torch.no_grad()
+def member_forecasts(model: torch.nn.Module, ds: ForecastWindows, scale: float, batch_size: int = 2048) -> np.ndarray:
+    """(seeds, N, H) forecasts in percent units for every window of ``ds``, in order."""
+    model.eval()
+    device = next(model.parameters()).device
+    outs = []
+    for s in range(0, len(ds), batch_size):
+        x = ds.__getitems__(list(range(s, min(len(ds), s + batch_size))))["inputs"].to(device)
+        y = model.member_outputs(x) if hasattr(model, "member_outputs") else model(x)[0][None]
+        outs.append(y.float().cpu().numpy())
+    return np.concatenate(outs, axis=1).astype(np.float64) * scale
+
+
+# -- baselines --------------------------------------------------------------------------------
+def baselines(dm: StockDataModule, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Fit GARCH on train; score every baseline of both targets on the test windows."""
+    ev = cfg.get("evaluate", {})
+    dm.prepare_data()
+    dm.setup("test")
+    test = dm.datasets["test"]
+    garch = fit_garch(dm)
+    by_target, per_step = {}, {}
+    for target in ("returns", "volatility"):
+        actual = make_targets(test.future_returns(test.origins()), target)
+        preds = baseline_forecasts(dm, test, target, garch, int(ev.get("trailing_window", 22)))
+        by_target[target] = {name: score(p, actual, target) for name, p in preds.items()}
+        per_step[target] = {name: mae_per_step(p, actual) for name, p in preds.items()}
+    return {
+        "baselines": by_target[dm.target],
+        "by_target": by_target,
+        "test_mae_per_step": per_step,
+        "garch11_params": {k: dict(zip(("mu", "omega", "alpha", "beta"), v, strict=False)) for k, v in garch.items()},
+        "garch11_params_list": garch,
+        "test_windows": len(test),
+    }
+
+
+# -- evaluation -------------------------------------------------------------------------------
+def model_forecasts(
+    model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(seeds, N, H) test forecasts of a checkpoint trained on ``dm.target``, the (N, H) actuals, and
+    how many negative volatility forecasts were clipped to 0. Any forecaster on this datamodule
+    (e.g. the seq2seq one) is scored the same way."""
+    target = dm.target
+    trained_on = (model.hparams.get("data_info") or {}).get("target")
+    if trained_on and trained_on != target:
+        raise SeqpipeError(
+            f"the model was trained on target {trained_on!r}, the config evaluates {target!r}",
+            where=cfg.get("config_path"),
+            fix="evaluate with the config the model was trained with",
+        )
+    test = dm.datasets["test"]
+    actual = make_targets(test.future_returns(test.origins()), target)
+    seeds = member_forecasts(model, test, dm.meta["stocks"]["target_scale"])
+    clipped = int((seeds < 0).sum()) if target == "volatility" else 0
+    if clipped:
+        seeds = np.maximum(seeds, 0.0)  # a volatility is >= 0; the linear head can undershoot
+    return seeds, actual, clipped
+
+
+def scored_baselines(
+    dm: StockDataModule, cfg: dict[str, Any], base: dict[str, Any], actual: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]]]:
+    """Every baseline's test forecasts for ``dm.target`` (GARCH parameters from ``base``) and their scores."""
+    garch = base.get("garch11_params_list") or fit_garch(dm)
+    trailing = int(cfg.get("evaluate", {}).get("trailing_window", 22))
+    bpreds = baseline_forecasts(dm, dm.datasets["test"], dm.target, garch, trailing)
+    return bpreds, {name: score(p, actual, dm.target) for name, p in bpreds.items()}
+
+
+def evaluate(
+    model: torch.nn.Module, dm: StockDataModule, cfg: dict[str, Any], base: dict[str, Any], out_dir: Path
+) -> Evaluation:
+    ev = cfg.get("evaluate", {})
+    target = dm.target
+    test = dm.datasets["test"]
+    origins = test.origins()
+    seeds, actual, clipped = model_forecasts(model, dm, cfg)
+    per_seed = [score(p, actual, target) for p in seeds]
+    ensemble = score(seeds.mean(0), actual, target)
+    metrics: dict[str, float] = {}
+    for k in per_seed[0]:
+        vals = np.array([s[k] for s in per_seed])
+        metrics[k] = float(vals.mean())
+        metrics[f"{k}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+    for k in ("test_mae", "test_rmse", "test_dir_acc"):
+        if k in ensemble:
+            metrics[f"ensemble_{k}"] = ensemble[k]
+
+    bpreds, bscores = scored_baselines(dm, cfg, base, actual)
+    best = min(bscores, key=lambda b: bscores[b]["test_mae"])
+    metrics["skill_vs_best"] = skill(metrics["test_mae"], bscores[best]["test_mae"])
+    for name, s in bscores.items():
+        metrics[f"skill_vs_{name}"] = skill(metrics["test_mae"], s["test_mae"])
+    seed_skill = [skill(s["test_mae"], bscores[best]["test_mae"]) for s in per_seed]
+    metrics["skill_vs_best_std"] = float(np.std(seed_skill, ddof=1)) if len(seed_skill) > 1 else 0.0
+
+    names = [t["ticker"] for t in dm.meta["stocks"]["tickers"]]
+    tick = dm.ticker_of(origins)
+    mean_pred = seeds.mean(0)
+    per_ticker = {
+        names[t]: {
+            "windows": int((tick == t).sum()),
+            "model_mae": float(np.abs(mean_pred[tick == t] - actual[tick == t]).mean()),
+            f"{best}_mae": float(np.abs(bpreds[best][tick == t] - actual[tick == t]).mean()),
+        }
+        for t in np.unique(tick)
+    }
+    dates = dm.dates_of(origins)
+    artifacts = _plots(out_dir, ev, target, names, tick, dates, actual, mean_pred, bpreds, best)
+    member_seeds = list(model.hparams.get("member_seeds") or [cfg.get("seed", 0)])
+    return Evaluation(
+        task=f"{dm.horizon}-day direct forecast of daily "
+        f"{'log returns' if target == 'returns' else 'realized volatility'} "
+        f"(percent), lookback {dm.lookback} days, test from {dm.meta['stocks']['test_start']}",
+        primary_metric="test_mae",
+        direction="lower",
+        model=metrics,
+        baselines=bscores,
+        extra={
+            "target": target,
+            "horizon": dm.horizon,
+            "lookback": dm.lookback,
+            "seeds": member_seeds,
+            "per_seed": per_seed,
+            "best_baseline_by_test_mae": best,
+            "test_mae_per_step": {
+                "model": np.mean([mae_per_step(p, actual) for p in seeds], axis=0).tolist(),
+                "model_seeds": [mae_per_step(p, actual) for p in seeds],
+                **{name: mae_per_step(p, actual) for name, p in bpreds.items()},
+            },
+            "test_windows": int(len(test)),
+            "negative_vol_forecasts_clipped": clipped,
+            # read directional accuracy against this: "always up" scores about the share of up moves
+            "test_share_up_moves": float((actual[actual != 0] > 0).mean()) if target == "returns" else None,
+            "test_period": [str(dates.min()), str(dates.max())],
+            "per_ticker": per_ticker,
+            "units": "percent log returns",
+        },
+        artifacts=artifacts,
+    )
+
+
+def _plots(
+    out_dir: Path,
+    ev: dict[str, Any],
+    target: str,
+    names: list[str],
+    tick: np.ndarray,
+    dates: np.ndarray,
+    actual: np.ndarray,
+    model: np.ndarray,
+    bpreds: dict[str, np.ndarray],
+    best: str,
+) -> list[Path]:
+    """forecast.csv (DVC plot data) and forecast.png (MLflow artifact) for one ticker and one step."""
+    want = ev.get("plot_ticker", "SP500")
+    t = names.index(want) if want in names and (tick == names.index(want)).any() else int(np.bincount(tick).argmax())
+    step = int(ev.get("plot_step", 1 if target == "returns" else actual.shape[1]))
+    sel = np.flatnonzero(tick == t)
+    cols = {"actual": actual[sel, step - 1], "model": model[sel, step - 1]}
+    cols.update({b: p[sel, step - 1] for b, p in bpreds.items()})
+    csv_path = out_dir / "forecast.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["date", *cols])
+        for i, d in enumerate(dates[sel]):
+            w.writerow([str(d), *(f"{cols[c][i]:.6g}" for c in cols)])
+    png = out_dir / "forecast.png"
+    try:
+        from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
+
+        fig = Figure(figsize=(11, 4))
+        ax = fig.subplots()
+        x = dates[sel].astype("datetime64[D]").astype(object)
+        ax.plot(x, cols["actual"], lw=0.6, color="0.6", label="actual")
+        ax.plot(x, cols["model"], lw=1.0, label="model (seed mean)")
+        ax.plot(x, cols[best], lw=1.0, ls="--", label=f"{best} (best baseline)")
+        what = "log return" if target == "returns" else f"{step}-day realized vol"
+        ax.set_title(f"{names[t]}: step {step} forecast of {what} (%), test period")
+        ax.legend(loc="upper right")
+        fig.tight_layout()
+        fig.savefig(png, dpi=110)
+    except Exception as e:  # a plot is a nicety; never lose the metrics for it
+        log.warning("forecast plot skipped: %s", e)
+        return [csv_path]
+    return [csv_path, png]
+
+
+# -- predict ----------------------------------------------------------------------------------
+@torch.no_grad()
+def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
+    """OHLCV CSV(s) -> the next H forecasts per ticker, from its last ``lookback`` days."""
+    info = model.hparams.get("data_info") or {}
+    L, H = int(info["lookback"]), int(info["horizon"])
+    rules = {k: v for k, v in info["rules"].items() if k != "short_series"}
+    norm = info["normalization"]
+    mean, std = np.asarray(norm["mean"]), np.asarray(norm["std"])
+    model.eval()
+    results = []
+    for s in read_ohlcv(paths, Rules(**rules)):
+        feats, _, used = causal_features(s, info["features"], info["price_column"])
+        feats = feats[int(info["warmup"]) :]
+        if len(feats) < L:
+            raise SeqpipeError(
+                f"{len(s)} rows; a forecast needs {L} after the {info['warmup']}-day feature warmup "
+                f"({L + int(info['warmup'])} in all) (ticker {s.ticker})",
+                where=s.file,
+                fix="pass a longer price history",
+            )
+        x = torch.from_numpy(((feats[-L:] - mean) / std).astype(np.float32))[None]
+        y = model.member_outputs(x) if hasattr(model, "member_outputs") else model(x)[0][None]
+        y = y[:, 0].numpy().astype(np.float64) * float(info["target_scale"])
+        if info["target"] == "volatility":
+            y = np.maximum(y, 0.0)  # as in evaluation: a volatility is >= 0
+        results.append(
+            {
+                "file": s.file,
+                "ticker": s.ticker,
+                "origin_date": str(s.dates[-1]),
+                "target": info["target"],
+                "units": "percent log return"
+                if info["target"] == "returns"
+                else "percent daily realized volatility over 1..h days",
+                "steps": list(range(1, H + 1)),
+                "forecast": [round(float(v), 6) for v in y.mean(0)],
+                "forecast_seed_std": [round(float(v), 6) for v in (y.std(0, ddof=1) if len(y) > 1 else np.zeros(H))],
+                "price_column": used,
+            }
+        )
+    return results

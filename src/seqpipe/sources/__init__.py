@@ -1,1 +1,0 @@
-"""Raw sources: readers and generators of the embedded default datasets."""

@@ -1,7 +1,7 @@
 """The house rules for imports, read from every import statement (lazy ones inside functions too):
 
 - the core's layers go one way: errors -> data and the registry -> models -> evaluation kit -> tracking/config
-  -> stages -> cli; a module may import its own layer or any layer below it;
+  -> project -> stages/training -> cli; a module may import its own layer or any layer below it;
 - the core never imports a domain: it finds them through seqpipe.registry (by name, at run time);
 - a domain imports the core's library layers (data, models, the evaluation kit, errors) and the domains its
   DOMAIN.builds_on names, never the pipeline (tracking, config, stages, cli) and never the registry.
@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"models"},  # models, loading a checkpoint
     {"evaluation"},  # the evaluation kit the domains' tasks share
     {"tracking", "runs", "callbacks", "config", "precision", "predict"},  # MLflow, run folders, configs
+    {"project"},  # the project's folders and the setup every stage shares
     {"stages", "training", "summary", "dvcgen", "repro"},  # the pipeline stages, dvc.yaml, running it on N cores
     {"cli", "__main__"},
 ]
@@ -45,19 +46,7 @@ def domain_of(module: str) -> str | None:
 
 
 def imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "seqpipe":
-            found.add(node.module)
-            if node.module == "seqpipe":  # `from seqpipe import stages` imports seqpipe.stages
-                found.update(
-                    f"seqpipe.{a.name}"
-                    for a in node.names
-                    if (PACKAGE / a.name).is_dir() or (PACKAGE / f"{a.name}.py").exists()
-                )
-        elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == "seqpipe")
-    return found
+    return imports_of_tree(ast.parse(path.read_text()))
 
 
 def module_name(path: Path) -> str:
@@ -135,3 +124,44 @@ def test_a_domain_may_not_reach_into_the_pipeline_or_an_unrelated_domain(tmp_pat
         and "outside the core's library layers" in " ".join(wrong)
         and "not in its builds_on" in " ".join(wrong)
     )
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Like ``imports`` but without ``if TYPE_CHECKING:`` blocks (annotations only, never run)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+    return imports_of_tree(tree)
+
+
+def imports_of_tree(tree: ast.AST) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "seqpipe":
+            found.add(node.module)
+            if node.module == "seqpipe":  # `from seqpipe import stages` imports seqpipe.stages
+                found.update(
+                    f"seqpipe.{a.name}"
+                    for a in node.names
+                    if (PACKAGE / a.name).is_dir() or (PACKAGE / f"{a.name}.py").exists()
+                )
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "seqpipe")
+    return found
+
+
+def test_no_import_cycles() -> None:
+    """No two modules need each other at run time (stages and training once did: the setup both read now lives
+    in seqpipe.project)."""
+    files = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+    graph = {m: {t for t in runtime_imports(p) if t in files and t != m} for m, p in files.items()}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph[start]:
+            if nxt == goal or (nxt not in seen and (seen.add(nxt) or reaches(nxt, goal, seen))):
+                return True
+        return False
+
+    cycles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if reaches(b, a, set()))
+    assert cycles == [], cycles

@@ -12,37 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from seqpipe import registry, tracking
-from seqpipe.config import instantiate
 from seqpipe.errors import SeqpipeError
+from seqpipe.project import MODELS, REPORTS, configure_threads, make_datamodule, training_record
 from seqpipe.summary import METRICS
 
 log = logging.getLogger(__name__)
-
-MODELS = Path("models")
-REPORTS = Path("reports")
-
-
-def configure_threads() -> None:
-    """One intra-op thread unless SEQPIPE_THREADS says otherwise.
-
-    Recurrent steps are many small matrix products: a second thread gains little, passively waiting threads
-    lose to the hand-offs, and spinning ones collapse once another process takes a core. Measured on 2 cores
-    (benchmarks/threads.md, 256-unit LSTM): 2 spinning threads take 1.1x the time of 1 on a quiet machine and
-    3.9x with a busy core; 2 passive ones 2.5x and 1.4x. Set SEQPIPE_THREADS=N for large models on many cores.
-    """
-    import torch
-
-    torch.set_num_threads(int(os.environ.get("SEQPIPE_THREADS") or 1))
-
-
-def make_datamodule(cfg: dict[str, Any], **extra: Any) -> Any:
-    return instantiate(cfg["data"], **extra)
 
 
 def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
@@ -118,12 +97,6 @@ def _strip_timings(doc: Any, prefix: str = "") -> dict[str, Any]:
             else:
                 found.update(_strip_timings(doc[k], f"{prefix}{k}."))
     return found
-
-
-def training_record(name: str) -> Path:
-    """models/<name>.training.json: the MLflow run id, train seconds, hardware and resume point of the last fit
-    (kept out of models/<name>/ so that folder is the same bits on every rerun)."""
-    return MODELS / f"{name}.training.json"
 
 
 def evaluate(cfg: dict[str, Any]) -> Path:

@@ -17,7 +17,7 @@ import torch
 from seqpipe import precision, runs, tracking
 from seqpipe.config import import_class, instantiate
 from seqpipe.errors import SeqpipeError
-from seqpipe.stages import MODELS, configure_threads, make_datamodule, training_record
+from seqpipe.project import MODELS, configure_threads, make_datamodule, training_record
 
 log = logging.getLogger(__name__)
 

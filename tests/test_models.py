@@ -350,3 +350,24 @@ def test_crnn_label_smoothing_touches_the_training_loss_only():
     plain, _ = m.loss_and_metrics(out, y)  # what val/test log
     assert torch.allclose(smoothed, F.cross_entropy(out, y, label_smoothing=0.1))
     assert torch.allclose(plain, F.cross_entropy(out, y)) and not torch.allclose(plain, smoothed)
+
+
+def test_every_target_kind_is_declared_once_and_sizes_its_head() -> None:
+    """One table (seqpipe.data.spec.TARGETS) says how each target kind trains: the head's size comes from the
+    field it names, and a spec missing that field is refused."""
+    import pytest
+
+    from seqpipe.data.spec import TARGETS, DataSpec, TargetKind
+    from seqpipe.models.core import make_head
+
+    assert set(TARGETS) == set(TargetKind.__args__)
+    sizes = {"vocab_size": 11, "num_classes": 5, "output_dim": 3}
+    for target, kind in TARGETS.items():
+        spec = DataSpec(input="tokens", target=target, vocab_size=11, num_classes=5, output_dim=3)
+        assert make_head(spec, 8).out_features == sizes[kind.head]
+        with pytest.raises(ValueError, match=kind.head):
+            DataSpec(
+                input="features", feature_dim=4, target=target, **{f: v for f, v in sizes.items() if f != kind.head}
+            )
+    with pytest.raises(ValueError, match="target must be one of"):
+        DataSpec(input="tokens", vocab_size=3, target="tokens")

@@ -86,12 +86,12 @@ def hidden_gradient_norms(model: Any, batch: dict[str, torch.Tensor], max_sample
             state = _cell_step(rnn, x[:, t], state)
             hs.append([s[0] if lstm else s for s in state])
         last = hs[-1][-1]  # top layer h_T (same values as out[:, -1], but on the state path)
-        target = model.spec.target
-        if target == "next_token":
+        kind = model.spec.kind
+        if kind.per_step:  # a next-token stream (the only per-step kind the replay traces)
             if hasattr(model, "head_input"):  # with input_skip the head also reads the step's input
                 last = model.head_input(last, x[:, -1])
             loss = F.cross_entropy(model.head(last), targets[:, inputs.shape[1] - 1])
-        elif target == "class":
+        elif kind.loss == "cross_entropy":
             loss = F.cross_entropy(model.head(last), targets)
         else:
             pred = model.head(last)
@@ -131,7 +131,7 @@ class GradientThroughTime(L.Callback):
     def _applicable(self, pl_module: L.LightningModule) -> bool:
         core = getattr(pl_module, "core", None)
         spec = getattr(pl_module, "spec", None)
-        if getattr(spec, "target", None) == "masked_token":  # no loss at the last step to trace back
+        if spec is None or not spec.kind.traced:  # no loss at the last step to trace back
             return False
         return core is not None and getattr(core, "directions", 2) == 1 and hasattr(pl_module, "front")
 

@@ -69,9 +69,6 @@ def machine_key() -> str:
     return f"{cpu}|{platform.machine()}|bf16={cpu_has_fast_bf16()}|{torch_build}"
 
 
-PROBED_TARGETS = ("next_token", "masked_token", "class", "regression")  # a batch the probe can make up
-
-
 def model_key(model: nn.Module) -> str:
     """What makes a measurement valid only for this model: its class, data contract, parameter shapes and
     optimizer kernel."""
@@ -87,9 +84,10 @@ def synthetic_batch(spec: Any, batch: int, seq_len: int, gen: torch.Generator) -
         inputs = torch.randint(0, spec.vocab_size, (batch, seq_len), generator=gen)
     else:
         inputs = torch.randn(batch, seq_len, spec.feature_dim, generator=gen)
-    if spec.target in ("next_token", "masked_token"):
+    kind = spec.kind
+    if kind.per_step:
         targets = torch.randint(0, spec.num_classes or spec.vocab_size, (batch, seq_len), generator=gen)
-    elif spec.target == "class":
+    elif kind.loss == "cross_entropy":
         targets = torch.randint(0, spec.num_classes, (batch,), generator=gen)
     else:
         targets = torch.randn(batch, spec.output_dim, generator=gen)
@@ -155,7 +153,7 @@ def _cache_lock(path: Path) -> Iterator[None]:
 def choose(model: nn.Module, batch: int, seq_len: int) -> dict[str, Any]:
     """The CPU precision for this model: "bf16-mixed" or "32-true", with the measured ratio and where it came from."""
     spec = getattr(model, "spec", None)
-    if spec is None or spec.target not in PROBED_TARGETS or not hasattr(model, "loss_and_metrics"):
+    if spec is None or not spec.kind.recurrent or not hasattr(model, "loss_and_metrics"):
         return {"precision": "32-true", "reason": f"no training step probe for {type(model).__name__}: 32-bit, exact"}
     if not cpu_has_fast_bf16():
         return {"precision": "32-true", "reason": "oneDNN has no bf16 on this CPU (emulated: slower)"}

@@ -13,6 +13,33 @@ TargetKind = Literal["next_token", "class", "regression", "sequence", "masked_to
 
 
 @dataclass(frozen=True)
+class Target:
+    """How a target kind is trained: the one table models, the precision probe and the gradient replay read.
+
+    per_step:   a prediction at every input step (language modeling, masked tokens), not one a sample.
+    head:       the DataSpec field that sizes the output layer.
+    loss:       "cross_entropy" (ids or classes) or "regression" (numbers, MSE or L1).
+    recurrent:  RecurrentModel/CRNN train it (a "sequence" target needs the encoder-decoder).
+    traced:     the gradient-through-time replay has a loss at the last step to trace back.
+    """
+
+    per_step: bool
+    head: str
+    loss: Literal["cross_entropy", "regression"]
+    recurrent: bool = True
+    traced: bool = True
+
+
+TARGETS: dict[str, Target] = {
+    "next_token": Target(per_step=True, head="vocab_size", loss="cross_entropy"),
+    "masked_token": Target(per_step=True, head="vocab_size", loss="cross_entropy", traced=False),
+    "class": Target(per_step=False, head="num_classes", loss="cross_entropy"),
+    "regression": Target(per_step=False, head="output_dim", loss="regression"),
+    "sequence": Target(per_step=True, head="num_classes", loss="cross_entropy", recurrent=False, traced=False),
+}
+
+
+@dataclass(frozen=True)
 class DataSpec:
     """What a model needs to know to build its front end and head.
 
@@ -38,14 +65,19 @@ class DataSpec:
     causal: bool = False
 
     def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"DataSpec target must be one of {sorted(TARGETS)}, got {self.target!r}")
         if self.input == "tokens" and not self.vocab_size:
             raise ValueError("DataSpec(input='tokens') needs vocab_size")
         if self.input == "features" and not self.feature_dim:
             raise ValueError("DataSpec(input='features') needs feature_dim")
-        if self.target in ("class", "sequence") and not self.num_classes:
-            raise ValueError(f"DataSpec(target='{self.target}') needs num_classes")
-        if self.target == "regression" and not self.output_dim:
-            raise ValueError("DataSpec(target='regression') needs output_dim")
+        if not getattr(self, TARGETS[self.target].head):
+            raise ValueError(f"DataSpec(target='{self.target}') needs {TARGETS[self.target].head}")
+
+    @property
+    def kind(self) -> Target:
+        """How this spec's target is trained (``TARGETS``)."""
+        return TARGETS[self.target]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -191,11 +191,7 @@ def fixed_length(spec: DataSpec, data_info: dict | None, pooling: str) -> int | 
 
 def make_head(spec: DataSpec, in_dim: int) -> nn.Module:
     """Output layer for the spec's target kind."""
-    if spec.target in ("next_token", "masked_token"):
-        return nn.Linear(in_dim, spec.vocab_size)
-    if spec.target in ("class", "sequence"):
-        return nn.Linear(in_dim, spec.num_classes)
-    return nn.Linear(in_dim, spec.output_dim)
+    return nn.Linear(in_dim, getattr(spec, spec.kind.head))
 
 
 class OutputOnly(nn.Module):

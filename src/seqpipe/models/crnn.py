@@ -22,7 +22,7 @@ from torch import nn
 from seqpipe.data.spec import DataSpec
 from seqpipe.errors import SeqpipeError
 from seqpipe.models.core import fixed_length
-from seqpipe.models.recurrent import PER_STEP, RecurrentModel
+from seqpipe.models.recurrent import RecurrentModel
 
 # where the CRNN's defaults differ from RecurrentModel's (a small GRU, dropout, mean over time)
 CRNN_DEFAULTS: dict[str, Any] = dict(
@@ -164,7 +164,7 @@ class CRNN(RecurrentModel):
         **recurrent: Any,
     ):
         spec_obj = DataSpec.from_dict(spec) if isinstance(spec, dict) else spec
-        if spec_obj.target in PER_STEP:
+        if spec_obj.kind.per_step:
             raise SeqpipeError(
                 "CRNN pools over time: it serves class/regression targets",
                 where="model.class_path",

@@ -36,8 +36,6 @@ from seqpipe.models.core import (
 )
 from seqpipe.models.ngram_embedding import HashedNgrams
 
-PER_STEP = ("next_token", "masked_token")
-
 
 class RecurrentModel(L.LightningModule):
     """A recurrent sequence model built from a DataSpec.
@@ -112,7 +110,7 @@ class RecurrentModel(L.LightningModule):
             raise SeqpipeError("tbptt only applies to next-token streams", where="model.tbptt", fix="set tbptt: false")
         if loss not in ("mse", "l1"):
             raise SeqpipeError(f"unknown loss '{loss}'", where="model.loss", fix="use mse or l1")
-        if input_skip and spec.target not in PER_STEP:
+        if input_skip and not spec.kind.per_step:
             raise SeqpipeError(
                 f"input_skip needs a per-step target, and this data's is '{spec.target}'",
                 where="model.input_skip",
@@ -152,7 +150,7 @@ class RecurrentModel(L.LightningModule):
         self.core = RecurrentCore(
             b["cell"], self.front.out_dim, b["hidden_size"], b["num_layers"], b["dropout"], b["bidirectional"]
         )
-        self.pool = None if self.spec.target in PER_STEP else TimePooling(self.core.out_dim, b["pooling"], steps)
+        self.pool = None if self.spec.kind.per_step else TimePooling(self.core.out_dim, b["pooling"], steps)
         self.drop = nn.Dropout(b["dropout"])
         skip = self.front.out_dim if b.get("input_skip") else 0  # the head also reads each step's input
         self.head = make_head(self.spec, self.core.out_dim + skip if self.pool is None else self.pool.out_dim)
@@ -201,20 +199,21 @@ class RecurrentModel(L.LightningModule):
     def loss_and_metrics(
         self, output: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.0
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        t = self.spec.target
-        if t in PER_STEP:
+        kind = self.spec.kind
+        if not kind.recurrent:
+            raise SeqpipeError(
+                f"RecurrentModel cannot train target '{self.spec.target}'",
+                fix="use the seq2seq model for sequence targets",
+            )
+        if kind.per_step:
             loss = F.cross_entropy(output.reshape(-1, output.shape[-1]), targets.reshape(-1), ignore_index=-100)
             return loss, {"bpc": loss / math.log(2)}
-        if t == "class":
+        if kind.loss == "cross_entropy":
             loss = F.cross_entropy(output, targets, label_smoothing=smoothing)
             return loss, {"acc": (output.argmax(-1) == targets).float().mean()}
-        if t == "regression":
-            targets = targets.to(output.dtype).reshape(output.shape)
-            loss = F.mse_loss(output, targets) if self.hparams.loss == "mse" else F.l1_loss(output, targets)
-            return loss, {"mae": (output - targets).abs().mean()}
-        raise SeqpipeError(
-            f"RecurrentModel cannot train target '{t}'", fix="use the seq2seq model for sequence targets"
-        )
+        targets = targets.to(output.dtype).reshape(output.shape)
+        loss = F.mse_loss(output, targets) if self.hparams.loss == "mse" else F.l1_loss(output, targets)
+        return loss, {"mae": (output - targets).abs().mean()}
 
     # -- steps --------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export PYTHONUNBUFFERED := 1
 UI_PORT ?= 5000
 
-.PHONY: install lock lint repro test test-fast test-slow ui bench browser clean
+.PHONY: install lock lint repro demo test test-fast test-slow ui bench browser clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,11 @@ repro: install
 	test -d .dvc || $(BIN)/dvc init -q
 	$(BIN)/seqpipe repro $(if $(JOBS),--jobs $(JOBS))
 	@cat metrics/summary.md
+
+## make demo: every domain end to end on the fast profile in a scratch project (demo/, ignored by git), a few
+## minutes on 2 cores; ends with the summary table and the MLflow UI command for those runs
+demo: install
+	$(BIN)/seqpipe demo --dir demo $(if $(JOBS),--jobs $(JOBS))
 
 ## make lint: ruff over the code (configured in pyproject.toml)
 lint: install

@@ -26,7 +26,14 @@ LAYERS: list[set[str]] = [
     {"evaluation"},  # the evaluation kit the domains' tasks share
     {"tracking", "runs", "callbacks", "config", "precision", "predict"},  # MLflow, run folders, configs
     {"project"},  # the project's folders and the setup every stage shares
-    {"stages", "training", "summary", "dvcgen", "repro"},  # the pipeline stages, dvc.yaml, running it on N cores
+    {
+        "stages",
+        "training",
+        "summary",
+        "dvcgen",
+        "repro",
+        "demo",
+    },  # the pipeline stages, dvc.yaml, running it on N cores
     {"cli", "__main__"},
 ]
 DOMAIN_MAY_IMPORT = set().union(*LAYERS[:4]) - {"__init__", "registry"}  # the library layers, not the pipeline

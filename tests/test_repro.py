@@ -157,3 +157,40 @@ def test_an_experiment_a_stage_alongside_created_first_is_found(tmp_path, monkey
         assert lookup(tracking.experiment_name("text")).tags["mlflow.experimentKind"] == "custom_model_development"
     finally:
         mlflow.set_tracking_uri(previous)
+
+
+def test_targets_run_only_what_they_read(tmp_path, monkeypatch):
+    """`seqpipe repro <stage>` (what `make demo` uses) runs the stage and its upstream, nothing else."""
+    from seqpipe.repro import upstream_closure
+
+    assert upstream_closure(["a_eval"], UPSTREAM) == {"a_eval", "a_train_x", "a_prepare"}
+    with pytest.raises(SeqpipeError, match="no stage named nope"):
+        upstream_closure(["nope"], UPSTREAM)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    stages = {"first": _stage("first.txt", [], 0.1), "second": _stage("second.txt", [], 0.1)}
+    stages["after_first"] = _stage("after.txt", ["first.txt"], 0.1)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    assert repro(tmp_path, jobs=2, targets=["after_first"]) == 0
+    assert (tmp_path / "after.txt").exists() and (tmp_path / "first.txt").exists()
+    assert not (tmp_path / "second.txt").exists()
+
+
+def test_the_demo_runs_one_experiment_of_every_dataset(tmp_path):
+    """`make demo` picks one evaluate stage a dataset of the real dvc.yaml, in a scratch copy on the fast profile."""
+    from seqpipe.demo import MARKER, demo_stages, make_project
+
+    repo = Path(__file__).resolve().parents[1]
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    chosen = demo_stages(stages)
+    datasets = sorted(p.name for p in (repo / "pipelines").iterdir() if (p / "base.yaml").exists())
+    assert sorted(s.split("_evaluate_")[0] for s in chosen) == datasets
+    out = tmp_path / "demo"
+    make_project(repo, out)
+    assert yaml.safe_load((out / "params.yaml").read_text())["profile"] == "fast"
+    assert (out / MARKER).exists() and (out / ".dvc").is_dir() and (out / "pipelines/text/lstm.yaml").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(SeqpipeError, match="is not a seqpipe demo"):
+        make_project(repo, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"

@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("repro", help="dvc repro with --jobs stages at a time (independent branches side by side)")
     p.add_argument("--jobs", "-j", type=int, default=None, help="stages at a time (default: one a CPU core)")
+    p.add_argument("targets", nargs="*", help="only these stages and what they read (default: the whole pipeline)")
+
+    p = sub.add_parser("demo", help="every domain end to end on the fast profile, in a scratch project (minutes)")
+    p.add_argument("--dir", default="demo", help="the scratch project's folder (replaced if it is an earlier demo)")
+    p.add_argument("--jobs", "-j", type=int, default=None, help="stages at a time (default: one a CPU core)")
 
     p = sub.add_parser("generate", help="sample text from a next-token checkpoint")
     p.add_argument("--ckpt", required=True)
@@ -141,7 +146,11 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "repro":
         from seqpipe.repro import repro
 
-        return repro(jobs=args.jobs)
+        return repro(jobs=args.jobs, targets=args.targets)
+    if args.command == "demo":
+        from seqpipe.demo import demo
+
+        return demo(Path(args.dir), jobs=args.jobs)
     if args.command == "summary":
         files = [Path(f) for f in args.files] or None
         print(stages.summary(Path(args.metrics_dir), files=files), end="")

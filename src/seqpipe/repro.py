@@ -168,8 +168,24 @@ def dvc_stage_runner(root: Path, dvc: str, printer: _Printer) -> Callable[[str],
     return run_stage
 
 
-def repro(root: Path = Path("."), jobs: int | None = None) -> int:
-    """Reproduce the whole pipeline under ``root`` with ``jobs`` stages at a time (default: one a core)."""
+def upstream_closure(targets: Sequence[str], upstream: dict[str, set[str]]) -> set[str]:
+    """The targets and every stage they read from, directly or not (what `dvc repro <targets>` runs)."""
+    unknown = sorted(set(targets) - set(upstream))
+    if unknown:
+        raise SeqpipeError(f"no stage named {', '.join(unknown)}", where="dvc.yaml", fix="see `dvc stage list`")
+    seen: set[str] = set()
+    todo = list(targets)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(upstream[name])
+    return seen
+
+
+def repro(root: Path = Path("."), jobs: int | None = None, targets: Sequence[str] | None = None) -> int:
+    """Reproduce the pipeline under ``root`` (or only ``targets`` and what they read) with ``jobs`` stages at a
+    time (default: one a core)."""
     root = root.resolve()
     if not (root / "dvc.yaml").exists():
         raise SeqpipeError(f"no dvc.yaml in {root}", fix="run it in the project root (or `seqpipe dvc-yaml` first)")
@@ -182,6 +198,10 @@ def repro(root: Path = Path("."), jobs: int | None = None) -> int:
         jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     _init_tracking_store(root)
     order, upstream = stage_graph(root)
+    if targets:
+        keep = upstream_closure(targets, upstream)
+        order = [n for n in order if n in keep]
+        upstream = {n: ups for n, ups in upstream.items() if n in keep}
     log.info("%d stages, %d at a time", len(order), jobs)
     start = time.monotonic()
     results = schedule(order, upstream, jobs, dvc_stage_runner(root, dvc, _Printer()))
@@ -196,7 +216,7 @@ def repro(root: Path = Path("."), jobs: int | None = None) -> int:
         sum(not r.ran for r in results),
         (time.monotonic() - start) / 60,
     )
-    return subprocess.run([dvc, "repro"], cwd=root).returncode
+    return subprocess.run([dvc, "repro", *(targets or [])], cwd=root).returncode
 
 
 def _init_tracking_store(root: Path) -> None:

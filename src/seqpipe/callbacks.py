@@ -284,3 +284,13 @@ class WeightEMA(WeightAveraging):
 
     def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
         return step_idx is not None and step_idx % self.every_n_steps == 0
+
+
+class ModelClassInCheckpoint(L.Callback):
+    """Writes the model's class into every checkpoint (seqpipe.models.loading.CLASS_KEY), so a checkpoint copied
+    away from its run.json (MLflow's ``checkpoints/best.ckpt``) still loads as a CRNN or Seq2Seq."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        from seqpipe.models.loading import CLASS_KEY, class_path_of
+
+        checkpoint[CLASS_KEY] = class_path_of(pl_module)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import torch
 
 from seqpipe import precision, runs, tracking
-from seqpipe.config import import_class, instantiate
+from seqpipe.config import instantiate
 from seqpipe.errors import SeqpipeError
+from seqpipe.models.loading import class_path_of, file_sha256, load_model
 from seqpipe.project import MODELS, configure_threads, make_datamodule, training_record
 
 log = logging.getLogger(__name__)
@@ -170,15 +172,24 @@ def _train(
             where=work_dir,
             fix="make sure trainer settings allow at least one validation pass",
         )
+    best_score = float(best_checkpoint.best_model_score) if best_checkpoint.best_model_score is not None else None
+    if best_score is not None and not math.isfinite(best_score):
+        raise SeqpipeError(
+            f"the best validation {best_checkpoint.monitor} is {best_score}: the model diverged or its data holds "
+            "non-finite values, and it is not published",
+            where=work_dir,
+            fix="check the data (seqpipe verify) and lower model.init_args.lr; the previous model stays in place",
+        )
     run = {  # a function of the config and seed: the same bits on a rerun, so DVC sees an unchanged model
         "experiment": name,
-        "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "model_class": class_path_of(model),
         "best_ckpt": str(final_dir / "best.ckpt"),
-        "best_score": float(best_checkpoint.best_model_score) if best_checkpoint.best_model_score is not None else None,
+        "best_score": best_score,
         "global_steps": trainer.global_step,
         "epochs": trainer.current_epoch,
         "truncated_by_time": truncated,
         "data_fingerprint": dm.meta["fingerprint"],
+        "checkpoint_sha256": {"best.ckpt": file_sha256(best)},  # checked wherever the model is loaded
     }
     training = {  # this machine and this run: beside the model folder, not inside it
         "experiment": name,
@@ -205,7 +216,7 @@ def _train(
         client = logger.experiment
         client.log_metric(logger.run_id, "train_seconds", train_seconds)
         client.log_artifact(logger.run_id, str(final_dir / "best.ckpt"), artifact_path="checkpoints")
-        best_model = import_class(run["model_class"]).load_from_checkpoint(final_dir / "best.ckpt", map_location="cpu")
+        best_model = load_model(final_dir / "best.ckpt")
         _log_pytorch_model(logger.run_id, best_model, dm)
         tracking.log_dataset(client, logger.run_id, dm.meta, dm.prepared_dir)
         log.info("%s: MLflow run %s (`make ui`)", name, tracking.runs_url(logger.experiment_id, logger.run_id))
@@ -229,7 +240,7 @@ def build_trainer(
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
-    from seqpipe.callbacks import GradientThroughTime, LearningCurve, LearningRates, WeightEMA
+    from seqpipe.callbacks import GradientThroughTime, LearningCurve, LearningRates, ModelClassInCheckpoint, WeightEMA
 
     fit_cfg = cfg.get("fit") or {}
     monitor = fit_cfg.get("monitor", "val_loss")
@@ -246,6 +257,7 @@ def build_trainer(
         GradientThroughTime(every_n_steps=int(fit_cfg.get("grad_every_n_steps", 100)), out_dir=work_dir),
         LearningCurve(work_dir / "learning_curve.csv"),
         runs.RngState(),
+        ModelClassInCheckpoint(),
     ]
     if fit_cfg.get("checkpoint_every_n_steps"):  # last.ckpt between validations: a crash loses at most N steps
         callbacks.append(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from seqpipe import tracking
+from seqpipe import io
 
 METRICS = Path("metrics")
 
@@ -64,7 +64,7 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Pa
                     f"{bb} | {bv:.4f} | {vm:+.4f} | {'yes' if vm > 0 else 'no'} |"
                 )
     text = "\n".join(rows) + "\n" + _dynamic_table(files if files is not None else sorted(metrics_dir.glob("*.json")))
-    tracking.atomic_write_text(out or metrics_dir / "summary.md", text)
+    io.write_text(out or metrics_dir / "summary.md", text)
     return text
 
 

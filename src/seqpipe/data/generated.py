@@ -10,21 +10,14 @@ working folder, the installed package or a folder above either (``--out .`` must
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from seqpipe import io
 from seqpipe.errors import SeqpipeError
 
 GENERATION_FILE = "generation.json"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def is_generated(path: Path) -> bool:
@@ -68,8 +61,7 @@ class GeneratedFolder:
         self.out = check_out_dir(out_dir)
         self.info: dict[str, Any] = {"generator": generator, **info}
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-{os.getpid()}-", dir=self.out.parent))
-        os.chmod(self.path, 0o777 & ~_umask())  # mkdtemp makes 0700; the published folder gets the umask
+        self.path = io.temp_dir(self.out)
 
     def __enter__(self) -> GeneratedFolder:
         return self
@@ -79,12 +71,8 @@ class GeneratedFolder:
             shutil.rmtree(self.path, ignore_errors=True)
             return
         (self.path / GENERATION_FILE).write_text(json.dumps(self.info, indent=2, sort_keys=True, default=str) + "\n")
-        old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
         try:
-            if self.out.exists():
-                os.replace(self.out, old)
-            os.replace(self.path, self.out)
+            io.publish_dir(self.path, self.out)
         except BaseException:
             shutil.rmtree(self.path, ignore_errors=True)
             raise
-        shutil.rmtree(old, ignore_errors=True)

@@ -9,13 +9,15 @@ working folder, the installed package or a folder above either (``--out .`` must
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from seqpipe import io
-from seqpipe.errors import SeqpipeError
+from seqpipe.errors import SeqpipeError, exit_code
 
 GENERATION_FILE = "generation.json"
 
@@ -76,3 +78,28 @@ class GeneratedFolder:
         except BaseException:
             shutil.rmtree(self.path, ignore_errors=True)
             raise
+
+
+# -- the generators' command lines ------------------------------------------------------------
+def generator_parser(description: str, out_default: str | None, prog: str | None = None) -> argparse.ArgumentParser:
+    """A generator's parser: ``--out`` (the folder it replaces, see check_out_dir) first, with its default;
+    ``out_default=None`` leaves the out folder to the caller (a positional argument)."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    if out_default is not None:
+        p.add_argument("--out", default=out_default)
+    return p
+
+
+def add_seed(p: argparse.ArgumentParser, default: int = 0) -> None:
+    """``--seed``: every random draw of the generator follows from it (same seed, same bytes)."""
+    p.add_argument("--seed", type=int, default=default)
+
+
+def add_profile(p: argparse.ArgumentParser, help: str, choices: list[str] | None = None) -> None:
+    """``--profile``: "default" or a smaller CI variant ("fast") the generator describes in ``help``."""
+    p.add_argument("--profile", default="default", choices=choices, help=help)
+
+
+def run_generator(main: Callable[[list[str] | None], int]) -> NoReturn:
+    """``python -m`` entry point of a generator: a SeqpipeError is one line on stderr and exit status 2."""
+    raise SystemExit(exit_code(main))

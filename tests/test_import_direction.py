@@ -20,7 +20,7 @@ from seqpipe import registry
 PACKAGE = Path(seqpipe.__file__).parent
 # lowest first; a core module is placed by its first dotted part below seqpipe (a subpackage or a top-level file)
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "progress"},  # the version, the one exception type, progress bars
+    {"__init__", "errors", "progress", "io"},  # the version, the one exception type, progress bars, atomic writes
     {"data", "domain", "registry"},  # stores, windows, DataSpec, the datamodule base; the domain contract, the registry
     {"models"},  # models, loading a checkpoint
     {"evaluation"},  # the evaluation kit the domains' tasks share

@@ -29,8 +29,8 @@ from lightning.pytorch.callbacks import WeightAveraging
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from seqpipe.errors import SeqpipeError
+from seqpipe.io import write_text as atomic_write_text
 from seqpipe.models.core import logging_step
-from seqpipe.tracking import atomic_write_text
 
 
 def _cell_step(rnn: torch.nn.RNNBase, x: torch.Tensor, state: list) -> list:

@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from seqpipe.errors import SeqpipeError, missing_extra
+from seqpipe.errors import exit_code
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -123,16 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
-    try:
-        return run(args)
-    except SeqpipeError as e:
-        print(f"seqpipe: error: {e}", file=sys.stderr)
-        return 2
-    except ImportError as e:  # an optional package this command needs is not installed
-        if (err := missing_extra(e)) is None:
-            raise
-        print(f"seqpipe: error: {err}", file=sys.stderr)
-        return 2
+    return exit_code(lambda _: run(args))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -283,7 +283,7 @@ def main(check: bool = False, out: Path = Path("dvc.yaml")) -> int:
             )
             return 1
         return 0
-    from seqpipe.tracking import atomic_write_text
+    from seqpipe.io import write_text as atomic_write_text
 
     atomic_write_text(out, text)
     log.info("wrote %s: %d stages", out, len(doc["stages"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -21,14 +22,20 @@ class SeqpipeError(ValueError):
         super().__init__(" ".join(parts))
 
 
-def exit_code(main, argv: list[str] | None = None) -> int:
-    """Run a command-line ``main``: a SeqpipeError becomes one line on stderr and exit status 2."""
+def exit_code(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run a command-line ``main``: a SeqpipeError, or a missing optional package, becomes one line on stderr
+    and exit status 2 (every other exception stays a traceback: a bug, not a user's mistake)."""
     import sys
 
     try:
         return main(argv)
     except SeqpipeError as e:
         print(f"seqpipe: error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:  # an optional package this command needs is not installed
+        if (err := missing_extra(e)) is None:
+            raise
+        print(f"seqpipe: error: {err}", file=sys.stderr)
         return 2
 
 

@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from seqpipe import io
+
 log = logging.getLogger(__name__)
 
 BF16_MARGIN = 0.9  # bf16 must take < 90% of the 32-bit step time: near a tie, the exact precision wins
@@ -172,9 +174,7 @@ def choose(model: nn.Module, batch: int, seq_len: int) -> dict[str, Any]:
             ratio, source = round(measure(model, batch, seq_len), 4), f"measured now, cached in {path}"
             cache[key] = ratio  # rounded before the comparison, so a cache hit decides exactly as the probe did
             try:  # a read-only home only loses the cache
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
-                os.replace(tmp, path)
+                io.write_json(path, cache, indent=1, sort_keys=True)
             except OSError as e:
                 log.warning("could not cache the precision measurement in %s: %s", path, e)
     precision = "bf16-mixed" if ratio < BF16_MARGIN else "32-true"

@@ -28,6 +28,7 @@ import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from seqpipe import io
 from seqpipe.errors import SeqpipeError
 
 log = logging.getLogger(__name__)
@@ -123,35 +124,14 @@ def prepare_work_dir(work_dir: Path, ckpt: Path | None) -> dict[str, Any]:
 
 def publish(work_dir: Path, final_dir: Path) -> None:
     """Swap the finished work dir in: old away, new in, then old deleted (a crash leaves one of them whole)."""
-    old = final_dir.with_name(f".{final_dir.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final_dir.exists():
-        os.replace(final_dir, old)
-    os.replace(work_dir, final_dir)
-    _fsync_dir(final_dir.parent)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    io.publish_dir(work_dir, final_dir, old=final_dir.with_name(f".{final_dir.name}.old"))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """torch.save to a temporary file, fsync, rename: a kill mid-write leaves the previous checkpoint."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial")
-        with open(tmp, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        io.write_with(path, lambda f: torch.save(checkpoint, f))
 
 
 class RngState(L.Callback):

@@ -157,7 +157,7 @@ def evaluate(cfg: dict[str, Any]) -> Path:
             "global_steps": run["global_steps"],
             "truncated_by_time": bool(run.get("truncated_by_time", False)),
             **_gradient_summary(MODELS / name / "grad_final.csv"),
-            **result.extra,
+            **result.extra_section(),
         },
     )
     run_id = tracking.evaluation_run(run, MODELS / name / "best.ckpt", cfg)

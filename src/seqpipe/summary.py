@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from seqpipe import tracking
+from seqpipe import io
+from seqpipe.evaluation.reported import Reported
 
 METRICS = Path("metrics")
 
@@ -53,10 +54,11 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Pa
             f"| {d['experiment']}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
             f"{bb} | {bv:.4f} | {margin:+.4f} | {better} |"
         )
-        for sm in d.get("shifted_metrics") or []:  # e.g. audio's channel-shifted test: its own best baseline
+        reported = Reported.from_json(d)
+        for sm in reported.shifted_metrics:  # e.g. audio's channel-shifted test: its own best baseline
             if sm in d["model"]:
                 rows.append(_shifted_row(d, sm, cut))
-        for variant, values in (d.get("variants") or {}).items():  # e.g. the model + n-gram mixture
+        for variant, values in reported.variants.items():  # e.g. the model + n-gram mixture
             if pm in values:
                 vm = (bv - values[pm]) if d["direction"] == "lower" else (values[pm] - bv)
                 rows.append(
@@ -64,7 +66,7 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Pa
                     f"{bb} | {bv:.4f} | {vm:+.4f} | {'yes' if vm > 0 else 'no'} |"
                 )
     text = "\n".join(rows) + "\n" + _dynamic_table(files if files is not None else sorted(metrics_dir.glob("*.json")))
-    tracking.atomic_write_text(out or metrics_dir / "summary.md", text)
+    io.write_text(out or metrics_dir / "summary.md", text)
     return text
 
 
@@ -74,13 +76,13 @@ def _dynamic_table(files: list[Path]) -> str:
     rows = []
     for f in sorted(files):
         d = json.loads(f.read_text())
-        dyn = d.get("dynamic_evaluation")
-        if not dyn:
+        dyn = Reported.from_json(d).dynamic_evaluation
+        if dyn is None:
             continue
-        m, n = dyn["model"], dyn["ngram"]
-        margin = n["test_bpc"] - m["test_bpc"]
+        m, n = dyn.model, dyn.ngram
+        margin = n.test_bpc - m.test_bpc
         rows.append(
-            f"| {m['name']} | {m['test_bpc']:.4f} | {n['name']} | {n['test_bpc']:.4f} | {margin:+.4f} | "
+            f"| {m.name} | {m.test_bpc:.4f} | {n.name} | {n.test_bpc:.4f} | {margin:+.4f} | "
             f"{'yes' if margin > 0 else 'no'} |"
         )
     if not rows:

@@ -15,14 +15,17 @@ import logging
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
+from seqpipe import io  # noqa: E402
 from seqpipe.errors import SeqpipeError  # noqa: E402
+
+# the pipeline's name for the one atomic text write (seqpipe.io), kept for the stages that call it
+atomic_write_text = io.write_text
 
 log = logging.getLogger(__name__)
 
@@ -205,29 +208,6 @@ def evaluation_run(run: dict[str, Any], ckpt: Path, cfg: dict[str, Any]) -> str:
     return new.info.run_id
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a file so readers see the old content or the new, never a half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a published file gets the user's umask
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_metrics(
     path: str | Path,
     *,
@@ -263,5 +243,5 @@ def write_metrics(
         "data_fingerprint": data_fingerprint,
         **(extra or {}),
     }
-    atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    io.write_json(path, doc, indent=2, sort_keys=False)
     return doc

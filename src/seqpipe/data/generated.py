@@ -9,22 +9,17 @@ working folder, the installed package or a folder above either (``--out .`` must
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import shutil
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from seqpipe.errors import SeqpipeError
+from seqpipe import io
+from seqpipe.errors import SeqpipeError, exit_code
 
 GENERATION_FILE = "generation.json"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def is_generated(path: Path) -> bool:
@@ -68,8 +63,7 @@ class GeneratedFolder:
         self.out = check_out_dir(out_dir)
         self.info: dict[str, Any] = {"generator": generator, **info}
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-{os.getpid()}-", dir=self.out.parent))
-        os.chmod(self.path, 0o777 & ~_umask())  # mkdtemp makes 0700; the published folder gets the umask
+        self.path = io.temp_dir(self.out)
 
     def __enter__(self) -> GeneratedFolder:
         return self
@@ -79,12 +73,33 @@ class GeneratedFolder:
             shutil.rmtree(self.path, ignore_errors=True)
             return
         (self.path / GENERATION_FILE).write_text(json.dumps(self.info, indent=2, sort_keys=True, default=str) + "\n")
-        old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
         try:
-            if self.out.exists():
-                os.replace(self.out, old)
-            os.replace(self.path, self.out)
+            io.publish_dir(self.path, self.out)
         except BaseException:
             shutil.rmtree(self.path, ignore_errors=True)
             raise
-        shutil.rmtree(old, ignore_errors=True)
+
+
+# -- the generators' command lines ------------------------------------------------------------
+def generator_parser(description: str, out_default: str | None, prog: str | None = None) -> argparse.ArgumentParser:
+    """A generator's parser: ``--out`` (the folder it replaces, see check_out_dir) first, with its default;
+    ``out_default=None`` leaves the out folder to the caller (a positional argument)."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    if out_default is not None:
+        p.add_argument("--out", default=out_default)
+    return p
+
+
+def add_seed(p: argparse.ArgumentParser, default: int = 0) -> None:
+    """``--seed``: every random draw of the generator follows from it (same seed, same bytes)."""
+    p.add_argument("--seed", type=int, default=default)
+
+
+def add_profile(p: argparse.ArgumentParser, help: str, choices: list[str] | None = None) -> None:
+    """``--profile``: "default" or a smaller CI variant ("fast") the generator describes in ``help``."""
+    p.add_argument("--profile", default="default", choices=choices, help=help)
+
+
+def run_generator(main: Callable[[list[str] | None], int]) -> NoReturn:
+    """``python -m`` entry point of a generator: a SeqpipeError is one line on stderr and exit status 2."""
+    raise SystemExit(exit_code(main))

@@ -19,7 +19,6 @@ Speakers are what the datamodule splits on: test voices are never heard in train
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import re
@@ -31,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seqpipe.data.generated import GeneratedFolder
+from seqpipe.data.generated import GeneratedFolder, add_profile, add_seed, generator_parser, run_generator
 from seqpipe.domains.audio.speech import SAMPLE_RATE, english_voices, synthesize
-from seqpipe.errors import SeqpipeError, exit_code
+from seqpipe.errors import SeqpipeError
 from seqpipe.progress import progress
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -185,12 +184,11 @@ def generate_spoken_digits(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m seqpipe.domains.audio.spoken_digits", description=__doc__.splitlines()[0]
+    p = generator_parser(
+        __doc__.splitlines()[0], "data/raw/audio/digits", "python -m seqpipe.domains.audio.spoken_digits"
     )
-    p.add_argument("--out", default="data/raw/audio/digits")
     p.add_argument("--renditions", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.add_argument("--voices", type=int, default=0, help="use only the first N voice variants (0 = all)")
     p.add_argument("--snr-db", default="0,20", help="'lo,hi' noise SNR range in dB, or 'none'")
     p.add_argument("--accents", action="store_true", help="spread the voices over espeak-ng's 8 English accents")
@@ -199,12 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--workers", type=int, default=2, help="clips synthesized in parallel")
-    p.add_argument(
-        "--profile",
-        default="default",
-        choices=["default", "fast"],
-        help="fast: 12 voices spread over the list, one rendition each (CI)",
-    )
+    add_profile(p, "fast: 12 voices spread over the list, one rendition each (CI)", choices=["default", "fast"])
     a = p.parse_args(argv)
     voices = list(english_voices(accents=a.accents))[: a.voices or None]
     if a.profile == "fast":
@@ -226,4 +219,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(exit_code(main))
+    run_generator(main)

@@ -25,7 +25,8 @@ import torch
 from seqpipe.domains.audio.datamodule import collate_clips
 from seqpipe.domains.audio.features import FeatureConfig, clip_features
 from seqpipe.errors import SeqpipeError
-from seqpipe.evaluation import Evaluation
+from seqpipe.evaluation import Evaluation, classify
+from seqpipe.evaluation.select import pick_on_val
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
@@ -40,16 +41,7 @@ EVALUATE_KEYS = {
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict[str, float]:
     """accuracy, macro-F1 and recall_<class> (per-class recall) over all ``classes``."""
-    from sklearn.metrics import f1_score, recall_score
-
-    labels = list(range(len(classes)))
-    out = {
-        "test_accuracy": float(np.mean(y_true == y_pred)),
-        "test_macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-    }
-    recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    out.update({f"test_recall_{c}": float(r) for c, r in zip(classes, recall, strict=False)})
-    return out
+    return classify.classification_metrics(y_true, y_pred, report=classify.LABEL_METRICS, classes=classes)
 
 
 def channel_metrics(
@@ -102,32 +94,24 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         }
         for name, stats in (("logreg_mean", "mean"), ("logreg_mean_std", "mean_std")):
             ftr, fva, fte = pooled(xtr, stats), pooled(xva, stats), pooled(xte, stats)
-            val_acc = {}
-            for C in Cs:
-                clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-                val_acc[C] = float(clf.fit(ftr, ytr).score(fva, yva))
-            best = max(val_acc, key=val_acc.get)
-            clf = make_pipeline(StandardScaler(), LogisticRegression(C=best, max_iter=2000)).fit(ftr, ytr)
+            best = pick_on_val(
+                Cs,
+                lambda C, f=ftr: make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(f, ytr),
+                lambda C, clf, f=fva: float(clf.score(f, yva)),
+            )
+            clf = best.model
             result["baselines"][name] = {
                 **classification_metrics(yte, clf.predict(fte), classes),
                 **channel_metrics(ych, clf.predict(pooled(xch, stats)), classes),
             }
-            result["chosen_C_on_val"][name] = best
-            result["val_accuracy_by_C"][name] = {str(c): v for c, v in val_acc.items()}
+            result["chosen_C_on_val"][name] = best.params
+            result["val_accuracy_by_C"][name] = {str(c): v for c, v in best.scores}
     return result
 
 
-@torch.no_grad()
 def predict_proba(model: torch.nn.Module, frames: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
     """Class probabilities (N, C) for normalized frame sequences (padded and masked in batches)."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for s in range(0, len(frames), batch_size):
-        batch = collate_clips([(f, 0) for f in frames[s : s + batch_size]])
-        logits, _ = model(batch["inputs"].to(device), batch["lengths"])
-        out.append(torch.softmax(logits.float(), -1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.spec.num_classes))
+    return classify.predict_proba(model, frames, collate_clips, batch_size)[0]
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -209,8 +193,8 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
             "skipped_inputs": len(a["skipped"]),
             "augmented_train_records": a.get("augmented_copies", {}).get("records", 0),
             "channel_test": {k: v for k, v in a.get("channel_test", {}).items() if k != "clips"},
-            "shifted_metrics": ["test_channel_accuracy"],
         },
+        shifted_metrics=["test_channel_accuracy"],
         artifacts=[png, pred_csv, cm_json],
     )
 

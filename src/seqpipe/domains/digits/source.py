@@ -16,7 +16,6 @@ never heard in training.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import time
 from collections.abc import Sequence
@@ -24,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from seqpipe.data.generated import GeneratedFolder
+from seqpipe.data.generated import GeneratedFolder, add_profile, add_seed, generator_parser, run_generator
 from seqpipe.domains.audio.speech import SAMPLE_RATE, english_voices, synthesize
 from seqpipe.domains.audio.spoken_digits import DIGITS, clip_rng, speaker_name
-from seqpipe.errors import SeqpipeError, exit_code
+from seqpipe.errors import SeqpipeError
 from seqpipe.progress import progress
 
 
@@ -119,15 +118,14 @@ def generate_digit_strings(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m seqpipe.domains.digits.source", description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="data/raw/digits")
+    p = generator_parser(__doc__.splitlines()[0], "data/raw/digits", "python -m seqpipe.domains.digits.source")
     p.add_argument("--per-voice", type=int, default=20)
     p.add_argument("--voices", type=int, default=0, help="use only the first N voice variants (0 = all)")
     p.add_argument("--min-digits", type=int, default=1)
     p.add_argument("--max-digits", type=int, default=7)
-    p.add_argument("--seed", type=int, default=0)
+    add_seed(p)
     p.add_argument("--sample-rate", type=int, default=16000)
-    p.add_argument("--profile", default="default", help="'fast' (CI): 2 utterances a voice")
+    add_profile(p, "'fast' (CI): 2 utterances a voice")
     a = p.parse_args(argv)
     if a.profile == "fast":
         a.per_voice = min(a.per_voice, 2)
@@ -147,4 +145,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(exit_code(main))
+    run_generator(main)

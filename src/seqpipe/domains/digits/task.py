@@ -24,6 +24,7 @@ from seqpipe.domains.digits.datamodule import DigitUtterances, collate_utterance
 from seqpipe.domains.digits.segments import FixedSegments
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
+from seqpipe.evaluation.select import pick_on_val
 from seqpipe.models.decoding import edit_distance
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
@@ -72,18 +73,19 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     dm.setup("test")
     max_digits = int(dm.meta["digits"]["max_digits"])
     (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = (_split(dm.datasets[s]) for s in ("train", "val", "test"))
-    val_cer, fitted = {}, {}
-    for C in [float(c) for c in ev.get("logreg_C", [0.1, 1.0])]:
-        fitted[C] = FixedSegments(max_digits, C).fit(tr_x, tr_y)
-        val_cer[C] = string_metrics(fitted[C].predict(va_x), va_y)["test_cer"]
-    best = min(val_cer, key=val_cer.get)
-    seg = fitted[best]
+    best = pick_on_val(
+        [float(c) for c in ev.get("logreg_C", [0.1, 1.0])],
+        lambda C: FixedSegments(max_digits, C).fit(tr_x, tr_y),
+        lambda C, seg: string_metrics(seg.predict(va_x), va_y)["test_cer"],
+        higher_is_better=False,
+    )
+    seg = best.model
     hyps = seg.predict(te_x)
     count_acc = float(np.mean(seg.count(te_x) == np.array([len(r) for r in te_y])))
     return {
         "baselines": {"fixed_segments": string_metrics(hyps, te_y)},
-        "fixed_segments_C_on_val": best,
-        "fixed_segments_val_cer_by_C": {str(c): v for c, v in val_cer.items()},
+        "fixed_segments_C_on_val": best.params,
+        "fixed_segments_val_cer_by_C": {str(c): v for c, v in best.scores},
         "fixed_segments_count_acc": count_acc,
         "fixed_segments_seq_acc_by_length": by_length(hyps, te_y),
         "test_utterances": len(te_y),

@@ -42,7 +42,6 @@ Run: ``python -m seqpipe.domains.dna.motifs --out data/raw/dna --n 6000 --seed 0
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import re
 import sqlite3
@@ -51,8 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqpipe.data.generated import GeneratedFolder
-from seqpipe.errors import SeqpipeError, exit_code
+from seqpipe.data.generated import GeneratedFolder, add_seed, generator_parser, run_generator
+from seqpipe.errors import SeqpipeError
 
 BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 COMP = np.array([3, 2, 1, 0])  # index of the complementary base in ACGT
@@ -309,11 +308,10 @@ def write_dataset(cfg: MotifTaskConfig, out: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="data/raw/dna")
+    p = generator_parser(__doc__.splitlines()[0], "data/raw/dna")
     p.add_argument("--n", type=int, default=MotifTaskConfig.n)
     p.add_argument("--seq-len", type=int, default=MotifTaskConfig.seq_len)
-    p.add_argument("--seed", type=int, default=MotifTaskConfig.seed)
+    add_seed(p, MotifTaskConfig.seed)
     p.add_argument("--task", default="binary", choices=["binary", "multiclass"])
     p.add_argument("--decoys", type=float, default=MotifTaskConfig.decoys)
     p.add_argument("--max-gap", type=int, default=MotifTaskConfig.max_gap)
@@ -325,4 +323,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(exit_code(main))
+    run_generator(main)

@@ -26,13 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqpipe.domains.dna.baselines import BASELINES, baselines, classification_metrics  # noqa: F401 -- the task's API
 from seqpipe.domains.dna.datamodule import DnaCollate, reverse_complement_batch
-from seqpipe.domains.dna.kmer import KmerLogisticRegression, kmer_features
-from seqpipe.domains.dna.position import PositionalBoosting, PositionalLogisticRegression, onehot_positions
 from seqpipe.domains.dna.source.rules import DnaRules
 from seqpipe.domains.dna.source.validate import read_dna
 from seqpipe.errors import SeqpipeError
-from seqpipe.evaluation import Evaluation
+from seqpipe.evaluation import Evaluation, classify
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
@@ -51,30 +50,6 @@ EVALUATE_KEYS = {
 
 
 # -- metrics ----------------------------------------------------------------------------------
-def classification_metrics(
-    y: np.ndarray, probs: np.ndarray, prefix: str = "test_", suffix: str = ""
-) -> dict[str, float]:
-    """AUROC, AUPRC, accuracy and balanced accuracy for class-probability rows (binary or multi-class)."""
-    from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
-
-    y = np.asarray(y)
-    k = probs.shape[1]
-    pred = probs.argmax(1)
-    out = {"accuracy": float((pred == y).mean()), "balanced_accuracy": float(balanced_accuracy_score(y, pred))}
-    present = np.unique(y)
-    if len(present) < 2:
-        out.update(auroc=float("nan"), auprc=float("nan"))
-    elif k == 2:
-        out["auroc"] = float(roc_auc_score(y, probs[:, 1]))
-        out["auprc"] = float(average_precision_score(y, probs[:, 1]))
-    else:
-        onehot = np.eye(k)[y][:, present]
-        p = probs[:, present]
-        out["auroc"] = float(np.mean([roc_auc_score(onehot[:, j], p[:, j]) for j in range(len(present))]))
-        out["auprc"] = float(np.mean([average_precision_score(onehot[:, j], p[:, j]) for j in range(len(present))]))
-    return {f"{prefix}{name}{suffix}": v for name, v in out.items()}
-
-
 def roc_points(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Binary: ROC of the positive class; multi-class: micro-averaged one-vs-rest ROC."""
     from sklearn.metrics import roc_curve
@@ -87,137 +62,14 @@ def roc_points(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 # -- model scores -----------------------------------------------------------------------------
-@torch.no_grad()
 def predict_proba(
     model: torch.nn.Module, records: Sequence[np.ndarray], batch_size: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities of each record read forward and as its reverse complement: (fwd, rc), each (n, C)."""
-    model.eval()
-    device = next(model.parameters()).device
-    collate = DnaCollate(0.0)
-    fwd, rc = [], []
-    for s in range(0, len(records), batch_size):
-        batch = collate([(r, 0) for r in records[s : s + batch_size]])
-        x, lengths = batch["inputs"].to(device), batch["lengths"]
-        fwd.append(torch.softmax(model(x, lengths)[0].float(), -1).cpu())
-        rc.append(torch.softmax(model(reverse_complement_batch(x, lengths), lengths)[0].float(), -1).cpu())
-    return torch.cat(fwd).numpy(), torch.cat(rc).numpy()
-
-
-# -- baselines --------------------------------------------------------------------------------
-BASELINES = ("kmer_lr", "pos_lr", "pos_gbt")
-
-
-def _select(
-    candidates: list[dict[str, Any]], fit_one: Any, val_X: Any, y_val: np.ndarray
-) -> tuple[Any, list[dict[str, Any]]]:
-    """Fit every candidate on train; keep the best on val (AUROC, then accuracy). Test is never looked at.
-
-    Returns ((key, model, params) of the winner, one grid row a candidate).
-    """
-    grid, best = [], None
-    for params in candidates:
-        m = fit_one(params)
-        val = classification_metrics(y_val, m.predict_proba(X=val_X(params)), "val_")
-        grid.append({**params, "val_auroc": val["val_auroc"], "val_accuracy": val["val_accuracy"]})
-        key = (val["val_auroc"], val["val_accuracy"])
-        if best is None or key > best[0]:
-            best = (key, m, params)
-    return best, grid
-
-
-def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
-    """Fitted on train, hyperparameters chosen on val (AUROC, ties by accuracy), scored on test:
-
-    - ``kmer_lr``: k-mer frequencies (k = 1..K, K <= 6, plain or reverse-complement merged) + logistic
-      regression; K, C and canonical chosen on val (strand-free: sees motifs anywhere, not positions).
-    - ``pos_lr``: one-hot base by position + logistic regression, C chosen on val (a discriminative PWM).
-    - ``pos_gbt``: gradient-boosted trees on the same one-hot positions, depth chosen on val.
-    - ``majority``: the train class prior.
-    ``evaluate.baselines`` lists which of the first three run (default all).
-    """
-    ev = cfg.get("evaluate", {})
-    which = list(ev.get("baselines", BASELINES))
-    unknown = sorted(set(which) - set(BASELINES))
-    if unknown:
-        raise SeqpipeError(
-            f"unknown DNA baseline(s) {unknown}", where="evaluate.baselines", fix=f"use any of {list(BASELINES)}"
-        )
-    ks = [int(k) for k in ev.get("kmer_ks", [3, 4, 5, 6])]
-    cs = [float(c) for c in ev.get("kmer_C", [0.01, 0.1])]
-    canon = [bool(c) for c in ev.get("kmer_canonical", [False, True])]
-    pos_cs = [float(c) for c in ev.get("pos_lr_C", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0])]
-    depths = [None if d is None else int(d) for d in ev.get("gbt_depth", [2, 4, 6])]
-    if max(ks) > 6 or min(ks) < 1:
-        raise SeqpipeError(f"kmer_ks must lie in 1..6, got {ks}", where="evaluate.kmer_ks")
-    seed = int(cfg.get("seed", 0))
-    dm.prepare_data()
-    dm.setup("test")
-    data = {s: dm.records(s) for s in ("train", "val", "test")}
-    y_train, y_val, y_test = data["train"][1], data["val"][1], data["test"][1]
-    out: dict[str, Any] = {"baselines": {}, "choices": {}, "grids": {}, "fit_seconds": {}, "test_probs": {}}
-
-    def record(name: str, best: Any, grid: list[dict[str, Any]], X_test: np.ndarray, t0: float) -> None:
-        _, m, params = best
-        probs = m.predict_proba(X=X_test)
-        out["baselines"][name] = classification_metrics(y_test, probs)
-        out["choices"][name], out["grids"][name] = params, grid
-        out["fit_seconds"][name] = round(time.time() - t0, 1)
-        out["test_probs"][name] = np.round(probs, 6).tolist()
-
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):  # one thread like the training stages: deterministic, kind to shared cores
-        if "kmer_lr" in which:
-            t0 = time.time()
-            feats = {(s, c): kmer_features(data[s][0], range(1, max(ks) + 1), c) for s in data for c in set(canon)}
-
-            def kmer_X(split: str, p: dict[str, Any]) -> np.ndarray:
-                return feats[(split, p["canonical"])][:, : _kmer_columns(p["max_k"], p["canonical"])]
-
-            cand = [{"max_k": k, "C": C, "canonical": c} for c in sorted(set(canon)) for k in sorted(ks) for C in cs]
-            best, grid = _select(
-                cand,
-                lambda p: KmerLogisticRegression(p["max_k"], p["C"], p["canonical"], seed=seed).fit(
-                    None, y_train, X=kmer_X("train", p)
-                ),
-                lambda p: kmer_X("val", p),
-                y_val,
-            )
-            record("kmer_lr", best, grid, kmer_X("test", best[2]), t0)
-        length = int(max(len(r) for r in data["train"][0]))
-        X = {s: onehot_positions(data[s][0], length) for s in data}
-        if "pos_lr" in which:
-            t0 = time.time()
-            best, grid = _select(
-                [{"C": C} for C in pos_cs],
-                lambda p: PositionalLogisticRegression(p["C"], length, seed=seed).fit(None, y_train, X=X["train"]),
-                lambda p: X["val"],
-                y_val,
-            )
-            record("pos_lr", best, grid, X["test"], t0)
-        if "pos_gbt" in which:
-            t0 = time.time()
-            best, grid = _select(
-                [{"max_depth": d} for d in depths],
-                lambda p: PositionalBoosting(p["max_depth"], length, seed=seed).fit(None, y_train, X=X["train"]),
-                lambda p: X["val"],
-                y_val,
-            )
-            record("pos_gbt", best, grid, X["test"], t0)
-    prior = np.bincount(y_train, minlength=len(dm.classes)) / len(y_train)
-    out["baselines"]["majority"] = classification_metrics(y_test, np.tile(prior, (len(y_test), 1)))
-    out["test_ids"] = [str(i) for i in data["test"][2]]
-    return out
-
-
-def _kmer_columns(k: int, canonical: bool) -> int:
-    """Columns of k = 1..k in a kmer_features matrix built for k = 1..K (blocks are stacked by k)."""
-    if not canonical:
-        return sum(4**j for j in range(1, k + 1))
-    from seqpipe.domains.dna.kmer import canonical_map
-
-    return sum(len(np.unique(canonical_map(j))) for j in range(1, k + 1))
+    fwd, rc = classify.predict_proba(
+        model, records, DnaCollate(0.0), batch_size, views=(None, reverse_complement_batch)
+    )
+    return fwd, rc
 
 
 # -- evaluate ---------------------------------------------------------------------------------

@@ -6,12 +6,11 @@ seqpipe.domains.stocks.source``, the stocks_raw stage), while the reader reads a
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
-from seqpipe.data.generated import GeneratedFolder
+from seqpipe.data.generated import GeneratedFolder, generator_parser
 from seqpipe.errors import SeqpipeError
 
 EMBEDDED = ("SP500", "NASDAQ", "AAPL", "GOOG", "IBM", "MSFT")
@@ -64,9 +63,8 @@ def export_embedded(out_dir: str | Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m seqpipe.domains.stocks.source",
-        description="export the embedded default stock data to CSV files",
+    p = generator_parser(
+        "export the embedded default stock data to CSV files", None, "python -m seqpipe.domains.stocks.source"
     )
     p.add_argument("out_dir", nargs="?", default="data/raw/stocks")
     args = p.parse_args(argv)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from seqpipe.domains.text.cache import cache_log2_probs, read_ranks
-from seqpipe.domains.text.task import dynamic_log2_probs, lane_layout, stream_log2_probs
+from seqpipe.domains.text.dynamic import dynamic_log2_probs
+from seqpipe.domains.text.lanes import lane_layout, stream_log2_probs
 
 
 def reference_cache(tokens, lanes, window, order, vocab):

@@ -125,3 +125,20 @@ def test_scores_from_logp():
         "test_masked_chars": 4.0,
         "test_blanks": 3.0,
     }
+
+
+def test_the_text_settings_are_the_stores_settings(dm, in_tmp):
+    """Fill-in-the-blank reads the text store: its preprocessing settings are TextSettings, with the text
+    datamodule's defaults; its own arguments (masking, windows) are not settings of the store."""
+    import inspect
+    from dataclasses import fields
+
+    from seqpipe.domains.text.settings import TextSettings
+
+    defaults = {f.name: f.default for f in fields(TextSettings)}
+    params = inspect.signature(FillBlankDataModule.__init__).parameters
+    assert {name: params[name].default for name in defaults} == defaults
+    assert dm.settings == TextSettings(source="corpus.txt", val_fraction=0.2, test_fraction=0.2)
+    assert dm.preprocessing_settings() == dm.settings.recorded() == dm.store.meta["settings"]
+    assert list(dm.preprocessing_settings()) == list(defaults)
+    assert not {"unit", "spans", "margin", "seq_len", "stride"} & set(dm.preprocessing_settings())

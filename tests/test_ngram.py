@@ -46,7 +46,7 @@ def test_errors():
 
 
 def test_mixture_bits_interpolate_between_model_and_ngram():
-    from seqpipe.domains.text.task import mix_bits
+    from seqpipe.domains.text.mixture import mix_bits
 
     rng = np.random.default_rng(0)
     model_lp, ngram_lp = np.log2(rng.uniform(0.05, 1, 500)), np.log2(rng.uniform(0.05, 1, 500))

@@ -537,3 +537,34 @@ def test_forecast_scores_like_the_stock_domain_and_clips_negative_volatility(two
     out = forecast.evaluate(m, dm, {"evaluate": {}}, {}, tmp_path)
     assert out.model["negative_vol_forecasts_clipped"] == clipped
     assert out.model["test_mae"] == pytest.approx(ev.score(np.zeros_like(actual), actual, "volatility")["test_mae"])
+
+
+# -- the preprocessing settings, declared once ------------------------------------------------
+def test_stock_settings_are_the_one_list_of_what_a_store_is_prepared_with(two_tickers, tmp_path):
+    """StockSettings' fields (the rules' flattened) are the datamodule's store arguments with their defaults and
+    the keys the settings check compares; the same fields, the embargo resolved and the rules nested, are the
+    fingerprint's parameters."""
+    import inspect
+    import json
+    from dataclasses import fields
+
+    from seqpipe.data.store import fingerprint
+    from seqpipe.domains.stocks.settings import StockSettings
+
+    settings = {f.name: f.default for f in fields(StockSettings) if f.name != "rules"}
+    flat = {**settings, **{f.name: f.default for f in fields(Rules)}}
+    params = inspect.signature(StockDataModule.__init__).parameters
+    assert {name: params[name].default for name in flat} == flat
+    dm = prepared(two_tickers, tmp_path, gaps="keep")
+    assert dm.settings.rules == Rules(gaps="keep") and dm.rules is dm.settings.rules
+    assert list(dm.preprocessing_settings()) == list(flat)
+    assert dm.store.meta["settings"] == dm.preprocessing_settings()
+    extra = dm.settings.fingerprint_extra()
+    assert list(extra) == [name for name in [f.name for f in fields(StockSettings)] if name != "source"]
+    assert json.dumps(extra, sort_keys=True) == (  # the parameters every stocks store has been fingerprinted with
+        '{"embargo": 23, "features": ["log_return", "hl_range", "volume_change", "realized_vol_5"], "horizon": 3, '
+        '"lookback": 20, "price_column": "auto", "rules": {"date_format": null, "duplicates": "error", "gaps": '
+        '"keep", "max_gap_days": 10, "max_unsorted_rows": 5, "nonfinite": "drop", "unsorted": "sort"}, '
+        '"short_series": "error", "test_start": "2007-01-01", "val_start": "2006-01-01"}'
+    )
+    assert dm.store.meta["fingerprint"] == fingerprint(sorted(two_tickers.glob("*.csv")), extra=extra)

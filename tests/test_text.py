@@ -452,3 +452,37 @@ def test_cli_preprocess_builds_the_datamodules_store_without_importing_torch(tmp
         [sys.executable, "-m", "seqpipe", "preprocess", "--config", str(cfg)], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "seq_lenn" in bad.stderr and "seq_len" in bad.stderr.split("seq_lenn", 1)[1]
+
+
+# -- the preprocessing settings, declared once ------------------------------------------------
+def test_text_settings_are_the_one_list_of_what_a_store_is_prepared_with(tmp_path):
+    """TextSettings' fields are the datamodule's and the builder's store arguments (same defaults), the keys
+    the settings check compares, and -- renamed as stores always were -- the fingerprint's parameters."""
+    import inspect
+    import json
+    from dataclasses import fields
+
+    from seqpipe.data.store import fingerprint
+    from seqpipe.domains.text.prepare import build_text_store
+    from seqpipe.domains.text.settings import TextSettings
+
+    defaults = {f.name: f.default for f in fields(TextSettings)}
+    for fn in (TextDataModule.__init__, build_text_store):
+        params = inspect.signature(fn).parameters
+        assert {name: params[name].default for name in defaults} == defaults
+    path, _ = corpus(tmp_path, 20000)
+    args = dict(source=str(path), level="word", min_count=2, val_fraction=0.1, seq_len=8, chunk_chars=999)
+    dm = TextDataModule(prepared_dir=str(tmp_path / "p"), **args)
+    assert dm.settings == TextSettings(source=str(path), level="word", min_count=2, val_fraction=0.1)
+    assert list(dm.preprocessing_settings()) == list(defaults)
+    extra = dm.settings.fingerprint_extra()
+    assert json.dumps(extra, sort_keys=True) == (  # the parameters every text store has been fingerprinted with
+        '{"level": "word", "lowercase": true, "max_vocab": 20000, "min_count": 2, "test": 0.05, "val": 0.1}'
+    )
+    store = build_text_store(prepared_dir=tmp_path / "b", **args)
+    assert store.meta["settings"] == dm.preprocessing_settings()
+    assert store.meta["fingerprint"] == fingerprint([path], extra=extra)
+    dm.prepare_data()  # the datamodule's store is the builder's, byte for byte
+    meta = {d: json.loads((tmp_path / d / "meta.json").read_text()) for d in ("p", "b")}
+    assert meta["p"].pop("name") == "p" and meta["b"].pop("name") == "b" and meta["p"] == meta["b"]
+    assert (tmp_path / "p" / "tokens.bin").read_bytes() == (tmp_path / "b" / "tokens.bin").read_bytes()

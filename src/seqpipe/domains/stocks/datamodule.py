@@ -24,8 +24,8 @@ from the next ``horizon`` returns (never an input):
 
 both divided by ``target_scale`` (train std of returns) for training; evaluation multiplies back.
 
-Modules: ``stocks_features`` (the causal features, date splits, targets), ``stocks_prepare`` (the
-preprocess stage's store writer), ``stocks_windows`` (the samples); this one holds the datamodule.
+Modules: ``features`` (the causal features, date splits, targets), ``settings`` (what a store is prepared
+with), ``prepare`` (the preprocess stage's store writer), ``windows`` (the samples); this one holds the datamodule.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ import torch
 from seqpipe.data.module import SequenceDataModule
 from seqpipe.data.store import check_settings
 from seqpipe.domains.stocks.features import DEFAULT_FEATURES, TARGETS
-from seqpipe.domains.stocks.prepare import prepare_stocks, stocks_settings
-from seqpipe.domains.stocks.source.schema import Rules
+from seqpipe.domains.stocks.prepare import prepare_stocks, write_stock_store  # noqa: F401 -- prepare_stocks re-exported
+from seqpipe.domains.stocks.settings import StockSettings
 from seqpipe.domains.stocks.windows import ForecastWindows, collate_forecasts
 from seqpipe.errors import SeqpipeError
 
@@ -97,39 +97,17 @@ class StockDataModule(SequenceDataModule):
         if target not in TARGETS:
             raise SeqpipeError(f"unknown target {target!r}", where="data.target", fix=f"use one of {list(TARGETS)}")
         self.target, self.lookback, self.horizon, self.stride = target, lookback, horizon, stride
-        self.features = list(features)
-        self.val_start, self.test_start = str(val_start), str(test_start)  # YAML may hand in date objects
-        self.rules = Rules(
-            nonfinite=nonfinite,
-            unsorted=unsorted,
-            duplicates=duplicates,
-            gaps=gaps,
-            max_gap_days=max_gap_days,
-            date_format=date_format,
-            max_unsorted_rows=max_unsorted_rows,
-        )
-
-    def _preprocess_args(self) -> dict[str, Any]:
-        """The keyword arguments of prepare_stocks / stocks_settings this config gives (besides the source)."""
-        hp = self.hparams
-        return dict(
-            features=self.features,
-            lookback=hp.lookback,
-            horizon=hp.horizon,
-            embargo=hp.embargo,
-            val_start=self.val_start,
-            test_start=self.test_start,
-            price_column=hp.price_column,
-            rules=self.rules,
-            short_series=hp.short_series,
-        )
+        self.settings = StockSettings.of(self.hparams)  # what the store is prepared with
+        self.features = list(self.settings.features)
+        self.val_start, self.test_start = self.settings.val_start, self.settings.test_start  # YAML may give dates
+        self.rules = self.settings.rules
 
     def build_store(self) -> None:
-        prepare_stocks(self.hparams.source, self.prepared_dir, **self._preprocess_args())
+        write_stock_store(self.settings, self.prepared_dir)
 
     def preprocessing_settings(self) -> dict[str, Any]:
         """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
-        return stocks_settings(self.hparams.source, **self._preprocess_args())
+        return self.settings.recorded()
 
     def _check_store(self) -> dict[str, Any]:
         m = self.store.meta["stocks"]

@@ -16,11 +16,13 @@ Volatility forecasts below 0 (the linear head can undershoot) are clipped to 0, 
 ``negative_vol_forecasts_clipped``. The model's numbers are the mean over its training seeds (SeedGroup members),
 with their standard deviation (``*_std``) and every seed's value in the extra section; ``ensemble_*`` scores the seeds'
 mean forecast.
+
+Modules: ``scoring`` (the score definitions), ``plots`` (forecast.csv / forecast.png), ``predict`` (`seqpipe
+predict`); this one holds the baselines and the evaluation.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -30,9 +32,10 @@ import torch
 
 from seqpipe.domains.stocks.baselines import baseline_forecasts, fit_garch
 from seqpipe.domains.stocks.datamodule import StockDataModule
-from seqpipe.domains.stocks.features import causal_features, make_targets
-from seqpipe.domains.stocks.source.read import read_ohlcv
-from seqpipe.domains.stocks.source.schema import Rules
+from seqpipe.domains.stocks.features import make_targets
+from seqpipe.domains.stocks.plots import forecast_plots
+from seqpipe.domains.stocks.predict import predict  # noqa: F401 -- the domain's `seqpipe predict`
+from seqpipe.domains.stocks.scoring import mae_per_step, score, skill
 from seqpipe.domains.stocks.windows import ForecastWindows
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
@@ -53,27 +56,6 @@ BASELINES = {
     "returns": ("zero", "persistence", "train_mean"),
     "volatility": ("persistence", "train_mean", "trailing_rv", "garch11"),
 }
-
-
-# -- scoring ----------------------------------------------------------------------------------
-def score(pred: np.ndarray, actual: np.ndarray, target: str) -> dict[str, float]:
-    """MAE, RMSE (+ directional accuracy for returns), pooled over windows and steps."""
-    err = pred - actual
-    out = {"test_mae": float(np.abs(err).mean()), "test_rmse": float(np.sqrt((err**2).mean()))}
-    if target == "returns":
-        moved = actual != 0
-        hit = np.where(pred == 0, 0.5, (np.sign(pred) == np.sign(actual)).astype(float))
-        out["test_dir_acc"] = float(hit[moved].mean())
-    return out
-
-
-def mae_per_step(pred: np.ndarray, actual: np.ndarray) -> list[float]:
-    """MAE of each horizon step h = 1..H (what a per-step comparison, e.g. seq2seq vs direct, reads)."""
-    return [float(v) for v in np.abs(pred - actual).mean(0)]
-
-
-def skill(model_mae: float, baseline_mae: float) -> float:
-    return 1.0 - model_mae / baseline_mae
 
 
 # -- model forecasts --------------------------------------------------------------------------
@@ -157,37 +139,17 @@ def evaluate(
     origins = test.origins()
     seeds, actual, clipped = model_forecasts(model, dm, cfg)
     per_seed = [score(p, actual, target) for p in seeds]
-    ensemble = score(seeds.mean(0), actual, target)
-    metrics: dict[str, float] = {}
-    for k in per_seed[0]:
-        vals = np.array([s[k] for s in per_seed])
-        metrics[k] = float(vals.mean())
-        metrics[f"{k}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
-    for k in ("test_mae", "test_rmse", "test_dir_acc"):
-        if k in ensemble:
-            metrics[f"ensemble_{k}"] = ensemble[k]
-
+    metrics = seed_metrics(per_seed, score(seeds.mean(0), actual, target))
     bpreds, bscores = scored_baselines(dm, cfg, base, actual)
     best = min(bscores, key=lambda b: bscores[b]["test_mae"])
-    metrics["skill_vs_best"] = skill(metrics["test_mae"], bscores[best]["test_mae"])
-    for name, s in bscores.items():
-        metrics[f"skill_vs_{name}"] = skill(metrics["test_mae"], s["test_mae"])
-    seed_skill = [skill(s["test_mae"], bscores[best]["test_mae"]) for s in per_seed]
-    metrics["skill_vs_best_std"] = float(np.std(seed_skill, ddof=1)) if len(seed_skill) > 1 else 0.0
+    metrics.update(skills(metrics["test_mae"], per_seed, bscores, best))
 
     names = [t["ticker"] for t in dm.meta["stocks"]["tickers"]]
     tick = dm.ticker_of(origins)
     mean_pred = seeds.mean(0)
-    per_ticker = {
-        names[t]: {
-            "windows": int((tick == t).sum()),
-            "model_mae": float(np.abs(mean_pred[tick == t] - actual[tick == t]).mean()),
-            f"{best}_mae": float(np.abs(bpreds[best][tick == t] - actual[tick == t]).mean()),
-        }
-        for t in np.unique(tick)
-    }
+    per_ticker = ticker_maes(names, tick, actual, mean_pred, bpreds[best], best)
     dates = dm.dates_of(origins)
-    artifacts = _plots(out_dir, ev, target, names, tick, dates, actual, mean_pred, bpreds, best)
+    artifacts = forecast_plots(out_dir, ev, target, names, tick, dates, actual, mean_pred, bpreds, best)
     member_seeds = list(model.hparams.get("member_seeds") or [cfg.get("seed", 0)])
     return Evaluation(
         task=f"{dm.horizon}-day direct forecast of daily "
@@ -221,91 +183,40 @@ def evaluate(
     )
 
 
-def _plots(
-    out_dir: Path,
-    ev: dict[str, Any],
-    target: str,
-    names: list[str],
-    tick: np.ndarray,
-    dates: np.ndarray,
-    actual: np.ndarray,
-    model: np.ndarray,
-    bpreds: dict[str, np.ndarray],
-    best: str,
-) -> list[Path]:
-    """forecast.csv (DVC plot data) and forecast.png (MLflow artifact) for one ticker and one step."""
-    want = ev.get("plot_ticker", "SP500")
-    t = names.index(want) if want in names and (tick == names.index(want)).any() else int(np.bincount(tick).argmax())
-    step = int(ev.get("plot_step", 1 if target == "returns" else actual.shape[1]))
-    sel = np.flatnonzero(tick == t)
-    cols = {"actual": actual[sel, step - 1], "model": model[sel, step - 1]}
-    cols.update({b: p[sel, step - 1] for b, p in bpreds.items()})
-    csv_path = out_dir / "forecast.csv"
-    with open(csv_path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["date", *cols])
-        for i, d in enumerate(dates[sel]):
-            w.writerow([str(d), *(f"{cols[c][i]:.6g}" for c in cols)])
-    png = out_dir / "forecast.png"
-    try:
-        from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
-
-        fig = Figure(figsize=(11, 4))
-        ax = fig.subplots()
-        x = dates[sel].astype("datetime64[D]").astype(object)
-        ax.plot(x, cols["actual"], lw=0.6, color="0.6", label="actual")
-        ax.plot(x, cols["model"], lw=1.0, label="model (seed mean)")
-        ax.plot(x, cols[best], lw=1.0, ls="--", label=f"{best} (best baseline)")
-        what = "log return" if target == "returns" else f"{step}-day realized vol"
-        ax.set_title(f"{names[t]}: step {step} forecast of {what} (%), test period")
-        ax.legend(loc="upper right")
-        fig.tight_layout()
-        fig.savefig(png, dpi=110)
-    except Exception as e:  # a plot is a nicety; never lose the metrics for it
-        log.warning("forecast plot skipped: %s", e)
-        return [csv_path]
-    return [csv_path, png]
+def seed_metrics(per_seed: list[dict[str, float]], ensemble: dict[str, float]) -> dict[str, float]:
+    """Each score's mean over the seeds and its std (0 for one seed), then the seeds' mean forecast's scores."""
+    metrics: dict[str, float] = {}
+    for k in per_seed[0]:
+        vals = np.array([s[k] for s in per_seed])
+        metrics[k] = float(vals.mean())
+        metrics[f"{k}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+    for k in ("test_mae", "test_rmse", "test_dir_acc"):
+        if k in ensemble:
+            metrics[f"ensemble_{k}"] = ensemble[k]
+    return metrics
 
 
-# -- predict ----------------------------------------------------------------------------------
-@torch.no_grad()
-def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:
-    """OHLCV CSV(s) -> the next H forecasts per ticker, from its last ``lookback`` days."""
-    info = model.hparams.get("data_info") or {}
-    L, H = int(info["lookback"]), int(info["horizon"])
-    rules = {k: v for k, v in info["rules"].items() if k != "short_series"}
-    norm = info["normalization"]
-    mean, std = np.asarray(norm["mean"]), np.asarray(norm["std"])
-    model.eval()
-    results = []
-    for s in read_ohlcv(paths, Rules(**rules)):
-        feats, _, used = causal_features(s, info["features"], info["price_column"])
-        feats = feats[int(info["warmup"]) :]
-        if len(feats) < L:
-            raise SeqpipeError(
-                f"{len(s)} rows; a forecast needs {L} after the {info['warmup']}-day feature warmup "
-                f"({L + int(info['warmup'])} in all) (ticker {s.ticker})",
-                where=s.file,
-                fix="pass a longer price history",
-            )
-        x = torch.from_numpy(((feats[-L:] - mean) / std).astype(np.float32))[None]
-        y = model.member_outputs(x) if hasattr(model, "member_outputs") else model(x)[0][None]
-        y = y[:, 0].numpy().astype(np.float64) * float(info["target_scale"])
-        if info["target"] == "volatility":
-            y = np.maximum(y, 0.0)  # as in evaluation: a volatility is >= 0
-        results.append(
-            {
-                "file": s.file,
-                "ticker": s.ticker,
-                "origin_date": str(s.dates[-1]),
-                "target": info["target"],
-                "units": "percent log return"
-                if info["target"] == "returns"
-                else "percent daily realized volatility over 1..h days",
-                "steps": list(range(1, H + 1)),
-                "forecast": [round(float(v), 6) for v in y.mean(0)],
-                "forecast_seed_std": [round(float(v), 6) for v in (y.std(0, ddof=1) if len(y) > 1 else np.zeros(H))],
-                "price_column": used,
-            }
-        )
-    return results
+def skills(
+    model_mae: float, per_seed: list[dict[str, float]], bscores: dict[str, dict[str, float]], best: str
+) -> dict[str, float]:
+    """Skill against the best baseline and each one, and the std over seeds of the skill against the best."""
+    out = {"skill_vs_best": skill(model_mae, bscores[best]["test_mae"])}
+    for name, s in bscores.items():
+        out[f"skill_vs_{name}"] = skill(model_mae, s["test_mae"])
+    seed_skill = [skill(s["test_mae"], bscores[best]["test_mae"]) for s in per_seed]
+    out["skill_vs_best_std"] = float(np.std(seed_skill, ddof=1)) if len(seed_skill) > 1 else 0.0
+    return out
+
+
+def ticker_maes(
+    names: list[str], tick: np.ndarray, actual: np.ndarray, model: np.ndarray, baseline: np.ndarray, best: str
+) -> dict[str, dict[str, Any]]:
+    """Test windows and MAE of the model (seed mean) and of the best baseline, per ticker."""
+    return {
+        names[t]: {
+            "windows": int((tick == t).sum()),
+            "model_mae": float(np.abs(model[tick == t] - actual[tick == t]).mean()),
+            f"{best}_mae": float(np.abs(baseline[tick == t] - actual[tick == t]).mean()),
+        }
+        for t in np.unique(tick)
+    }

@@ -7,6 +7,7 @@ truncated BPTT.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -15,13 +16,12 @@ from torch.utils.data import Dataset
 
 from seqpipe.data.module import SequenceDataModule
 from seqpipe.data.windows import WindowIndex
-from seqpipe.domains.text.prepare import (  # noqa: F401 -- re-exported: users import these from seqpipe.domains.text.datamodule
+from seqpipe.domains.text.prepare import build_text_store, prepare_text  # noqa: F401 -- re-exported
+from seqpipe.domains.text.settings import TextSettings
+from seqpipe.domains.text.tokens import (  # noqa: F401 -- re-exported: users import these from seqpipe.domains.text.datamodule
     UNK,
     WORD_RE,
     Vocabulary,
-    build_text_store,
-    prepare_text,
-    text_settings,
     tokenize,
     word_chunks,
 )
@@ -118,29 +118,21 @@ class TextDataModule(SequenceDataModule):
         if seq_len < 1:
             raise SeqpipeError(f"seq_len must be >= 1, got {seq_len}", where="data.seq_len")
         self.seq_len, self.stride, self.tbptt = seq_len, stride, tbptt
+        self.settings = TextSettings.of(self.hparams)  # what the store is prepared with
 
     def build_store(self) -> None:
-        hp = self.hparams  # the store's settings (a subclass such as fill-in-the-blank may save more)
-        store_args = (
-            "source",
-            "seq_len",
-            "level",
-            "lowercase",
-            "val_fraction",
-            "test_fraction",
-            "min_count",
-            "max_vocab",
-            "chunk_chars",
+        hp = self.hparams
+        build_text_store(
+            **asdict(self.settings),
+            seq_len=hp.seq_len,
+            chunk_chars=hp.chunk_chars,
+            prepared_dir=self.prepared_dir,
+            rebuild=True,
         )
-        build_text_store(**{k: hp[k] for k in store_args}, prepared_dir=self.prepared_dir, rebuild=True)
 
     def preprocessing_settings(self) -> dict[str, Any]:
         """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
-        hp = self.hparams
-        return text_settings(
-            hp.source,
-            **{k: hp[k] for k in ("level", "lowercase", "val_fraction", "test_fraction", "min_count", "max_vocab")},
-        )
+        return self.settings.recorded()
 
     def split_tokens(self, split: str) -> np.ndarray:
         """The memory-mapped token stream of one split (no copy)."""

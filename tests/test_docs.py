@@ -1,4 +1,4 @@
-"""The docs name only what exists: every `seqpipe <subcommand> --flag`, every `make <target>` and every
+"""The docs name only what exists: every `seqpipe <subcommand> --flag`, every `make <target>`, every module and every
 pipelines/, docs/ and benchmarks/ path (and every relative link, anchor included) in README.md and docs/*.md.
 
 Reads the Markdown's fenced blocks, inline code and links; checks commands against seqpipe.cli.build_parser() and
@@ -148,6 +148,37 @@ def test_relative_links_and_anchors_resolve(page: Path) -> None:
         elif anchor and dest.suffix == ".md" and dest.exists() and anchor not in _anchors(dest):
             bad.append(f"{target}: no such heading")
     assert not bad, f"{page.name}: " + "; ".join(bad)
+
+
+def _module_file(parts: list[str]) -> Path | None:
+    base = ROOT / "src" / Path(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _resolves(dotted: str) -> bool:
+    """`seqpipe.a.b` is a module, or a module's top-level name (read from its source: nothing is imported)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        file = _module_file(parts[:cut])
+        if file is not None:
+            rest = parts[cut:]
+            if not rest:
+                return True
+            pattern = rf"^(?:class|def) {rest[0]}\b|^{rest[0]}\b.*="
+            return len(rest) <= 2 and re.search(pattern, file.read_text(), re.M) is not None
+    return False
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_module_paths_exist(page: Path) -> None:
+    """Every `seqpipe.x.y` and `src/seqpipe/...` the page names is in the tree (the layout moves; docs follow)."""
+    spans = [s for snippet in _code(page.read_text()) for s in re.findall(r"(?<![\w/.])seqpipe(?:\.\w+)+", snippet)]
+    files = [s for snippet in _code(page.read_text()) for s in re.findall(r"src/seqpipe/[\w/.]*\w", snippet)]
+    bad = sorted({s for s in spans if not _resolves(s)} | {f for f in files if not (ROOT / f).exists()})
+    assert not bad, f"{page.name} names modules that do not exist: {bad}"
 
 
 def test_every_docs_page_is_linked_from_the_readme() -> None:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from seqpipe import registry, tracking
+from seqpipe import io, registry, tracking
 from seqpipe.errors import SeqpipeError
 from seqpipe.project import MODELS, REPORTS, configure_threads, make_datamodule, training_record
 from seqpipe.summary import METRICS
@@ -82,7 +82,7 @@ def baselines(cfg: dict[str, Any]) -> Path:
     result["data_fingerprint"] = dm.meta["fingerprint"]
     timings = {"seconds": round(time.time() - t, 1), **_strip_timings(result)}
     path = baseline_path(cfg)  # results only: the same data and settings give the same bytes
-    tracking.atomic_write_text(path, json.dumps(result, indent=2, default=float) + "\n")
+    io.write_text(path, json.dumps(result, indent=2, default=float) + "\n")
     log.info("baselines -> %s (timings: %s)", path, json.dumps(timings))
     return path
 
@@ -168,7 +168,7 @@ def evaluate(cfg: dict[str, Any]) -> Path:
         "hardware": run.get("hardware"),
         **timings,
     }
-    tracking.atomic_write_text(out_dir / "run.json", json.dumps(report, indent=2) + "\n")
+    io.write_text(out_dir / "run.json", json.dumps(report, indent=2) + "\n")
     _log_evaluation(run_id, doc, result.tracked, result.artifacts)
     log.info("%s", json.dumps({k: doc[k] for k in ("experiment", "primary_metric", "model", "baselines")}, indent=1))
     return METRICS / f"{name}.json"

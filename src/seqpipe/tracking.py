@@ -24,9 +24,6 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 from seqpipe import io  # noqa: E402
 from seqpipe.errors import SeqpipeError  # noqa: E402
 
-# the pipeline's name for the one atomic text write (seqpipe.io), kept for the stages that call it
-atomic_write_text = io.write_text
-
 log = logging.getLogger(__name__)
 
 

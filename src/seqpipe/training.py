@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from seqpipe import precision, runs, tracking
+from seqpipe import io, precision, runs, tracking
 from seqpipe.config import instantiate
 from seqpipe.errors import SeqpipeError
 from seqpipe.models.loading import class_path_of, file_sha256, load_model
@@ -137,7 +137,7 @@ def _train(
         run_id=state.get("mlflow_run_id"),  # a resumed run continues its MLflow run
     )
     if runs.process_rank() == 0:
-        tracking.atomic_write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
+        io.write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
     fit_cfg = cfg.get("fit") or {}
     trainer = build_trainer(cfg, work_dir, logger, model)
     best_checkpoint = trainer.checkpoint_callback
@@ -199,11 +199,11 @@ def _train(
         "precision": trainer.precision,
         "hardware": tracking.hardware(),
     }
-    tracking.atomic_write_text(work_dir / "run.json", json.dumps(run, indent=2) + "\n")
+    io.write_text(work_dir / "run.json", json.dumps(run, indent=2) + "\n")
     (work_dir / "run_state.json").unlink(missing_ok=True)
     training_record(name).unlink(missing_ok=True)  # never left describing the model this publish replaces
     runs.publish(work_dir, final_dir)  # the model first: a tracking failure after this loses nothing
-    tracking.atomic_write_text(training_record(name), json.dumps(training, indent=2) + "\n")
+    io.write_text(training_record(name), json.dumps(training, indent=2) + "\n")
     log.info(
         "%s: %d steps in %.0fs, best %s, published %s",
         name,

@@ -90,14 +90,9 @@ def prepare_audio(
     """Read, validate, featurize and split a labeled audio collection into a prepared store.
 
     ``settings`` (default ``AudioSettings()``) with ``changes`` (any of its fields by name, e.g.
-    ``val_fraction=0.2``) say how. ``workers`` > 1 decodes and featurizes clips in that many worker
+    ``val_fraction=0.2``) say how. ``workers`` > 1 decodes, featurizes and renders clips in that many worker
     processes; the store is bitwise identical to the 1-worker one (same clips, order, features, skips and errors).
-
-    Besides the clean features, val and test clips get a second rendition through the fixed ``channel``
-    (array ``features_channel``, index column ``channel_offset``, -1 for train clips), so the
-    channel-shifted evaluation reads stored features; and each train clip gets ``augment_copies`` random
-    renditions, stored as extra train records (index column ``copy_of`` = the clean clip's row, -1 for
-    clean clips). Normalization statistics come from the clean train clips only.
+    Val/test clips also get the fixed channel rendition, train clips ``augment_copies`` random ones (``_write``).
     """
     s = replace(settings or AudioSettings(), **changes)
     s.check()
@@ -105,7 +100,7 @@ def prepare_audio(
     log = SkipLog(s.strict)
     clips = _featurize(list_clips(source, log), s.features, log, workers)
     _split(clips, source, s)
-    mean, std, n_frames = train_normalization(clips.feats, clips.split)
+    normalization = train_normalization(clips.feats, clips.split)
     fp = fingerprint(
         [c.path for c in clips.kept],
         extra=s.fingerprint_extra(labels=[c.label for c in clips.kept], speakers=clips.groups),
@@ -124,12 +119,7 @@ def prepare_audio(
         audio = {
             "classes": clips.classes,
             "features": s.features.to_dict(),
-            "normalization": {
-                "mean": mean.tolist(),
-                "std": std.tolist(),
-                "fitted_on": "train",
-                "train_frames": int(n_frames),
-            },
+            "normalization": normalization,
             **_summary(clips, s, copies, channel_offset),
             "strict": s.strict,
             "skipped": log.items,
@@ -200,18 +190,24 @@ def _split(clips: _Clips, source: str | Path, s: AudioSettings) -> None:
         )
 
 
-def train_normalization(feats: list[np.ndarray], split: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per-mel-band (mean, std, frames) of the train split's frames, accumulated in float64."""
+def train_normalization(feats: list[np.ndarray], split: np.ndarray) -> dict[str, Any]:
+    """Per-mel-band mean and std of the train split's frames (float64 accumulation), as meta.json keeps them."""
     tr = [f.astype(np.float64) for f, s in zip(feats, split, strict=True) if s == SPLIT_CODE["train"]]
     n_frames = sum(len(f) for f in tr)
     mean = sum(f.sum(0) for f in tr) / n_frames
     std = np.sqrt(np.maximum(sum(((f - mean) ** 2).sum(0) for f in tr) / n_frames, 1e-8))
-    return mean, std, n_frames
+    return {"mean": mean.tolist(), "std": std.tolist(), "fitted_on": "train", "train_frames": int(n_frames)}
 
 
 def _write(w: StoreWriter, clips: _Clips, s: AudioSettings, workers: int) -> tuple[list[int], np.ndarray]:
-    """Append the clean features, the channel renditions (val/test) and the augmented copies (train), and
-    set the index; returns (every record's frame count, each clean clip's channel_offset)."""
+    """Append the clean features and the renditions, and set the index; returns (every record's frame count,
+    each clean clip's channel_offset).
+
+    Val and test clips get a rendition through the fixed ``channel`` (array ``features_channel``, index column
+    ``channel_offset``, -1 for train clips), so the channel-shifted evaluation reads stored features; each train
+    clip gets ``augment_copies`` random renditions, stored as extra train records (index column ``copy_of`` = the
+    clean clip's row, -1 for clean clips). Normalization statistics come from the clean train clips only.
+    """
     n = len(clips.kept)
     class_id = {c: i for i, c in enumerate(clips.classes)}
     spk_id = {g: i for i, g in enumerate(sorted(set(clips.groups)))}

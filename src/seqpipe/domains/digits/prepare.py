@@ -100,7 +100,7 @@ def prepare_digits(
     groups = [spk for _, _, spk in kept]
     split_of = split_groups(groups, s.val_fraction, s.test_fraction, s.seed)
     split = np.array([split_of[g] for g in groups], dtype=np.int8)
-    mean, std, n_frames = train_normalization(feats, split)
+    normalization = train_normalization(feats, split)
     speakers = sorted(set(groups))
     fp = fingerprint([p for p, _, _ in kept], extra=s.fingerprint_extra(texts=[t for _, t, _ in kept], speakers=groups))
     with StoreWriter(out_dir, domain="digits") as w:
@@ -117,12 +117,7 @@ def prepare_digits(
             "id_offset": OFFSET,
             "max_digits": s.max_digits,
             "features": s.features.to_dict(),
-            "normalization": {
-                "mean": mean.tolist(),
-                "std": std.tolist(),
-                "fitted_on": "train",
-                "train_frames": int(n_frames),
-            },
+            "normalization": normalization,
             **_per_split(kept, split),
             "skipped": log.items,
         }

@@ -5,15 +5,16 @@ meta.json). Splits are disjoint by speaker (the test split's voices are never he
 without speaker information every clip is its own group. Classes and the per-mel-band mean and
 standard deviation are fitted on the train split only and live in meta.json.
 
-Real-recording effects (data/channel.py). Val and test clips are also stored through a fixed, seeded
+Real-recording effects (seqpipe.domains.audio.channel). Val and test clips are also stored through a fixed, seeded
 "real channel" (reverb, coloured noise, telephone band, mu-law) for the channel-shifted test
 (array ``features_channel``); with ``augment_copies: K`` each train clip gets K random renditions
 through the same family of effects (other seeds) as extra training records. Both are computed from the
-decoded waveform, like the clean features (data/audio_features.py).
+decoded waveform, like the clean features (seqpipe.domains.audio.features).
 
 Bad input: ``strict=True`` (default) stops with a SeqpipeError naming the file and the problem;
 ``strict=False`` skips it and records path and reason in meta.json["audio"]["skipped"] and the
 preprocess log. A dataset with fewer than two classes is refused in both modes.
+The settings are ``AudioSettings`` (seqpipe.domains.audio.settings), declared once there.
 """
 
 from __future__ import annotations

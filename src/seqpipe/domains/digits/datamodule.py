@@ -15,6 +15,9 @@ normalization is fitted on train frames only and kept in meta.json.
 Bad input -- a missing or undecodable file, a text that is not 1..``max_digits`` digits, a row
 without a speaker -- stops with a SeqpipeError naming the manifest row and file (``strict=True``,
 default), or is skipped and listed in meta.json["digits"]["skipped"] (``strict=False``).
+
+The preprocess is seqpipe.domains.digits.prepare; its settings are ``DigitsSettings``
+(seqpipe.domains.digits.settings), declared once there and built from this datamodule's arguments.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """DNA: labeled sequences (FASTA / CSV / folder per class) -> one byte a base in the store -> class samples.
 
-Preprocessing (``seqpipe.domains.dna.prepare.prepare_dna``, re-exported here) streams every record through
+Preprocessing (``seqpipe.domains.dna.prepare.prepare_dna``, re-exported here, with its settings declared once
+in ``seqpipe.domains.dna.settings.DnaSettings``) streams every record through
 ``seqpipe.domains.dna.source`` (rules there: alphabet, IUPAC codes, U, empty, too long, duplicate ids, missing
 labels, single class) into one flat uint8 array (codes 1..5 = A C G T N), then splits; the index holds
 each record's offset, length, split, label and id. Splits: the source's own (train/test folders, a CSV

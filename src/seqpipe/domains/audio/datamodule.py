@@ -1,8 +1,9 @@
 """Audio: labeled clips as normalized log-mel frame sequences -- the Dataset, batches, SpecAugment, datamodule.
 
 The pieces before this one: reading and decoding clips (seqpipe.domains.audio.source), log-mel features in
-worker processes (data/audio_features.py), and the preprocess that splits, fits statistics and writes
-the prepared store (data/audio_prepare.py).
+worker processes (seqpipe.domains.audio.features), and the preprocess that splits, fits statistics and writes
+the prepared store (seqpipe.domains.audio.prepare), with its settings declared once in
+seqpipe.domains.audio.settings.
 
 Variable length policy. Clips keep their own length, up to ``max_seconds`` (longer ones are
 center-cropped); a batch pads to its longest clip and carries ``lengths``, and every model masks
@@ -26,12 +27,14 @@ from seqpipe.data.store import PreparedStore
 from seqpipe.data.windows import pad_batch
 from seqpipe.domains.audio.features import FeatureConfig, clip_features, log_mel
 from seqpipe.domains.audio.prepare import audio_settings, prepare_audio
+from seqpipe.domains.audio.settings import AudioSettings
 from seqpipe.domains.audio.source import load_audio
 from seqpipe.errors import SeqpipeError
 
 # what users imported from here before the reader, features and preprocess got their own modules
 __all__ = [
     "AudioClips",
+    "AudioSettings",
     "AudioDataModule",
     "FeatureConfig",
     "SpecAugment",
@@ -157,22 +160,12 @@ class AudioDataModule(SequenceDataModule):
         super().__init__(prepared_dir, batch_size, num_workers, seed, rebuild)
         self.save_hyperparameters()
         self.source = source
-        self.features = FeatureConfig(sample_rate, n_mels, n_fft, hop_length, f_min, f_max, max_seconds)
+        self.settings = AudioSettings.from_args(self.hparams)  # the preprocessing arguments, by name
+        self.features = self.settings.features
         self.augment = SpecAugment(**spec_augment) if spec_augment is not None else None
 
     def build_store(self) -> None:
-        hp = self.hparams
-        prepare_audio(
-            self.source,
-            self.prepared_dir,
-            features=self.features,
-            val_fraction=hp.val_fraction,
-            test_fraction=hp.test_fraction,
-            seed=hp.seed,
-            strict=hp.strict,
-            workers=hp.preprocess_workers,
-            augment_copies=hp.augment_copies,
-        )
+        prepare_audio(self.source, self.prepared_dir, self.settings, workers=self.hparams.preprocess_workers)
 
     def make_dataset(self, split: str) -> Dataset:
         norm = self.store.meta["audio"]["normalization"]
@@ -218,13 +211,4 @@ class AudioDataModule(SequenceDataModule):
 
     def preprocessing_settings(self) -> dict[str, Any]:
         """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
-        hp = self.hparams
-        return audio_settings(
-            self.source,
-            features=self.features,
-            val_fraction=hp.val_fraction,
-            test_fraction=hp.test_fraction,
-            seed=hp.seed,
-            strict=hp.strict,
-            augment_copies=hp.augment_copies,
-        )
+        return self.settings.recorded(self.source)

@@ -1,6 +1,7 @@
 """DNA: labeled sequences (FASTA / CSV / folder per class) -> one byte a base in the store -> class samples.
 
-Preprocessing (``seqpipe.domains.dna.prepare.prepare_dna``, re-exported here) streams every record through
+Preprocessing (``seqpipe.domains.dna.prepare.prepare_dna``, re-exported here, with its settings declared once
+in ``seqpipe.domains.dna.settings.DnaSettings``) streams every record through
 ``seqpipe.domains.dna.source`` (rules there: alphabet, IUPAC codes, U, empty, too long, duplicate ids, missing
 labels, single class) into one flat uint8 array (codes 1..5 = A C G T N), then splits; the index holds
 each record's offset, length, split, label and id. Splits: the source's own (train/test folders, a CSV
@@ -35,8 +36,21 @@ from torch.utils.data import Dataset
 from seqpipe.data.module import SequenceDataModule
 from seqpipe.data.windows import pad_batch
 from seqpipe.domains.dna.prepare import dna_settings, prepare_dna
+from seqpipe.domains.dna.settings import DnaSettings
 from seqpipe.domains.dna.source.alphabet import COMPLEMENT, PAD, reverse_complement
 from seqpipe.errors import SeqpipeError
+
+# what users imported from here (the preprocess and its settings have their own modules)
+__all__ = [
+    "DNADataModule",
+    "DnaCollate",
+    "DnaSamples",
+    "DnaSettings",
+    "ReverseComplementAugment",
+    "dna_settings",
+    "prepare_dna",
+    "reverse_complement_batch",
+]
 
 
 # -- samples ----------------------------------------------------------------------------------
@@ -145,6 +159,7 @@ class DNADataModule(SequenceDataModule):
         if not 0 <= float(rc_augment) <= 1:
             raise SeqpipeError(f"rc_augment must be a probability in [0, 1], got {rc_augment}", where="data.rc_augment")
         self.rc_augment = float(rc_augment)
+        self.settings = DnaSettings.from_args(self.hparams)  # the preprocessing arguments, by name
 
     def build_store(self) -> None:
         hp = self.hparams
@@ -154,22 +169,7 @@ class DNADataModule(SequenceDataModule):
                 where=hp.source,
                 fix="run `dvc repro dna_generate` or `python -m seqpipe.domains.dna.motifs --out data/raw/dna`",
             )
-        prepare_dna(
-            hp.source,
-            self.prepared_dir,
-            labels=hp.labels,
-            label_field=hp.label_field,
-            strict=hp.strict,
-            convert_u=hp.convert_u,
-            max_len=hp.max_len,
-            min_len=hp.min_len,
-            val_fraction=hp.val_fraction,
-            test_fraction=hp.test_fraction,
-            seed=hp.seed,
-            sequence_column=hp.sequence_column,
-            label_column=hp.label_column,
-            id_column=hp.id_column,
-        )
+        prepare_dna(hp.source, self.prepared_dir, self.settings)
 
     def make_dataset(self, split: str) -> Dataset:
         rows = self.store.records(split)
@@ -197,27 +197,7 @@ class DNADataModule(SequenceDataModule):
 
     def preprocessing_settings(self) -> dict[str, Any]:
         """The settings this config would record in meta.json["settings"] (see store.check_settings)."""
-        hp = self.hparams
-        return dna_settings(
-            hp.source,
-            **{
-                k: hp[k]
-                for k in (
-                    "labels",
-                    "label_field",
-                    "strict",
-                    "convert_u",
-                    "max_len",
-                    "min_len",
-                    "val_fraction",
-                    "test_fraction",
-                    "seed",
-                    "sequence_column",
-                    "label_column",
-                    "id_column",
-                )
-            },
-        )
+        return self.settings.recorded(self.hparams.source)
 
     def data_info(self) -> dict[str, Any]:
         info = super().data_info()

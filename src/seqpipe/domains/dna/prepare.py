@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from array import array
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ import numpy as np
 
 from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, SPLITS, PreparedStore, StoreWriter, fingerprint
+from seqpipe.domains.dna.settings import DnaSettings
 from seqpipe.domains.dna.source.alphabet import COMPLEMENT, PAD, VOCAB
-from seqpipe.domains.dna.source.rules import DnaRules, ReadReport
+from seqpipe.domains.dna.source.rules import ReadReport
 from seqpipe.domains.dna.source.validate import iter_dna, source_files
 from seqpipe.errors import SeqpipeError
 
@@ -146,124 +148,110 @@ def _stream_bases(w: StoreWriter, records, keep: _Records) -> None:
 
 
 def prepare_dna(
-    source: str | Path,
-    out_dir: str | Path,
-    *,
-    labels: str | Path | None = None,
-    label_field: str | int | None = "label",
-    strict: bool = True,
-    convert_u: bool = False,
-    max_len: int | None = None,
-    min_len: int = 1,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
-    seed: int = 0,
-    sequence_column: str = "sequence",
-    label_column: str = "label",
-    id_column: str = "id",
+    source: str | Path, out_dir: str | Path, settings: DnaSettings | None = None, **changes: Any
 ) -> PreparedStore:
-    """Read, validate and split a labeled DNA source into a prepared store, streamed (see the module docstring)."""
-    if not (0 <= val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise SeqpipeError(
-            "val_fraction and test_fraction must be in [0, 1) and sum below 1", where="data.val_fraction/test_fraction"
-        )
-    settings = dna_settings(
-        source,
-        labels=labels,
-        label_field=label_field,
-        strict=strict,
-        convert_u=convert_u,
-        max_len=max_len,
-        min_len=min_len,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        seed=seed,
-        sequence_column=sequence_column,
-        label_column=label_column,
-        id_column=id_column,
-    )
-    rules = DnaRules(strict=strict, convert_u=convert_u, max_len=max_len, min_len=min_len)
+    """Read, validate and split a labeled DNA source into a prepared store, streamed (see the module docstring).
+
+    ``settings`` (default ``DnaSettings()``) with ``changes`` (any of its fields by name) say how.
+    """
+    s = replace(settings or DnaSettings(), **changes)
+    s.check()
     report = ReadReport()
-    cols = dict(sequence_column=sequence_column, label_column=label_column, id_column=id_column)
     recs = _Records()
     with StoreWriter(out_dir, domain="dna") as w:
-        _stream_bases(w, iter_dna(source, rules, report, labels=labels, label_field=label_field, **cols), recs)
-        all_classes = set(recs.labels)
-        if len(all_classes) < 2:
-            raise SeqpipeError(
-                f"only one class ({sorted(all_classes)[0]!r}) in {len(recs.ids)} records: nothing to classify",
-                where=labels or source,
-                fix="give the records at least two different labels",
-            )
-        split = assign_splits(recs.gid, recs.labels, recs.splits, val_fraction, test_fraction, seed, str(source))
-        lab = np.array(recs.labels)
-        train_classes = set(lab[split == SPLIT_CODE["train"]].tolist())
-        if len(train_classes) < 2:
-            raise SeqpipeError(
-                f"the train split holds only the class(es) {sorted(train_classes)}",
-                where=source,
-                fix="give every class enough records (or fix the source's split)",
-            )
-        unseen = sorted(all_classes - train_classes)
-        if unseen:
-            rec = recs.ids[int(np.flatnonzero(lab == unseen[0])[0])]
-            raise SeqpipeError(
-                f"label(s) {unseen} occur in val/test but never in train (e.g. record '{rec}')",
-                where=source,
-                fix="add training records of those classes or drop them",
-            )
-        classes = natural_sorted(train_classes)
+        records = iter_dna(source, s.rules(), report, labels=s.labels, label_field=s.label_field, **s.columns())
+        _stream_bases(w, records, recs)
+        _check_two_classes(recs, source, s.labels)
+        split = assign_splits(recs.gid, recs.labels, recs.splits, s.val_fraction, s.test_fraction, s.seed, str(source))
+        classes = _train_classes(recs, split, source)
         cid = {c: i for i, c in enumerate(classes)}
         y = np.array([cid[x] for x in recs.labels], dtype=np.int16)
         lengths = np.frombuffer(recs.lengths, dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        extra = dict(
-            rules=rules.__dict__,
-            label_field=label_field,
-            val=val_fraction,
-            test=test_fraction,
-            seed=seed,
-            cols=[sequence_column, label_column, id_column],
-        )
-        fp = fingerprint(source_files(source, labels), extra=extra)
+        fp = fingerprint(source_files(source, s.labels), extra=s.fingerprint_extra())
         w.set_index(
             offset=offsets, length=lengths, split=split.astype(np.int8), label=y, id=np.array(recs.ids, dtype=str)
         )
         spec = DataSpec(
             input="tokens", target="class", vocab_size=len(VOCAB), num_classes=len(classes), max_len=int(lengths.max())
         )
-        per_split = {
-            s: {c: int(((split == SPLIT_CODE[s]) & (y == i)).sum()) for i, c in enumerate(classes)} for s in SPLITS
-        }
         w.commit(
             {
                 "name": Path(out_dir).name,
                 "source": str(source),
-                "labels_file": str(labels) if labels else None,
+                "labels_file": str(s.labels) if s.labels else None,
                 "fingerprint": fp,
                 "spec": spec.to_dict(),
-                "settings": settings,
+                "settings": s.recorded(source),
                 "skipped": report.skipped[:200],
                 "repairs": {k: v for k, v in report.to_dict().items() if k != "skipped" and v},
-                "dna": {
-                    "vocab": VOCAB,
-                    "pad_id": PAD,
-                    "complement": COMPLEMENT.tolist(),
-                    "classes": classes,
-                    "positive_class": classes[1] if len(classes) == 2 else None,
-                    "class_counts": per_split,
-                    "length": {"min": int(lengths.min()), "max": int(lengths.max()), "mean": float(lengths.mean())},
-                    "length_policy": LENGTH_POLICY,
-                    "rules": {"strict": strict, "convert_u": convert_u, "max_len": max_len, "min_len": min_len},
-                    "label_field": label_field,
-                    "split_from_source": any(s is not None for s in recs.splits),
-                    "read_report": report.to_dict(),
-                },
+                "dna": _dna_meta(s, classes, split, y, lengths, recs, report),
             }
         )
     return PreparedStore.open(out_dir)
 
 
-def dna_settings(source: str | Path, **kwargs: Any) -> dict[str, Any]:
-    """The preprocessing settings a DNA store records in meta.json["settings"] (compared by fit/evaluate)."""
-    return {"source": str(source), **{k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()}}
+def _check_two_classes(recs: _Records, source: str | Path, labels: str | Path | None) -> None:
+    all_classes = set(recs.labels)
+    if len(all_classes) < 2:
+        raise SeqpipeError(
+            f"only one class ({sorted(all_classes)[0]!r}) in {len(recs.ids)} records: nothing to classify",
+            where=labels or source,
+            fix="give the records at least two different labels",
+        )
+
+
+def _train_classes(recs: _Records, split: np.ndarray, source: str | Path) -> list[str]:
+    """The class list, fitted on the train split: at least two classes, every class seen in training."""
+    all_classes = set(recs.labels)
+    lab = np.array(recs.labels)
+    train_classes = set(lab[split == SPLIT_CODE["train"]].tolist())
+    if len(train_classes) < 2:
+        raise SeqpipeError(
+            f"the train split holds only the class(es) {sorted(train_classes)}",
+            where=source,
+            fix="give every class enough records (or fix the source's split)",
+        )
+    unseen = sorted(all_classes - train_classes)
+    if unseen:
+        rec = recs.ids[int(np.flatnonzero(lab == unseen[0])[0])]
+        raise SeqpipeError(
+            f"label(s) {unseen} occur in val/test but never in train (e.g. record '{rec}')",
+            where=source,
+            fix="add training records of those classes or drop them",
+        )
+    return natural_sorted(train_classes)
+
+
+def _dna_meta(
+    s: DnaSettings,
+    classes: list[str],
+    split: np.ndarray,
+    y: np.ndarray,
+    lengths: np.ndarray,
+    recs: _Records,
+    report: ReadReport,
+) -> dict[str, Any]:
+    """meta.json["dna"]: the vocabulary, classes and their counts per split, lengths, rules and read report."""
+    per_split = {
+        name: {c: int(((split == SPLIT_CODE[name]) & (y == i)).sum()) for i, c in enumerate(classes)} for name in SPLITS
+    }
+    return {
+        "vocab": VOCAB,
+        "pad_id": PAD,
+        "complement": COMPLEMENT.tolist(),
+        "classes": classes,
+        "positive_class": classes[1] if len(classes) == 2 else None,
+        "class_counts": per_split,
+        "length": {"min": int(lengths.min()), "max": int(lengths.max()), "mean": float(lengths.mean())},
+        "length_policy": LENGTH_POLICY,
+        "rules": dict(s.rules().__dict__),
+        "label_field": s.label_field,
+        "split_from_source": any(x is not None for x in recs.splits),
+        "read_report": report.to_dict(),
+    }
+
+
+def dna_settings(source: str | Path, **settings: Any) -> dict[str, Any]:
+    """The preprocessing settings a DNA store records in meta.json["settings"] (``DnaSettings`` fields)."""
+    return DnaSettings(**settings).recorded(source)

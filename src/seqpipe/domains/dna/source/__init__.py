@@ -29,8 +29,9 @@ Input rules (``DnaRules``, ``strict`` picks error vs. repair where both make sen
 - fewer than two classes: always an error (nothing to classify).
 
 Modules: ``rules`` (DnaRules, ReadReport, the read bound), ``alphabet`` (codes, encode/decode),
-``stream`` (bounded gzip/UTF-8 line reading), ``formats`` (FASTA, tables, class folders, label CSV ->
-DnaRecord), ``validate`` (``iter_dna``, ``read_dna``). The names below are importable from here.
+``stream`` (bounded gzip/UTF-8 line reading), ``record`` (DnaRecord), ``formats`` (FASTA, class folders,
+any source -> DnaRecord), ``tables`` (CSV/TSV tables, the label CSV), ``validate`` (``iter_dna``,
+``read_dna``). The names below are importable from here.
 """
 
 from seqpipe.domains.dna.source.alphabet import (

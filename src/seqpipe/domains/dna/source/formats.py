@@ -2,40 +2,25 @@
 CSV -- each read, streamed, into ``DnaRecord``s (raw bases, not yet validated or encoded).
 
 Separate from validation (``validate.read_dna``) so that a new layout is one more reader here and
-every layout is checked by the same rules afterwards.
+every layout is checked by the same rules afterwards. The CSV/TSV readers live in ``tables``, the record
+type in ``record``; both are importable from here too.
 """
 
 from __future__ import annotations
 
-import csv
 import re
-import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from seqpipe.domains.dna.source.alphabet import _bases
+from seqpipe.domains.dna.source.record import DnaRecord, _text
 from seqpipe.domains.dna.source.rules import NO_MAX_LEN_BASES
-from seqpipe.domains.dna.source.stream import MAX_LINE_EXTRA, _bounded_lines, _open_text, _pieces, _too_long
+from seqpipe.domains.dna.source.stream import MAX_LINE_EXTRA, _open_text, _pieces, _too_long
+from seqpipe.domains.dna.source.tables import read_label_csv, read_table
 from seqpipe.errors import SeqpipeError
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".fas", ".fa.gz", ".fasta.gz", ".fna.gz", ".fas.gz")
 TABLE_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt.gz")
-
-
-@dataclass
-class DnaRecord:
-    id: str
-    seq: bytes
-    label: str | None
-    split: str | None = None  # a split the source itself defines (genomic-benchmarks train/test, a CSV column)
-    where: str = ""  # file (and line) for messages
-
-
-def _text(value: str) -> str:
-    """Ids and labels: stripped, Unicode NFC (so 'é' typed two ways is one class)."""
-    value = value.strip()
-    return value if value.isascii() else unicodedata.normalize("NFC", value)
 
 
 def source_kind(path: Path) -> str:
@@ -142,60 +127,6 @@ def _fasta_record(
     return DnaRecord(rid, bytes(seq), lab, split, f"{path}:{line} record '{rid}'")
 
 
-class _FieldLimit:
-    """csv.field_size_limit raised to ``limit`` while a table is read (CSV fields of any length up to it)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-
-    def __enter__(self) -> None:
-        self.old = csv.field_size_limit()
-        csv.field_size_limit(max(self.old, self.limit))
-
-    def __exit__(self, *exc) -> None:
-        csv.field_size_limit(self.old)
-
-
-def read_table(
-    path: Path,
-    sequence_column: str = "sequence",
-    label_column: str = "label",
-    id_column: str = "id",
-    split_column: str = "split",
-    max_bases: int = NO_MAX_LEN_BASES,
-) -> Iterator[DnaRecord]:
-    """CSV / TSV (.gz too) with a header row: sequence and label columns, optional id and split columns.
-    Streamed row by row; a line longer than ``max_bases`` (+ room for the other fields) is an error."""
-    delim = "\t" if ".tsv" in path.name.lower() else ","
-    limit = max_bases + MAX_LINE_EXTRA
-    with _open_text(path) as f, _FieldLimit(limit):
-        reader = csv.DictReader(_bounded_lines(f, path, limit), delimiter=delim)
-        try:
-            cols = reader.fieldnames or []
-            if sequence_column not in cols:
-                raise SeqpipeError(
-                    f"no '{sequence_column}' column (columns: {cols})",
-                    where=path,
-                    fix="name the columns in a header row, e.g. sequence,label, or set data.sequence_column",
-                )
-            for row in reader:
-                row_no = reader.line_num
-                rid = _text(row.get(id_column) or "") or f"row{row_no}"
-                where = f"{path}:{row_no} record '{rid}'"
-                text = row.get(sequence_column) or ""
-                if len(text) > max_bases and len("".join(text.split())) > max_bases:
-                    raise _too_long(where, max_bases)
-                label = _text(row.get(label_column) or "") or None
-                split = (row.get(split_column) or "").strip() or None
-                yield DnaRecord(rid, _bases(text, where, 0), label, split, where)
-        except csv.Error as e:
-            raise SeqpipeError(
-                f"malformed CSV near line {reader.line_num}: {e}",
-                where=path,
-                fix="check the quoting and the delimiter (',' for .csv, tab for .tsv)",
-            ) from e
-
-
 def read_folder(root: Path, max_bases: int = NO_MAX_LEN_BASES) -> Iterator[DnaRecord]:
     """A folder per class of plain sequence files: ``root/<class>/*`` or genomic-benchmarks'
     ``root/{train,test}/<class>/*`` (its train/test split is kept). One sequence a file; a file holding
@@ -235,42 +166,6 @@ def _read_plain(path: Path, where: str, max_bases: int) -> bytes | None:
             if len(seq) > max_bases:
                 raise _too_long(where, max_bases)
     return bytes(seq)
-
-
-def read_label_csv(path: Path) -> dict[str, str]:
-    """Sidecar labels: a CSV/TSV with columns id,label (a header row; the first two columns otherwise)."""
-    if not path.exists():
-        raise SeqpipeError("labels file not found", where=path, fix="check data.labels")
-    delim = "\t" if ".tsv" in path.name.lower() else ","
-    labels: dict[str, str] = {}
-    with _open_text(path) as f:
-        rows = csv.reader(_bounded_lines(f, path, MAX_LINE_EXTRA), delimiter=delim)
-        try:
-            first = next(rows, None)
-            if first is None:
-                raise SeqpipeError("labels file is empty", where=path, fix="write rows of id,label")
-            header = [c.strip().lower() for c in first]
-            ic, lc = (header.index("id"), header.index("label")) if {"id", "label"} <= set(header) else (0, 1)
-            body = rows if {"id", "label"} <= set(header) else [first, *rows]
-            for row in body:
-                n = rows.line_num
-                if not row or not "".join(row).strip():
-                    continue
-                if len(row) <= max(ic, lc):
-                    raise SeqpipeError(f"line {n} has {len(row)} columns, needs id and label", where=path)
-                rid, lab = _text(row[ic]), _text(row[lc])
-                if rid in labels and labels[rid] != lab:
-                    raise SeqpipeError(
-                        f"id '{rid}' has two labels ({labels[rid]!r}, {lab!r}) (line {n})",
-                        where=path,
-                        fix="give each id one label",
-                    )
-                labels[rid] = lab
-        except csv.Error as e:
-            raise SeqpipeError(
-                f"malformed CSV near line {rows.line_num}: {e}", where=path, fix="write rows of id,label"
-            ) from e
-    return labels
 
 
 def iter_records(

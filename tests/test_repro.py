@@ -48,9 +48,20 @@ class ScriptedRunner:
         return StageRun(name, 1 if name in self.fail else 0, 0.05, True)
 
 
-def test_priorities_are_the_weighted_longest_chain_to_the_end():
-    rank = priorities(ORDER, UPSTREAM)
-    assert rank == {"summary": 1, "a_eval": 2, "b_eval": 2, "a_train_x": 7, "a_prepare": 8, "b_prepare": 3}
+def test_priorities_are_the_longest_chain_to_the_end_in_expected_seconds():
+    rank = priorities(ORDER, UPSTREAM)  # defaults: a fit 300 s, any other stage 30 s
+    assert rank == {"summary": 30, "a_eval": 60, "b_eval": 60, "a_train_x": 360, "a_prepare": 390, "b_prepare": 90}
+    measured = {"a_train_x": 5.0, "b_prepare": 500.0}  # the last run's times win over the defaults
+    assert priorities(ORDER, UPSTREAM, measured)["b_prepare"] > priorities(ORDER, UPSTREAM, measured)["a_prepare"]
+
+
+def test_the_longest_measured_stage_starts_first(tmp_path):
+    """With the last run's times, a long fit that is ready starts before shorter ready stages listed earlier."""
+    order = ["short_train_a", "short_train_b", "long_train"]
+    upstream = {n: set() for n in order}
+    runner = ScriptedRunner()
+    schedule(order, upstream, 1, runner, {"short_train_a": 60.0, "short_train_b": 70.0, "long_train": 700.0})
+    assert [n for kind, n in runner.events if kind == "start"][0] == "long_train"
 
 
 def test_every_stage_runs_once_after_its_upstream_and_at_most_jobs_at_a_time():
@@ -194,3 +205,12 @@ def test_the_demo_runs_one_experiment_of_every_dataset(tmp_path):
     with pytest.raises(SeqpipeError, match="is not a seqpipe demo"):
         make_project(repo, tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_stage_times_are_recorded_for_the_next_run(tmp_path):
+    from seqpipe.repro import STAGE_SECONDS, load_stage_seconds, save_stage_seconds
+
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / STAGE_SECONDS).write_text('{"kept": 12.0, "a": 1.0}')
+    save_stage_seconds(tmp_path, [StageRun("a", 0, 42.04, True), StageRun("b", 0, 3.0, False)])
+    assert load_stage_seconds(tmp_path) == {"a": 42.0, "kept": 12.0}  # up-to-date stages keep their old time

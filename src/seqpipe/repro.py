@@ -5,8 +5,10 @@ so on a 2-core machine it leaves a core idle for the whole pipeline. DVC release
 stage's command runs, so stages of independent branches can run side by side as separate
 `dvc repro --single-item <stage>` processes (DVC's documented way to parallelize, "Parallel stage execution";
 `--wait-for-lock` queues them for the lock instead of failing). This module schedules them: a stage starts
-once every stage it depends on has finished, the longest remaining chain first (a training stage counts
-``TRAIN_WEIGHT`` times any other). A final plain `dvc repro` checks that nothing is left.
+once every stage it depends on has finished, the longest remaining chain first, a chain's length being the seconds
+its stages took in the last run (``STAGE_SECONDS``, pipelines/stage_seconds.json, which each run updates and which is
+committed with dvc.lock; a stage it does not know counts ``DEFAULT_SECONDS``). So the two long LSTM fits start first
+and everything else fills the other core around them. A final plain `dvc repro` checks that nothing is left.
 
 Each stage runs the same command with the same seed and thread count as under `dvc repro`, so the results are
 the same bits; only the order and the wall time change. DVC still decides whether a stage is stale, records it
@@ -16,6 +18,7 @@ in dvc.lock and caches its outputs.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -27,11 +30,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from seqpipe import io
 from seqpipe.errors import SeqpipeError
 
 log = logging.getLogger(__name__)
 
-TRAIN_WEIGHT = 5  # a training stage runs minutes, a prepare/baselines/evaluate stage seconds
+STAGE_SECONDS = Path("pipelines/stage_seconds.json")  # wall seconds of each stage in the last run
+DEFAULT_SECONDS = {"train": 300.0, "other": 30.0}  # a stage the file does not know: a fit runs minutes, others seconds
 
 
 @dataclass
@@ -55,18 +60,42 @@ def stage_graph(root: Path) -> tuple[list[str], dict[str, set[str]]]:
     return order, upstream
 
 
-def priorities(order: Sequence[str], upstream: dict[str, set[str]]) -> dict[str, int]:
-    """Weighted length of the longest chain from each stage to the end of the pipeline (itself included)."""
+def stage_cost(name: str, seconds: dict[str, float] | None = None) -> float:
+    """The seconds ``name`` is expected to take: its last measured time, else a default by kind."""
+    if seconds and name in seconds:
+        return float(seconds[name])
+    return DEFAULT_SECONDS["train" if "_train_" in name else "other"]
+
+
+def load_stage_seconds(root: Path) -> dict[str, float]:
+    try:
+        return {str(k): float(v) for k, v in json.loads((root / STAGE_SECONDS).read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def save_stage_seconds(root: Path, results: Sequence[StageRun]) -> None:
+    """Record the stages that ran (a stage found up to date keeps its earlier time)."""
+    if not (root / STAGE_SECONDS).parent.is_dir():
+        return
+    seconds = load_stage_seconds(root) | {r.name: round(r.seconds, 1) for r in results if r.ran and r.returncode == 0}
+    io.write_json(root / STAGE_SECONDS, dict(sorted(seconds.items())), indent=2)
+
+
+def priorities(
+    order: Sequence[str], upstream: dict[str, set[str]], seconds: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Length in expected seconds of the longest chain from each stage to the end of the pipeline (itself
+    included)."""
     downstream: dict[str, list[str]] = {name: [] for name in order}
     for name in order:
         for up in upstream[name]:
             downstream[up].append(name)
-    memo: dict[str, int] = {}
+    memo: dict[str, float] = {}
 
-    def chain(name: str) -> int:
+    def chain(name: str) -> float:
         if name not in memo:
-            weight = TRAIN_WEIGHT if "_train_" in name else 1
-            memo[name] = weight + max((chain(d) for d in downstream[name]), default=0)
+            memo[name] = stage_cost(name, seconds) + max((chain(d) for d in downstream[name]), default=0.0)
         return memo[name]
 
     return {name: chain(name) for name in order}
@@ -77,6 +106,7 @@ def schedule(
     upstream: dict[str, set[str]],
     jobs: int,
     run_stage: Callable[[str], StageRun],
+    seconds: dict[str, float] | None = None,
 ) -> list[StageRun]:
     """Run every stage with ``run_stage``, at most ``jobs`` at a time, each after all of its upstream stages
     succeeded. After a failure nothing new starts (the running stages finish), as `dvc repro` stops at the
@@ -86,7 +116,7 @@ def schedule(
     missing = {u for ups in upstream.values() for u in ups} - set(order)
     if missing:
         raise SeqpipeError(f"stages depend on stages that are not in the pipeline: {sorted(missing)}")
-    rank = priorities(order, upstream)
+    rank = priorities(order, upstream, seconds)
     position = {name: i for i, name in enumerate(order)}
     done: set[str] = set()
     started: set[str] = set()
@@ -204,7 +234,8 @@ def repro(root: Path = Path("."), jobs: int | None = None, targets: Sequence[str
         upstream = {n: ups for n, ups in upstream.items() if n in keep}
     log.info("%d stages, %d at a time", len(order), jobs)
     start = time.monotonic()
-    results = schedule(order, upstream, jobs, dvc_stage_runner(root, dvc, _Printer()))
+    results = schedule(order, upstream, jobs, dvc_stage_runner(root, dvc, _Printer()), load_stage_seconds(root))
+    save_stage_seconds(root, results)
     bad = [r.name for r in results if r.returncode != 0]
     if bad:
         left = [n for n in order if n not in {r.name for r in results}]

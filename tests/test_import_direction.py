@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"data", "domain", "registry"},  # stores, windows, DataSpec, the datamodule base; the domain contract, the registry
     {"models"},  # models, loading a checkpoint
     {"evaluation"},  # the evaluation kit the domains' tasks share
-    {"tracking", "runs", "callbacks", "config", "precision", "predict"},  # MLflow, run folders, configs
+    {"tracking", "runs", "callbacks", "config", "config_check", "config_types", "precision", "predict"},
     {"stages", "training", "summary", "dvcgen", "repro"},  # the pipeline stages, dvc.yaml, running it on N cores
     {"cli", "__main__"},
 ]

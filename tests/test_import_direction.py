@@ -24,16 +24,10 @@ LAYERS: list[set[str]] = [
     {"data", "domain", "registry"},  # stores, windows, DataSpec, the datamodule base; the domain contract, the registry
     {"models"},  # models, loading a checkpoint
     {"evaluation"},  # the evaluation kit the domains' tasks share
-    {"tracking", "runs", "callbacks", "config", "precision", "predict"},  # MLflow, run folders, configs
+    # MLflow, run folders, configs, precision, predict
+    {"tracking", "runs", "callbacks", "config", "config_check", "config_types", "precision", "predict"},
     {"project"},  # the project's folders and the setup every stage shares
-    {
-        "stages",
-        "training",
-        "summary",
-        "dvcgen",
-        "repro",
-        "demo",
-    },  # the pipeline stages, dvc.yaml, running it on N cores
+    {"stages", "training", "summary", "dvcgen", "repro", "demo"},  # the stages, dvc.yaml, running them
     {"cli", "__main__"},
 ]
 DOMAIN_MAY_IMPORT = set().union(*LAYERS[:4]) - {"__init__", "registry"}  # the library layers, not the pipeline

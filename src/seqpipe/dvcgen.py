@@ -1,7 +1,7 @@
 """`seqpipe dvc-yaml`: dvc.yaml derived from pipelines/, so every stage depends on exactly what it reads.
 
-A folder pipelines/<dataset>/ holds base.yaml (the data, the evaluation) and one YAML an experiment.
-Each becomes stages:
+A folder pipelines/<dataset>/ holds base.yaml (the data, the evaluation) and one YAML an experiment
+(a file named _*.yaml is a fragment other files list under ``base:``, no experiment). Each becomes stages:
 
     <ds>_raw              pipeline.raw: a command that writes the raw data (generators, exports)
     <ds>_prepare          seqpipe preprocess --config base.yaml        -> data.init_args.prepared_dir
@@ -128,7 +128,7 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
     experiments = {ds.name: [] for ds in datasets}
     for ds in datasets:
         for f in sorted(ds.glob("*.yaml")):
-            if f.name != "base.yaml":
+            if f.name != "base.yaml" and not f.name.startswith("_"):  # _*.yaml: a fragment for base lists
                 cfg = load_config(f)
                 if (cfg.get("pipeline") or {}).get("stages", True):
                     experiments[ds.name].append((f, cfg))

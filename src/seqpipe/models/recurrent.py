@@ -24,6 +24,7 @@ from torch import nn
 from seqpipe.data.spec import DataSpec
 from seqpipe.errors import SeqpipeError
 from seqpipe.models.core import (
+    Cell,
     FrontEnd,
     RecurrentCore,
     State,
@@ -77,7 +78,7 @@ class RecurrentModel(L.LightningModule):
     def __init__(
         self,
         spec: dict[str, Any],
-        cell: str = "lstm",
+        cell: Cell = "lstm",
         hidden_size: int = 256,
         num_layers: int = 2,
         dropout: float = 0.0,

@@ -35,7 +35,7 @@ from seqpipe.data.spec import BOS, EOS, PAD, DataSpec
 from seqpipe.errors import SeqpipeError
 from seqpipe.models import decoding
 from seqpipe.models.attention import Attention
-from seqpipe.models.core import FrontEnd, RecurrentCore, State, check_bidirectional
+from seqpipe.models.core import Cell, FrontEnd, RecurrentCore, State, check_bidirectional
 from seqpipe.models.crnn import ConvFrontEnd
 from seqpipe.models.decoding import edit_distance, strip
 from seqpipe.models.recurrent import configure_optimizer
@@ -69,7 +69,7 @@ class Seq2Seq(L.LightningModule):
         self,
         spec: dict[str, Any],
         encoder: str = "recurrent",
-        cell: str = "gru",
+        cell: Cell = "gru",
         hidden_size: int = 128,
         num_layers: int = 1,
         dropout: float = 0.0,

@@ -59,7 +59,9 @@ def get(name: str) -> Domain:
     domain = getattr(module, "DOMAIN", None)
     if not isinstance(domain, Domain):
         raise SeqpipeError(
-            f"{package} defines no DOMAIN", where="config.domain", fix="add DOMAIN = seqpipe.domain.Domain(...) to it"
+            f"{package} defines no DOMAIN",
+            where="config.domain",
+            fix=f"use one of {sorted(installed())}, or add DOMAIN = seqpipe.domain.Domain(...) to {package}",
         )
     if domain.name != name and package != name:
         raise SeqpipeError(f"{package} declares domain '{domain.name}', not '{name}'", where="config.domain")

@@ -14,7 +14,8 @@ Dependencies, all derived:
 - config values as DVC ``params`` on the YAML files themselves, the sections each stage reads from
   the experiment file and every file of its ``base:`` chain (so `dvc exp run -S
   pipelines/text/lstm.yaml:model.init_args.hidden_size=512` sets the one place the value lives);
-- code: the static import closure (inside seqpipe) of the modules the stage runs;
+- code: the static import closure of the modules the stage runs, within the project (seqpipe's own
+  files in its repository, a domain package's files in the user's project);
 - data: the prepared store, the raw folder or file the data section points at, other models.
 The only value outside pipelines/ is ``profile`` in params.yaml (``fast`` shrinks every run for CI).
 """
@@ -22,9 +23,11 @@ The only value outside pipelines/ is ``profile`` in params.yaml (``fast`` shrink
 from __future__ import annotations
 
 import ast
+import importlib.util
 import logging
 import re
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -48,50 +51,93 @@ STAGE_ROOTS = ("seqpipe.cli", "seqpipe.stages", "seqpipe.config")
 
 
 # -- code dependencies --------------------------------------------------------------------------
+# A stage's code is every module of the project it imports: seqpipe's own and a domain's outside seqpipe
+# (``domain: ecg_beats``, a package of the user's project). Paths are relative to the project root (the
+# working directory, where dvc.yaml lives); a file outside it (an installed package, the standard library,
+# a virtual environment inside the project) is no dependency: DVC tracks the project's files.
+def project_root() -> Path:
+    return Path.cwd().resolve()
+
+
+def _in_project(path: Path) -> bool:
+    root = project_root()
+    installs = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    return path.is_relative_to(root) and not any(path.is_relative_to(p) for p in installs if p != root)
+
+
+@cache
+def _locations(top: str) -> tuple[Path, ...]:
+    """Where the top-level module ``top`` lives: its package folder(s) or its one file (found, not imported)."""
+    if top == "seqpipe":
+        return (PACKAGE,)
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return ()
+    if spec is None:
+        return ()
+    if spec.submodule_search_locations:
+        return tuple(Path(p).resolve() for p in spec.submodule_search_locations)
+    return (Path(spec.origin).resolve(),) if spec.origin and spec.origin.endswith(".py") else ()
+
+
 def module_file(module: str) -> Path | None:
-    if module == "seqpipe":
-        return PACKAGE / "__init__.py"
-    rel = Path(*module.split(".")[1:])
-    for cand in (PACKAGE / rel.with_suffix(".py"), PACKAGE / rel / "__init__.py"):
-        if cand.exists():
-            return cand
+    """The source file of ``module`` if it lies in the project, else None."""
+    top, *rest = module.split(".")
+    for loc in _locations(top):
+        if loc.suffix == ".py":  # a one-file top-level module
+            cands = [] if rest else [loc]
+        else:
+            rel = Path(*rest) if rest else None
+            cands = [loc / "__init__.py"] if rel is None else [loc / rel.with_suffix(".py"), loc / rel / "__init__.py"]
+        for cand in cands:
+            if cand.exists() and _in_project(cand):
+                return cand
     return None
 
 
-def imported_modules(path: Path) -> set[str]:
-    """seqpipe modules a file imports anywhere (top level or inside functions)."""
+def imported_modules(path: Path, package: str = "") -> set[str]:
+    """Modules a file imports anywhere (top level or inside functions); relative imports are resolved
+    against ``package``, the package the file belongs to."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("seqpipe"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("seqpipe"):
-            found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names if module_file(f"{node.module}.{a.name}"))
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            if not base:
+                continue
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names if module_file(f"{base}.{a.name}"))
     return found
 
 
 def import_closure(roots: list[str]) -> list[str]:
-    """Source files (repo-relative) of ``roots`` and everything they import inside seqpipe, with the
-    package ``__init__`` files that importing them runs. The CLI is a leaf: a stage runs one of its
-    branches, and each branch's modules are roots here."""
+    """Source files (project-relative) of ``roots`` and every project module they import, with the package
+    ``__init__`` files that importing them runs. The CLI is a leaf: a stage runs one of its branches, and
+    each branch's modules are roots here."""
     seen: set[Path] = set()
     todo = list(roots)
     while todo:
         mod = todo.pop()
         parts = mod.split(".")
         for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__
-            f = module_file(".".join(parts[:i]))
+            name = ".".join(parts[:i])
+            f = module_file(name)
             if f is None or f in seen:
                 continue
             seen.add(f)
-            if ".".join(parts[:i]) != "seqpipe.cli":
-                todo.extend(imported_modules(f))
-    root = PACKAGE.parent.parent
+            if name != "seqpipe.cli":
+                todo.extend(imported_modules(f, name if f.name == "__init__.py" else name.rpartition(".")[0]))
+    root = project_root()
     return sorted(str(f.relative_to(root)) for f in seen)
 
 
 def raw_module(cmd: str) -> str | None:
-    m = re.search(r"-m\s+(seqpipe[\w.]*)", cmd)
+    m = re.search(r"-m\s+([\w.]+)", cmd)
     return m.group(1) if m else None
 
 
@@ -122,6 +168,7 @@ def data_paths(cfg: dict[str, Any], raw_outs: list[str]) -> list[str]:
 
 def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
     """The dvc.yaml document for every dataset folder under ``pipelines``."""
+    _locations.cache_clear()  # where modules live is read from the current sys.path
     stages: dict[str, Any] = {}
     datasets = sorted(p for p in pipelines.iterdir() if (p / "base.yaml").exists())
     bases = {ds.name: load_config(ds / "base.yaml") for ds in datasets}

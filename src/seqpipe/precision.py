@@ -1,7 +1,7 @@
 """``trainer.precision: auto``: the precision measured fastest for this model's whole training step on this machine.
 
 bf16 autocast speeds up some fused CPU cells and slows others, and which ones changes from one CPU (and torch
-build) to the next: a table kept by hand went stale (benchmarks/precision.md). So the rule is a measurement:
+build) to the next: a table kept by hand went stale (benchmarks/probes/precision.md). So the rule is a measurement:
 time the model's own training step (a synthetic batch of the run's size and window through forward, loss,
 backward, gradient clipping and AdamW) in 32-bit and under bf16 autocast, alternating rounds so machine noise
 hits both alike, and take bf16 only when it is clearly faster (ratio below ``BF16_MARGIN``), since 32-bit is the
@@ -99,7 +99,7 @@ def synthetic_batch(spec: Any, batch: int, seq_len: int, gen: torch.Generator) -
 def bf16_forward_context() -> AbstractContextManager[None]:
     """The autocast Lightning's bf16-mixed wraps a training step in, with its settings: Lightning 2.6 turns the
     autocast weight cache off; a probe under torch's default autocast (cache on) could time a step that training
-    never runs (how much the cache is worth here is not settled: benchmarks/precision.md)."""
+    never runs (how much the cache is worth here is not settled: benchmarks/probes/precision.md)."""
     from lightning.pytorch.plugins.precision import MixedPrecision
 
     return MixedPrecision("bf16-mixed", "cpu").forward_context()

@@ -1,7 +1,7 @@
 """Audio features: log-mel frames of a clip, and of its channel / augmented renditions, in worker processes.
 
 Log-mel spectrograms are computed once at preprocess with librosa and stored as float16
-(benchmarks/audio.md measures this against torchaudio's MelSpectrogram in every batch: on CPU the
+(benchmarks/probes/audio.md measures this against torchaudio's MelSpectrogram in every batch: on CPU the
 per-batch transform costs more per epoch than the whole one-off extraction). Predict and evaluate call
 ``clip_features`` so a new file is featurized exactly as preprocess did it.
 

@@ -12,7 +12,8 @@ scored beside the last ones. It scores the first 100,000 characters of the valid
 repro` on the test split.
 
     seqpipe preprocess --config pipelines/kjv/lstm.yaml    # the stores it reads (make repro builds them too)
-    python benchmarks/ngram_probe.py --source kjv --steps 10000 --orders 2,3,4,5,6,8 --mode sum --ngdrop 0.5 --fused \\
+    python benchmarks/probes/ngram_probe.py --source kjv --steps 10000 --orders 2,3,4,5,6,8 --mode sum \\
+        --ngdrop 0.5 --fused \\
         --skip --hidden 320 --ema 0.9998 --ema-every 4    # the recipe now
 """
 

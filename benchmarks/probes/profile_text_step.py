@@ -1,6 +1,6 @@
 """Where a seqpipe training step spends its time beyond the model's own work (cProfile).
 
-    python benchmarks/profile_text_step.py [--config pipelines/text/lstm.yaml] [--steps 500]
+    python benchmarks/probes/profile_text_step.py [--config pipelines/text/lstm.yaml] [--steps 500]
 
 Profiles the fit stage's own Trainer (seqpipe.training.build_trainer: the recipe's precision, clipping, default
 callbacks, MLflow logging to a scratch sqlite store) on the text recipe, as benchmarks/bench_text.py times it, and
@@ -15,17 +15,15 @@ import argparse
 import cProfile
 import os
 import pstats
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_text import new_model, recipe  # noqa: E402
+from seqpipe.config import instantiate, load_config
+from seqpipe.training import build_trainer, log_every_n_steps
 
-from seqpipe.config import instantiate  # noqa: E402
-from seqpipe.training import build_trainer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 ENTRY_POINTS = [  # (label, file fragment, function name)
     ("whole fit loop: one step", "loops/training_epoch_loop.py", "advance"),
@@ -58,6 +56,24 @@ ENTRY_POINTS = [  # (label, file fragment, function name)
     ("result collection: metric update", "connectors/logger_connector/result.py", "update"),
     ("on_train_batch_end machinery", "loops/training_epoch_loop.py", "on_advance_end"),
 ]
+
+
+def recipe(args) -> dict:
+    """The shipped experiment config, its budget cut to the profiled steps (as benchmarks/bench_text.py's recipe)."""
+    steps = args.warmup + args.steps
+    full = load_config(ROOT / args.config, args.set)["trainer"]  # the whole run's logging interval, not the cut one's
+    overrides = [f"trainer.max_steps={steps}", f"trainer.val_check_interval={steps + 1}"]
+    overrides.append(
+        f"trainer.log_every_n_steps={full.get('log_every_n_steps', log_every_n_steps(full.get('max_steps')))}"
+    )
+    cfg = load_config(ROOT / args.config, [*args.set, *overrides])
+    cfg["data"]["init_args"]["prepared_dir"] = str(ROOT / cfg["data"]["init_args"]["prepared_dir"])
+    return cfg
+
+
+def new_model(cfg, dm):
+    torch.manual_seed(int(cfg.get("seed", 0)))
+    return instantiate(cfg["model"], spec=dm.spec.to_dict(), data_info=dm.data_info())
 
 
 def main() -> None:
@@ -95,7 +111,8 @@ def main() -> None:
     md = [
         "# Text: where a seqpipe training step's time goes beyond the model",
         "",
-        f"Reproduce: `python benchmarks/profile_text_step.py --config {args.config} --steps {args.steps}` (the fit"
+        "Reproduce: `python benchmarks/probes/profile_text_step.py "
+        f"--config {args.config} --steps {args.steps}` (the fit"
         " stage's Trainer and default callbacks, MLflow on sqlite, 1 thread; the recipe's log interval"
         f" {trainer.log_every_n_steps} and gradient replay every"
         f" {(cfg.get('fit') or {}).get('grad_every_n_steps')} steps; {os.cpu_count()} CPUs shared, load average"

@@ -1,6 +1,6 @@
-"""DNA benchmark -> benchmarks/dna.md: where the time of the DNA pipeline goes. Reproduce with
+"""DNA benchmark -> benchmarks/probes/dna.md: where the time of the DNA pipeline goes. Reproduce with
 
-    .venv/bin/python benchmarks/bench_dna.py [--n 6000] [--threads 1]
+    .venv/bin/python benchmarks/probes/bench_dna.py [--n 6000] [--threads 1]
 
 A. Reading: FASTA + labels CSV -> validated uint8 codes (the preprocess stage's work), bases/s.
 B. k-mer features (k = 1..6, plain and canonical) for the whole set: the baseline's feature cost.
@@ -16,7 +16,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,8 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+ROOT = Path(__file__).resolve().parents[2]
 
 from seqpipe.data.spec import DataSpec  # noqa: E402
 from seqpipe.domains.dna.datamodule import reverse_complement_batch  # noqa: E402
@@ -50,7 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=6000)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "dna.md"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "probes" / "dna.md"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     rows = []
@@ -108,7 +106,7 @@ def main() -> None:
     text = [
         "# DNA benchmark",
         "",
-        f"`benchmarks/bench_dna.py --n {a.n} --threads {a.threads}` on {platform.machine()}, "
+        f"`benchmarks/probes/bench_dna.py --n {a.n} --threads {a.threads}` on {platform.machine()}, "
         f"torch {torch.__version__}, {a.threads} thread(s); medians. Load average at the end: "
         f"{os.getloadavg()[0]:.1f} (a shared machine inflates every row).",
         "",

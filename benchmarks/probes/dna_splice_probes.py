@@ -6,11 +6,11 @@ test is printed for the record only. One thread, no RC augmentation. Arguments: 
 of the CRNN arguments (plus "epochs", "patience", "bs", "seeds", "lr_schedule": "cosine"), e.g.
 
     PYTHONPATH=src .venv/bin/seqpipe preprocess --config pipelines/splice/base.yaml
-    PYTHONPATH=src .venv/bin/python benchmarks/dna_splice_probes.py \\
+    PYTHONPATH=src .venv/bin/python benchmarks/probes/dna_splice_probes.py \\
         '{"mean_d5_cos60": {"pooling": "mean", "dropout": 0.5, "conv_dropout": 0.3,
                             "lr_schedule": "cosine", "epochs": 60, "patience": 15}}'
 
-Results of the runs behind the README: benchmarks/dna_splice_probes.md.
+Results of the runs behind the README: benchmarks/probes/dna_splice_probes.md.
 """
 
 import json

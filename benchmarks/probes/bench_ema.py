@@ -1,6 +1,6 @@
-"""The cost of one update of the weights' moving average (fit.ema_decay) -> benchmarks/ema.md.
+"""The cost of one update of the weights' moving average (fit.ema_decay) -> benchmarks/probes/ema.md.
 
-    .venv/bin/python benchmarks/bench_ema.py
+    .venv/bin/python benchmarks/probes/bench_ema.py
 
 The text LSTM recipe's parameters (built from pipelines/text/lstm.yaml on the Bible's vocabulary size: 3.5 M, most
 of them the n-gram tables), one thread: torch's fused multi-tensor EMA (``get_ema_multi_avg_fn``, one lerp over all
@@ -22,14 +22,14 @@ from seqpipe.config import load_config
 from seqpipe.data.spec import DataSpec
 from seqpipe.models import RecurrentModel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--updates", type=int, default=200)
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--out", default=str(ROOT / "benchmarks/ema.md"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks/probes/ema.md"))
     a = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -59,7 +59,8 @@ def main() -> None:
         [
             "# Moving average of the weights: one update's cost",
             "",
-            f"`python benchmarks/bench_ema.py` ({a.rounds} rounds of {a.updates} updates, alternating; one thread; "
+            "`python benchmarks/probes/bench_ema.py` "
+            f"({a.rounds} rounds of {a.updates} updates, alternating; one thread; "
             f"the text LSTM recipe's {n / 1e6:.2f} M parameters).",
             "",
             "| update | ms (median) | rounds |",

@@ -1,6 +1,6 @@
-"""Audio benchmark -> benchmarks/audio.md: where to compute log-mel features. Reproduce with
+"""Audio benchmark -> benchmarks/probes/audio.md: where to compute log-mel features. Reproduce with
 
-    .venv/bin/python benchmarks/bench_audio.py [--source data/raw/audio/digits] [--device cuda]
+    .venv/bin/python benchmarks/probes/bench_audio.py [--source data/raw/audio/digits] [--device cuda]
 
 A. librosa once at preprocess, float16 frames in the store (what AudioDataModule does): a one-off
    cost (decode + resample + log-mel over every clip), then each epoch only reads float16 frames,
@@ -13,7 +13,7 @@ With ``--pipeline DIR`` it first times the audio pipeline's own work stage by st
 default digits into DIR, prepare, baselines, train the default CRNN and GRU, score them on test),
 in-process with a plain Lightning Trainer -- no MLflow/DVC, whose overhead is a per-process
 constant -- and then benchmarks on those clips. Pin it to 2 cores to read "alone on 2 cores":
-``taskset -c 0,1 python benchmarks/bench_audio.py --pipeline /tmp/digits``.
+``taskset -c 0,1 python benchmarks/probes/bench_audio.py --pipeline /tmp/digits``.
 
 Both produce the same numbers (max |difference| on bins above -30 dB, printed in the table), so the
 choice is about time and space. Also reported for scale: one CRNN training step (forward + backward)
@@ -33,8 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+ROOT = Path(__file__).resolve().parents[2]
 
 from seqpipe.data.spec import DataSpec  # noqa: E402
 from seqpipe.domains.audio.datamodule import collate_clips  # noqa: E402
@@ -167,7 +166,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/audio.md"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/probes/audio.md"))
     ap.add_argument("--pipeline", metavar="DIR", help="first generate the default digits into DIR and time every stage")
     ap.add_argument("--profile", default="default", help="config profile for --pipeline (fast: a smoke test)")
     args = ap.parse_args()
@@ -311,7 +310,7 @@ def main() -> None:
     text = [
         "# Audio benchmark: where log-mel features are computed",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_audio.py` (source `{Path(args.source).name}`; "
+        f"Reproduce: `.venv/bin/python benchmarks/probes/bench_audio.py` (source `{Path(args.source).name}`; "
         f"host {host}; GPU: {gpu}).",
         f"Medians of {args.repeats:d} repeats. Here the machine's 2 cores may be shared with other work: read ratios, "
         "not absolutes.",

@@ -6,9 +6,9 @@ half of the truncated-BPTT lanes (the text datamodule cuts the corpus into batch
 Lightning's sampler gives rank r every other lane), gradients averaged over gloo. Same global batch, same lanes,
 so the same learning problem; this measures the wall time of the whole `seqpipe fit` command (Lightning's
 process launch included) and the validation bits a character it reaches, for the text LSTM at two widths.
-Writes benchmarks/ddp_cpu.md.
+Writes benchmarks/probes/ddp_cpu.md.
 
-    python benchmarks/bench_ddp_cpu.py [--steps 1000] [--widths 256 384]
+    python benchmarks/probes/bench_ddp_cpu.py [--steps 1000] [--widths 256 384]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODES = {
     "1 process x 32 lanes": ["--set", "data.init_args.batch_size=32"],
     "2 DDP processes x 16 lanes": [
@@ -91,7 +91,8 @@ def main() -> None:
         [
             "# The second core for one text run: DDP on CPU",
             "",
-            f"`python benchmarks/bench_ddp_cpu.py --steps {args.steps} --widths {' '.join(map(str, args.widths))}` "
+            "`python benchmarks/probes/bench_ddp_cpu.py "
+            f"--steps {args.steps} --widths {' '.join(map(str, args.widths))}` "
             f"(commit {commit()}, the shipped `pipelines/text/lstm.yaml`, {args.steps} steps, "
             f"validation every {args.steps // 2}; "
             f"{os.cpu_count()} cores; one thread a process). Wall: the whole `seqpipe fit` command, from launch to "

@@ -2,9 +2,9 @@
 
 The text recipe's whole training step (one layer of 256 units over a 64-wide embedding, batch 32 x 64 characters:
 forward, loss, backward, clipping, AdamW), timed by the very probe `trainer.precision: auto` runs before training
-(seqpipe.precision), with more rounds and steps. Writes the table to benchmarks/precision.md.
+(seqpipe.precision), with more rounds and steps. Writes the table to benchmarks/probes/precision.md.
 
-    python benchmarks/bench_precision.py [--steps 20] [--rounds 5]
+    python benchmarks/probes/bench_precision.py [--steps 20] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def main() -> None:
         [
             "# Precision per recurrent cell on CPU",
             "",
-            f"`python benchmarks/bench_precision.py --steps {args.steps} --rounds {args.rounds}` (1 thread; medians of "
+            "`python benchmarks/probes/bench_precision.py "
+            f"--steps {args.steps} --rounds {args.rounds}` (1 thread; medians of "
             f"{args.rounds} alternating rounds; {precision.machine_key()}). The text recipe's whole training "
             "step (a copy of the model): 1 x 256 units over a 64-wide embedding, batch 32 x 64; forward, loss, "
             "backward, clipping, AdamW; bf16 under Lightning's own autocast (which, unlike torch's default, runs "

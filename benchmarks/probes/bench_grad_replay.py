@@ -1,11 +1,11 @@
 """The gradient-through-time replay: torch's fused cell functions vs the nn.LSTM module one step a call.
 
-    python benchmarks/bench_grad_replay.py [--cells lstm,gru,rnn] [--rounds 5]
+    python benchmarks/probes/bench_grad_replay.py [--cells lstm,gru,rnn] [--rounds 5]
 
 The text recipe's replay (256 units, 16 samples x 64 steps, one thread, 32-bit as the callback runs it):
 seqpipe.callbacks.hidden_gradient_norms against the same replay calling the module itself a step at a time (the
 previous implementation), alternating, medians of CPU time; also the largest relative difference of the curves.
-Writes benchmarks/grad_replay.md.
+Writes benchmarks/probes/grad_replay.md.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def main() -> None:
     md = [
         "# Gradient-through-time replay: fused cell functions vs the module a step at a time",
         "",
-        f"Reproduce: `python benchmarks/bench_grad_replay.py --cells {args.cells} --rounds {args.rounds}` (1x256 units,"
+        "Reproduce: `python benchmarks/probes/bench_grad_replay.py "
+        f"--cells {args.cells} --rounds {args.rounds}` (1x256 units,"
         f" embedding 64, 16 samples x 64 steps, 32-bit, 1 thread; CPU time, medians of {args.rounds} alternating"
         f" runs; {os.cpu_count()} CPUs shared, load average {os.getloadavg()[0]:.1f}).",
         "",

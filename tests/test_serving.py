@@ -225,14 +225,44 @@ def test_stocks_forecasts_h_days_per_ticker_from_ohlcv_rows(tmp_path):
 
 @pytest.mark.parametrize("domain", ["text", "audio", "dna", "stocks"])
 def test_the_signature_takes_the_example_and_marks_every_column_optional(domain, tmp_path):
+    from mlflow.types import DataType
+
     from seqpipe.serving import serve_hook, signature_and_example
 
     model = TINY[domain](tmp_path)
     signature, example = signature_and_example(model)
     assert list(signature.inputs.input_names()) == list(example.columns)
     assert not signature.inputs.required_input_names()  # alternative forms of a row: the domain checks them
+    strings = {c.name for c in signature.inputs.inputs if c.type == DataType.string}
+    assert strings == set(example.select_dtypes(exclude="number").columns) - {"path"}  # numbers: Any
     serve, _ = serve_hook(domain)
     assert set(signature.outputs.input_names()) == set(serve(model, example).columns)
+
+
+def test_the_logged_pyfunc_takes_plain_dataframes_of_ints_and_gaps(in_tmp):
+    """Through mlflow.pyfunc.load_model, signature enforced: whole numbers where the example had floats (a CSV's
+    volumes), gaps where it had ints (a text row beside a prompt row's max_chars)."""
+    import mlflow
+
+    import seqpipe
+    from seqpipe import serving, tracking
+
+    mlflow.set_tracking_uri(tracking.tracking_uri())
+    uris = {}
+    for domain in ("text", "stocks"):
+        model = TINY[domain](in_tmp)
+        with mlflow.start_run() as run:
+            assert serving.log_model(
+                model, save_checkpoint(model, in_tmp / domain), [], [str(Path(seqpipe.__file__).parent)]
+            )
+        uris[domain] = f"runs:/{run.info.run_id}/model"
+    text = mlflow.pyfunc.load_model(uris["text"])
+    out = text.predict(pd.DataFrame({"prompt": ["romeo ", None], "max_chars": [5, None], "text": [None, "romeo and"]}))
+    assert len(out["generated"][0]) == len("romeo ") + 5 and out["chars_scored"][1] == 8
+    rows = ohlcv(60, 5).assign(ticker="EEE")
+    assert rows["volume"].dtype.kind == "i"
+    [forecast] = mlflow.pyfunc.load_model(uris["stocks"]).predict(rows)["forecast"]
+    assert len(forecast) == 3
 
 
 def test_a_domain_without_a_serve_hook_is_refused_and_errors_become_bad_requests(tmp_path):

@@ -67,7 +67,7 @@ class SeqpipeModel(mlflow.pyfunc.PythonModel):
 def signature_and_example(model: Any) -> tuple[Any, Any] | None:
     """The domain's input example for this model and the signature inferred from it and its answer, or None."""
     from mlflow.models import infer_signature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import Schema
 
     info = model.hparams.get("data_info") or {}
     hook = serve_hook(info.get("domain"))
@@ -76,10 +76,20 @@ def signature_and_example(model: Any) -> tuple[Any, Any] | None:
     serve, example_of = hook
     example = example_of(info)
     signature = infer_signature(example, serve(model.eval(), example))
-    # every column optional: a domain takes alternative forms of a row (a prompt or a text, a path or the bytes)
-    # and answers a missing column itself, with a one-line error
-    signature.inputs = Schema([ColSpec(c.type, c.name, required=False) for c in signature.inputs.inputs])
+    signature.inputs = Schema([_loose(c) for c in signature.inputs.inputs])
     return signature, example
+
+
+def _loose(col: Any) -> Any:
+    """Every column optional: a domain takes alternative forms of a row (a prompt or a text, a path or the bytes)
+    and answers a missing column itself. Numbers of any type: MLflow refuses int64 where the example had float64
+    (a CSV of whole-number volumes) and a gap where it had int64 (a text row beside a prompt row's max_chars),
+    before the domain, which checks the values itself, sees them."""
+    from mlflow.types import ColSpec, DataType
+    from mlflow.types.schema import AnyType
+
+    numeric = col.type in (DataType.integer, DataType.long, DataType.float, DataType.double)
+    return ColSpec(AnyType() if numeric else col.type, col.name, required=False)
 
 
 def log_model(model: Any, model_dir: Path, pip_requirements: list[str], code_paths: list[str]) -> bool:

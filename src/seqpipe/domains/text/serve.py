@@ -56,16 +56,17 @@ def _option(row: dict[str, Any], name: str) -> Any:
 
 
 def _generate(model: torch.nn.Module, vocab: Vocabulary, prompt: str, row: dict[str, Any]) -> str:
-    top_k = _option(row, "top_k")
-    return generate(
-        model,
-        vocab,
-        prompt,
-        length=int(_option(row, "max_chars")),
-        temperature=float(_option(row, "temperature")),
-        top_k=None if top_k is None else int(top_k),
-        seed=int(_option(row, "seed")),
-    )
+    try:
+        top_k = _option(row, "top_k")
+        options = {
+            "length": int(_option(row, "max_chars")),
+            "temperature": float(_option(row, "temperature")),
+            "top_k": None if top_k is None else int(top_k),
+            "seed": int(_option(row, "seed")),
+        }
+    except (TypeError, ValueError) as e:
+        raise SeqpipeError(f"max_chars, temperature, top_k and seed must be numbers ({e})", where="request") from e
+    return generate(model, vocab, prompt, **options)
 
 
 @torch.no_grad()
@@ -91,10 +92,10 @@ def serve_example(info: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "prompt": [sample[: sample.find(":") + 1 or 6], None],
-            "max_chars": [40, None],
+            "max_chars": pd.array([40, None], dtype="Int64"),
             "temperature": [0.8, None],
-            "top_k": [5, None],
-            "seed": [0, None],
+            "top_k": pd.array([5, None], dtype="Int64"),
+            "seed": pd.array([0, None], dtype="Int64"),
             "text": [None, sample],
         }
     )

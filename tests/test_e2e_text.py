@@ -107,10 +107,13 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     (dataset,) = [d.dataset for d in r.inputs.dataset_inputs]  # the Dataset column of the runs table
     assert dataset.digest == m["data_fingerprint"][:16] and dataset.name == "tiny"  # the prepared store
     assert mlflow.get_experiment(r.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
-    model = mlflow.pytorch.load_model(f"runs:/{training['mlflow_run_id']}/model")
+    served = mlflow.pyfunc.load_model(f"runs:/{training['mlflow_run_id']}/model")  # domain inputs (docs/serving.md)
+    import pandas as pd
     import torch
 
-    assert model(torch.zeros(1, 5, dtype=torch.long)).shape == (
+    assert served.predict(pd.DataFrame({"prompt": ["romeo"], "max_chars": [10]}))["generated"][0].startswith("romeo")
+    model = served.unwrap_python_model().model  # the network itself
+    assert model(torch.zeros(1, 5, dtype=torch.long))[0].shape == (
         1,
         5,
         r.data.params and json.loads(r.data.params["spec"])["vocab_size"],

@@ -24,8 +24,8 @@ LAYERS: list[set[str]] = [
     {"data", "domain", "registry"},  # stores, windows, DataSpec, the datamodule base; the domain contract, the registry
     {"models"},  # models, loading a checkpoint
     {"evaluation"},  # the evaluation kit the domains' tasks share
-    # MLflow, run folders, configs, precision, predict
-    {"tracking", "runs", "callbacks", "config", "config_check", "config_types", "precision", "predict"},
+    # MLflow, run folders, configs, precision, predict and serving
+    {"tracking", "runs", "callbacks", "config", "config_check", "config_types", "precision", "predict", "serving"},
     {"project"},  # the project's folders and the setup every stage shares
     {"stages", "training", "summary", "dvcgen", "codedeps", "repro", "demo"},  # the stages, dvc.yaml, running them
     {"cli", "__main__"},

@@ -217,7 +217,7 @@ def _train(
         client.log_metric(logger.run_id, "train_seconds", train_seconds)
         client.log_artifact(logger.run_id, str(final_dir / "best.ckpt"), artifact_path="checkpoints")
         best_model = load_model(final_dir / "best.ckpt")
-        _log_pytorch_model(logger.run_id, best_model, dm)
+        _log_pytorch_model(logger.run_id, best_model, dm, final_dir)
         tracking.log_dataset(client, logger.run_id, dm.meta, dm.prepared_dir)
         log.info("%s: MLflow run %s (`make ui`)", name, tracking.runs_url(logger.experiment_id, logger.run_id))
         if fit_cfg.get("register_model"):
@@ -298,18 +298,19 @@ def stopped_by_time(trainer: Any) -> bool:
     return bool(timer is not None and timer.time_remaining("train") is not None and timer.time_remaining("train") <= 0)
 
 
-def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any) -> None:
-    """mlflow.pytorch model with an input example, so `mlflow.pytorch.load_model(runs:/...)` predicts."""
+def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any, model_dir: Path) -> None:
+    """The run's MLflow model, ``runs:/<id>/model``: a pyfunc taking domain inputs where the domain has a serve
+    hook (seqpipe.serving: `mlflow models serve`, `mlflow.pyfunc.load_model`), else an mlflow.pytorch model of
+    the network with a tensor input example (`mlflow.pytorch.load_model`)."""
     import mlflow
 
+    from seqpipe import serving
     from seqpipe.models.core import OutputOnly
 
-    batch = next(iter(dm.val_dataloader()))
-    example = batch["inputs"][:2].numpy()
-    wrapped = OutputOnly(model.eval())
     mlflow.set_tracking_uri(tracking.tracking_uri())
     import lightning
     import numpy
+    import pandas
 
     import seqpipe
 
@@ -319,12 +320,17 @@ def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any) -> None:
         f"lightning=={lightning.__version__}",
         f"numpy=={numpy.__version__}",
     ]
+    code_paths = [str(Path(seqpipe.__file__).parent)]
     with mlflow.start_run(run_id=run_id):
+        served = [*reqs, f"pandas=={pandas.__version__}", f"mlflow=={mlflow.__version__}"]
+        if serving.log_model(model, model_dir, served, code_paths):
+            return
+        batch = next(iter(dm.val_dataloader()))
         mlflow.pytorch.log_model(
-            wrapped,
+            OutputOnly(model.eval()),
             name="model",
-            input_example=example,
+            input_example=batch["inputs"][:2].numpy(),
             serialization_format="pickle",
             pip_requirements=reqs,
-            code_paths=[str(Path(seqpipe.__file__).parent)],
+            code_paths=code_paths,
         )

@@ -34,6 +34,7 @@ DVC_REPORTS = {
     "outs": ["confusion.png", "confusion.json"],
     "plots": {"predictions.csv": {"template": "confusion", "x": "predicted", "y": "actual"}},
 }
+SERVE = "seqpipe.domains.audio.serve:serve"  # the served MLflow model: a DataFrame of audio inputs (seqpipe.serving)
 EVALUATE_KEYS = {
     "logreg_C": "C grid of the mean+std log-mel logistic regression (chosen on val)",
 }

@@ -36,6 +36,7 @@ from seqpipe.evaluation import Evaluation, classify
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
 DVC_REPORTS = {"outs": ["roc.png"], "plots": {"roc.csv": {"x": "fpr", "y": "tpr"}}}
+SERVE = "seqpipe.domains.dna.serve:serve"  # the served MLflow model: a DataFrame of dna inputs (seqpipe.serving)
 EVALUATE_KEYS = {
     "kmer_ks": "k-mer baseline: largest k values tried (k = 1..K)",
     "kmer_C": "k-mer baseline C grid",

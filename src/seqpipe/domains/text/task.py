@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
 DVC_REPORTS = {"outs": ["."]}
 GENERATE = "seqpipe.domains.text.generate:generate_from_checkpoint"  # `seqpipe generate` on this domain's models
+SERVE = "seqpipe.domains.text.serve:serve"  # the served MLflow model: a DataFrame of text inputs (seqpipe.serving)
 EVALUATE_KEYS = {
     "ngram_max_order": "n-gram orders 1..N fitted; the best on val is reported",
     "lanes": "parallel streams when scoring the test split",

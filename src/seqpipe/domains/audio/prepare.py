@@ -29,6 +29,7 @@ import numpy as np
 from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, PreparedStore, StoreWriter, fingerprint
 from seqpipe.domains.audio.channel import ChannelConfig
+from seqpipe.domains.audio.checks import check_finite
 from seqpipe.domains.audio.features import FeatureConfig, Job, featurize_clips, render_clips
 from seqpipe.domains.audio.source import SkipLog, list_clips
 from seqpipe.errors import SeqpipeError
@@ -141,6 +142,7 @@ def prepare_audio(
     n_frames = sum(len(f) for f in tr)
     mean = sum(f.sum(0) for f in tr) / n_frames
     std = np.sqrt(np.maximum(sum(((f - mean) ** 2).sum(0) for f in tr) / n_frames, 1e-8))
+    check_finite(feats, [c.path for c in kept], mean, std)
 
     speakers = sorted(set(groups))
     spk_id = {s: i for i, s in enumerate(speakers)}

@@ -24,8 +24,20 @@ LAYERS: list[set[str]] = [
     {"data", "domain", "registry"},  # stores, windows, DataSpec, the datamodule base; the domain contract, the registry
     {"models"},  # models, loading a checkpoint
     {"evaluation"},  # the evaluation kit the domains' tasks share
-    # MLflow, run folders, configs, precision, predict and serving
-    {"tracking", "runs", "callbacks", "config", "config_check", "config_types", "precision", "predict", "serving"},
+    # MLflow, run folders, callbacks and the training guards, configs, precision, predict, serving, verify
+    {
+        "tracking",
+        "runs",
+        "callbacks",
+        "guards",
+        "config",
+        "config_check",
+        "config_types",
+        "precision",
+        "predict",
+        "serving",
+        "verify",
+    },
     {"project"},  # the project's folders and the setup every stage shares
     {"stages", "training", "summary", "dvcgen", "codedeps", "repro", "demo"},  # the stages, dvc.yaml, running them
     {"cli", "__main__"},

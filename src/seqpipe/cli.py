@@ -1,4 +1,4 @@
-"""`seqpipe` command line: preprocess, fit, baselines, evaluate, generate, predict, summary, dvc-yaml, repro.
+"""`seqpipe` command line: preprocess, fit, baselines, evaluate, generate, predict, verify, summary, dvc-yaml, repro.
 
 Every stage takes an experiment YAML (pipelines/<domain>/<experiment>.yaml), an optional
 ``--profile`` (e.g. ``fast`` for CI) and ``--set key=value`` overrides, which is how dvc.yaml
@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict from a checkpoint: audio files -> labels, CSV -> forecasts, ...")
     p.add_argument("--ckpt", required=True)
     p.add_argument("inputs", nargs="+", help="input files (WAV/FLAC/OGG, CSV, FASTA, ...)")
+
+    p = sub.add_parser("verify", help="check stores and checkpoints against their recorded SHA-256 (exit 1: changed)")
+    p.add_argument("paths", nargs="+", help="prepared stores, model folders, .ckpt files, or folders of them")
     return parser
 
 
@@ -167,8 +170,12 @@ def run(args: argparse.Namespace) -> int:
         from seqpipe.predict import predict
 
         for r in predict(args.ckpt, args.inputs):
-            print(json.dumps(r))
+            print(json.dumps(r, allow_nan=False))  # predict refuses NaN/inf naming the input: never printed
         return 0
+    if args.command == "verify":
+        from seqpipe.verify import verify
+
+        return verify(args.paths)
     cfg = load_config(args.config, args.overrides, args.profile, data_only=args.command == "preprocess")
     if args.print_config:
         import yaml

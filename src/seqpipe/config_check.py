@@ -31,6 +31,7 @@ FIT_KEYS = {
     "ema_decay": "keep an exponential moving average of the weights (e.g. 0.999), validated, checkpointed and "
     "published in their place (unset: none)",
     "ema_every_n_steps": "update the average every N optimizer steps, at decay**N a time (default 1)",
+    "max_nonfinite_steps": "stop the fit (one-line error, nothing published) after N consecutive NaN/inf losses (20)",
     "register_model": "a name: register the best checkpoint's MLflow model under it (a new version each fit)",
 }
 PIPELINE_KEYS = {

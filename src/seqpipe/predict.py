@@ -8,6 +8,8 @@ task names a ``GENERATE`` function (``"module:function"``) samples from its mode
 from __future__ import annotations
 
 import json
+import math
+import numbers as _numbers
 from typing import Any
 
 from seqpipe import registry
@@ -26,10 +28,33 @@ def predict(ckpt: str, inputs: list[str], echo: bool = False) -> list[dict[str, 
             f"no predictor for domain {domain!r}", where=ckpt, fix="use `seqpipe generate` for text language models"
         )
     results = mod.predict(model, inputs)
+    for i, r in enumerate(results):
+        _refuse_non_finite(r, r.get("file") or (inputs[i] if len(results) == len(inputs) else ", ".join(inputs)))
     if echo:
         for r in results:
-            print(json.dumps(r))
+            print(json.dumps(r, allow_nan=False))
     return results
+
+
+def _refuse_non_finite(result: Any, where: str) -> None:
+    """A NaN/inf prediction is refused naming its input: never printed (it would not even be standard JSON)."""
+
+    def numbers(x: Any):
+        if isinstance(x, dict):
+            for v in x.values():
+                yield from numbers(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                yield from numbers(v)
+        elif isinstance(x, _numbers.Real):  # Python and NumPy floats
+            yield x
+
+    if not all(math.isfinite(v) for v in numbers(result)):
+        raise SeqpipeError(
+            "the prediction holds NaN/inf values: the input (or the model) holds non-finite or extreme values",
+            where=where,
+            fix="check the input file's values; `seqpipe verify` the checkpoint",
+        )
 
 
 def generate(ckpt: str, prompt: str, **options: Any) -> str:

@@ -241,6 +241,7 @@ def build_trainer(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
     from seqpipe.callbacks import GradientThroughTime, LearningCurve, LearningRates, ModelClassInCheckpoint, WeightEMA
+    from seqpipe.guards import NonFiniteLoss
 
     fit_cfg = cfg.get("fit") or {}
     monitor = fit_cfg.get("monitor", "val_loss")
@@ -258,6 +259,7 @@ def build_trainer(
         LearningCurve(work_dir / "learning_curve.csv"),
         runs.RngState(),
         ModelClassInCheckpoint(),
+        NonFiniteLoss.from_fit(fit_cfg, cfg.get("config_path")),
     ]
     if fit_cfg.get("checkpoint_every_n_steps"):  # last.ckpt between validations: a crash loses at most N steps
         callbacks.append(

@@ -17,6 +17,7 @@ rename only once complete. An interrupted preprocess leaves the previous store o
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from seqpipe.data.store_format import (  # noqa: F401 -- the store's public name
     SCHEMA_VERSION,
     SPLIT_CODE,
     SPLITS,
+    VERIFY_AT_OPEN_BYTES,
+    array_hash_matches,
     check_not_inside_source,
     fingerprint,
     is_store,
@@ -36,6 +39,8 @@ from seqpipe.data.store_format import (  # noqa: F401 -- the store's public name
 )
 from seqpipe.data.store_writer import StoreWriter  # noqa: F401
 from seqpipe.errors import SeqpipeError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,8 +53,11 @@ class PreparedStore:
     arrays: dict[str, np.ndarray] = field(repr=False)
 
     @classmethod
-    def open(cls, path: str | Path) -> PreparedStore:
-        """Open a store; a missing, partial or corrupt one is a SeqpipeError naming the file (never a traceback)."""
+    def open(cls, path: str | Path, verify: bool | None = None) -> PreparedStore:
+        """Open a store; a missing, partial or corrupt one is a SeqpipeError naming the file (never a traceback).
+
+        ``verify``: compare every array with the SHA-256 meta.json recorded (None: only a store of at most
+        VERIFY_AT_OPEN_BYTES, where that is cheap; `seqpipe verify` checks any size)."""
         path = Path(path)
         meta_file = path / "meta.json"
         if not meta_file.exists():
@@ -125,11 +133,30 @@ class PreparedStore:
                     fix=rebuild,
                 )
             arrays[name] = np.memmap(bin_file, dtype=dtype, mode="r", shape=shape)
+        if verify or (verify is None and sum(a.nbytes for a in arrays.values()) <= VERIFY_AT_OPEN_BYTES):
+            check_hashes(path, meta, rebuild)
         return cls(path=path, meta=meta, index=index, arrays=arrays)
 
     def records(self, split: str) -> np.ndarray:
         """Row numbers of the records in ``split``."""
         return np.flatnonzero(self.index["split"] == SPLIT_CODE[split])
+
+
+def check_hashes(path: Path, meta: dict[str, Any], fix: str) -> None:
+    """Refuse an array whose bytes changed after the store was written (a same-size edit passes the size check)."""
+    for name, info in meta["arrays"].items():
+        if int(info["shape"][0]) == 0:
+            continue
+        ok = array_hash_matches(path, name, info)
+        if ok is None:
+            logger.debug("%s: %s.bin has no recorded SHA-256 (an older store): not checked", path, name)
+        elif not ok:
+            raise SeqpipeError(
+                f"corrupt prepared store: {name}.bin's bytes differ from the SHA-256 meta.json recorded when it "
+                "was written",
+                where=path / f"{name}.bin",
+                fix=fix,
+            )
 
 
 def _plain(value: Any) -> Any:

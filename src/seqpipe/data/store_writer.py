@@ -5,6 +5,7 @@ An interrupted preprocess leaves the previous store or nothing (seqpipe.io build
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -78,7 +79,7 @@ class StoreWriter:
         chunk = np.ascontiguousarray(chunk)
         info = self._arrays.get(name)
         if info is None:
-            info = {"dtype": chunk.dtype.str, "row_shape": list(chunk.shape[1:]), "rows": 0}
+            info = {"dtype": chunk.dtype.str, "row_shape": list(chunk.shape[1:]), "rows": 0, "hash": hashlib.sha256()}
             self._arrays[name] = info
             self._files[name] = open(self._tmp / f"{name}.bin", "wb")
         elif chunk.dtype.str != info["dtype"] or list(chunk.shape[1:]) != info["row_shape"]:
@@ -89,7 +90,9 @@ class StoreWriter:
                 fix="every chunk of one array must share dtype and row shape",
             )
         start = info["rows"]
-        self._files[name].write(chunk.tobytes())
+        data = chunk.reshape(-1).view(np.uint8)  # the bytes as written, hashed on the way (no second pass)
+        self._files[name].write(data)
+        info["hash"].update(data)
         info["rows"] += len(chunk)
         return start
 
@@ -119,7 +122,8 @@ class StoreWriter:
             "domain": self.domain,
             **meta,
             "arrays": {
-                name: {"dtype": i["dtype"], "shape": [i["rows"], *i["row_shape"]]} for name, i in self._arrays.items()
+                name: {"dtype": i["dtype"], "shape": [i["rows"], *i["row_shape"]], "sha256": i["hash"].hexdigest()}
+                for name, i in self._arrays.items()
             },
             "records": int(len(self._index["offset"])),
         }

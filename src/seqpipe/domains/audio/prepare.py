@@ -30,6 +30,7 @@ import numpy as np
 
 from seqpipe.data.spec import DataSpec
 from seqpipe.data.store import SPLIT_CODE, PreparedStore, StoreWriter, fingerprint
+from seqpipe.domains.audio.checks import check_finite
 from seqpipe.domains.audio.features import FeatureConfig, Job, featurize_clips, render_clips
 from seqpipe.domains.audio.settings import AudioSettings
 from seqpipe.domains.audio.source import Clip, SkipLog, list_clips
@@ -102,6 +103,7 @@ def prepare_audio(
     clips = _featurize(list_clips(source, log), s.features, log, workers)
     _split(clips, source, s)
     normalization = train_normalization(clips.feats, clips.split)
+    check_finite(clips.feats, [c.path for c in clips.kept], normalization)
     fp = fingerprint(
         [c.path for c in clips.kept],
         extra=s.fingerprint_extra(labels=[c.label for c in clips.kept], speakers=clips.groups),

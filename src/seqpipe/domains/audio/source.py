@@ -11,8 +11,8 @@ Decoding checks the header first (``read_clip``): a sample rate outside 1-768 kH
 than 12 hours, or fewer than ``min_samples`` at ``sample_rate`` is bad input; then only the kept
 centre of a long clip is decoded. 8-bit unsigned, 16/24/32-bit PCM, float and double WAVs all read.
 
-Bad input (unreadable, truncated, empty, too short or silent file, implausible header, NaN samples,
-unsupported format, empty label folder, missing manifest file, non-UTF-8 manifest) goes through a
+Bad input (unreadable, truncated, empty, too short or silent file, implausible header, NaN/inf samples, a
+peak over MAX_PEAK, unsupported format, empty label folder, missing manifest file, non-UTF-8 manifest) goes through a
 ``SkipLog``: strict stops with a SeqpipeError naming the file and the problem; lenient records path
 and reason and goes on.
 """
@@ -36,6 +36,9 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 SILENCE_PEAK = 1e-4  # a clip whose peak stays below -80 dBFS is silent
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000  # a header outside this range is corrupt, not a clip
 MAX_CLIP_SECONDS = 12 * 3600.0
+# decoded samples are full scale at |x| = 1; a float WAV may go a little over, but a peak past this is a file
+# written in other units or damaged, and its squares would overflow the float32 features to inf
+MAX_PEAK = 1e3
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,13 @@ def read_clip(
         wave = wave[local : local + max_samples]
     if not np.isfinite(wave).all():
         raise SeqpipeError("audio holds NaN/inf samples", where=path, fix="re-export the file")
-    if float(np.abs(wave).max()) < SILENCE_PEAK:
+    if (peak := float(np.abs(wave).max())) > MAX_PEAK:
+        raise SeqpipeError(
+            f"implausible peak {peak:.3g} after decoding (full scale is 1.0; more than {MAX_PEAK:g} is refused)",
+            where=path,
+            fix="rescale the float WAV to [-1, 1] (or re-export it as PCM) or remove it",
+        )
+    if peak < SILENCE_PEAK:
         raise SeqpipeError("all-silent clip (peak below -80 dBFS)", where=path, fix="remove it or check the recording")
     return wave, seconds
 

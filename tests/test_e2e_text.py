@@ -65,7 +65,9 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     # a 10-word random corpus: the n-gram must be near the entropy of a uniform word choice
     assert m["baselines"][m["best_baseline"]]["test_bpc"] < 2.0
     margin = m["margin"]  # model - best n-gram, characters resampled in blocks; the file's last key
-    assert list(m)[-1] == "margin" and margin["vs"] == m["best_baseline"] and margin["block"] == 4 * 64
+    assert (
+        list(m)[-1] == "margin" and margin["vs"] == m["best_baseline"] and margin["block"] == 4 * 256
+    )  # 4 default windows
     assert margin["value"] == pytest.approx(m["model"]["test_bpc"] - m["baselines"][m["best_baseline"]]["test_bpc"])
     assert margin["ci95"][0] <= margin["value"] <= margin["ci95"][1]
     ((variant, mix),) = m["variants"].items()  # the model + n-gram mixture, weight chosen on val

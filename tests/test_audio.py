@@ -429,3 +429,19 @@ def test_baselines_on_generated_digits(digits: Path, tmp_path: Path):
     assert all(0 <= v["test_accuracy"] <= 1 for v in b.values())
     assert set(out["chosen_C_on_val"]) == {"logreg_mean", "logreg_mean_std"}
     json.dumps(out)  # JSON-able
+
+
+def test_clip_margin_pairs_model_and_best_baseline_per_clip():
+    from seqpipe.domains.audio.task import clip_margin
+
+    y = np.array([0, 1, 2, 1] * 10)
+    pred = y.copy()
+    pred[:4] = 0  # the model misses 3 of 40 clips
+    base = {
+        "baselines": {"majority": {"test_accuracy": 0.5}, "logreg_mean": {"test_accuracy": 0.75}},
+        "test_predictions": {"majority": [1] * 40, "logreg_mean": [0, 1, 0, 0] * 10},
+    }
+    m = clip_margin(None, {}, base, y, pred)
+    assert m["vs"] == "logreg_mean" and m["units"] == 40 and m["unit"].startswith("test clip")
+    assert m["value"] == pytest.approx(37 / 40 - 0.5)  # logreg_mean's listed predictions are right on half
+    assert m["ci95"][0] <= m["value"] <= m["ci95"][1]

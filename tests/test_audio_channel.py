@@ -237,6 +237,9 @@ def test_summary_adds_a_shifted_row_against_its_own_best_baseline(tmp_path: Path
     }
     (tmp_path / "audio-x.json").write_text(json.dumps(doc))
     rows = summary(tmp_path, tmp_path / "summary.md").splitlines()
-    assert rows[2].startswith("| audio-x | audio | test_accuracy") and "| a | 0.9000 | +0.0700 | yes |" in rows[2]
+    assert (
+        rows[2].startswith("| audio-x | audio | test_accuracy")
+        and "| a | 0.9000 | +0.0700 | - | better (point) |" in rows[2]
+    )
     assert rows[3].startswith("| audio-x (shifted) | audio | test_channel_accuracy")
-    assert "| 0.6000 | b | 0.3000 | +0.3000 | yes |" in rows[3]
+    assert "| 0.6000 | b | 0.3000 | +0.3000 | - | better (point) |" in rows[3]

@@ -35,6 +35,10 @@ def test_audio_pipeline_end_to_end_fast_profile(in_tmp: Path, capsys):
     assert {"test_accuracy", "test_macro_f1", "test_recall_seven"} <= set(m["model"])
     test_clips = m["clips_per_split"]["test"]
     assert m["model"]["test_clips"] == test_clips == 10 * len(m["test_speakers"])
+    margin, best = m["margin"], m["best_baseline"]  # accuracy of model - best baseline, clips resampled
+    assert list(m)[-1] == "margin" and margin["vs"] == best and margin["units"] == test_clips
+    assert margin["value"] == pytest.approx(m["model"]["test_accuracy"] - m["baselines"][best]["test_accuracy"])
+    assert margin["ci95"][0] <= margin["value"] <= margin["ci95"][1]
     preds = (in_tmp / "reports/audio-crnn/predictions.csv").read_text().splitlines()
     assert preds[0] == "file,speaker,actual,predicted,confidence" and len(preds) == 1 + test_clips
     cm = json.loads((in_tmp / "reports/audio-crnn/confusion.json").read_text())

@@ -143,6 +143,22 @@ def test_fixed_segments_baseline_and_metrics():
     assert string_metrics(["41", "7"], ["417", "7"]) == {"test_cer": 0.25, "test_seq_acc": 0.5}
 
 
+def test_utterance_margin_recomputes_both_cers_on_each_resample():
+    from seqpipe.domains.digits.task import utterance_margin
+
+    refs = ["417", "7", "23", "9999", "1"] * 8
+    hyps = ["417", "7", "2", "9999", "1"] * 8  # 1 error in 11 digits
+    base_hyps = ["41", "", "23", "999", "1"] * 8  # 3 errors in 11 digits
+    base = {
+        "baselines": {"fixed_segments": string_metrics(base_hyps, refs)},
+        "test_hypotheses": {"fixed_segments": base_hyps},
+    }
+    m = utterance_margin(None, {}, base, hyps, refs)
+    assert m["vs"] == "fixed_segments" and m["units"] == 40 and m["block"] == 1
+    assert m["value"] == pytest.approx(1 / 11 - 3 / 11)
+    assert m["ci95"][0] <= m["value"] <= m["ci95"][1] < 0  # the model is better on every resample
+
+
 def test_predict_reads_wav_and_refuses_long_audio(raw, tmp_path):
     dm = module(raw, tmp_path / "prep")
     dm.prepare_data()

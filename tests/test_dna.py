@@ -434,6 +434,10 @@ def test_crnn_learns_binary_and_multiclass_and_evaluate_reports_rc_on_off(tmp_pa
     roc = (tmp_path / "rep" / "roc.csv").read_text().splitlines()
     assert roc[0] == "fpr,tpr" and roc[1] == "0.0,0.0" and roc[-1] == "1.0,1.0"
     assert (tmp_path / "rep" / "roc.png").stat().st_size > 5000
+    best = max(base["baselines"], key=lambda b: base["baselines"][b]["test_auroc"])
+    assert ev.margin["vs"] == best and ev.margin["units"] == 100  # AUROC recomputed on resampled sequences
+    assert ev.margin["value"] == pytest.approx(m["test_auroc"] - base["baselines"][best]["test_auroc"], abs=1e-4)
+    assert ev.margin["ci95"][0] <= ev.margin["value"] <= ev.margin["ci95"][1]
     off = evaluate(model, dm, {**cfg, "evaluate": {**cfg["evaluate"], "rc_average": False}}, base, tmp_path / "rep2")
     assert off.model["test_auroc"] == off.model["test_auroc_fwd"] == m["test_auroc_fwd"]
 

@@ -64,6 +64,12 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     assert m["best_baseline"].startswith("kn")
     # a 10-word random corpus: the n-gram must be near the entropy of a uniform word choice
     assert m["baselines"][m["best_baseline"]]["test_bpc"] < 2.0
+    margin = m["margin"]  # model - best n-gram, characters resampled in blocks; the file's last key
+    assert (
+        list(m)[-1] == "margin" and margin["vs"] == m["best_baseline"] and margin["block"] == 4 * 256
+    )  # 4 default windows
+    assert margin["value"] == pytest.approx(m["model"]["test_bpc"] - m["baselines"][m["best_baseline"]]["test_bpc"])
+    assert margin["ci95"][0] <= margin["value"] <= margin["ci95"][1]
     ((variant, mix),) = m["variants"].items()  # the model + n-gram mixture, weight chosen on val
     val_by_w = m["mixture_val_bpc_by_weight"]
     assert variant == f"tiny-lstm+kn{m['ngram_best_order_on_val']}" and 0 <= mix["mixture_weight_on_model"] <= 1

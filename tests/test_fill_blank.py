@@ -142,3 +142,20 @@ def test_the_text_settings_are_the_stores_settings(dm, in_tmp):
     assert dm.preprocessing_settings() == dm.settings.recorded() == dm.store.meta["settings"]
     assert list(dm.preprocessing_settings()) == list(defaults)
     assert not {"unit", "spans", "margin", "seq_len", "stride"} & set(dm.preprocessing_settings())
+
+
+def test_evaluate_writes_the_margin_against_the_best_baseline(dm, in_tmp):
+    import torch
+
+    from seqpipe.domains.fill_blank.task import baselines, evaluate
+    from seqpipe.models import RecurrentModel
+
+    torch.manual_seed(0)
+    model = RecurrentModel(dm.spec.to_dict(), cell="lstm", hidden_size=8, bidirectional=True, data_info=dm.data_info())
+    cfg = {"name": "t", "evaluate": {"ngram_max_order": 3}}
+    base = baselines(dm, cfg)
+    out = evaluate(model, dm, cfg, base, in_tmp)
+    best = min(out.baselines, key=lambda b: out.baselines[b]["test_bits_per_char"])
+    assert out.margin["vs"] == best and out.margin["units"] == out.model["test_masked_chars"]
+    gap = out.model["test_bits_per_char"] - out.baselines[best]["test_bits_per_char"]
+    assert out.margin["value"] == pytest.approx(gap) and out.margin["ci95"][0] <= gap <= out.margin["ci95"][1]

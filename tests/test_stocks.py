@@ -13,7 +13,7 @@ import torch
 from seqpipe.domains.stocks import task as ev
 from seqpipe.domains.stocks.baselines import baseline_forecasts, fit_garch
 from seqpipe.domains.stocks.datamodule import StockDataModule
-from seqpipe.domains.stocks.features import EMBARGO, causal_features, split_codes
+from seqpipe.domains.stocks.features import EMBARGO, causal_features, make_targets, split_codes
 from seqpipe.domains.stocks.source import Rules, read_csv, read_ohlcv
 from seqpipe.errors import SeqpipeError
 
@@ -500,11 +500,19 @@ def test_stock_pipeline_end_to_end(in_tmp, experiment):
 
     doc = json.loads((in_tmp / "metrics" / f"stocks-{experiment}.json").read_text())
     assert doc["primary_metric"] == "test_mae" and doc["direction"] == "lower"
-    assert set(doc["baselines"]) == {"persistence", "train_mean", "trailing_rv", "garch11"}
+    classic = {"persistence", "train_mean", "trailing_rv", "garch11"}
+    assert set(doc["baselines"]) == classic | {"har_levels", "har_log", "har_log_range"}
     m = doc["model"]
     best = doc["best_baseline"]
     assert best == min(doc["baselines"], key=lambda b: doc["baselines"][b]["test_mae"])
-    assert m["skill_vs_best"] == pytest.approx(1 - m["test_mae"] / doc["baselines"][best]["test_mae"])
+    assert doc["margin"]["vs"] == best == doc["diebold_mariano"]["vs"]
+    lo, hi = doc["margin"]["ci95"]
+    assert lo <= doc["margin"]["value"] <= hi
+    assert doc["margin"]["value"] == pytest.approx(m["test_mae"] - doc["baselines"][best]["test_mae"])
+    first = doc["best_baseline_by_test_mae"]  # skill_vs_best: the best before HAR, as it always was
+    assert first == min(classic, key=lambda b: doc["baselines"][b]["test_mae"])
+    assert m["skill_vs_best"] == pytest.approx(1 - m["test_mae"] / doc["baselines"][first]["test_mae"])
+    assert list(m)[-1] == "skill_vs_har_log_range" and "test_qlike" in m and "test_qlike" in doc["baselines"][best]
     assert len(doc["seeds"]) == 2 and len(doc["per_seed"]) == 2  # the fast profile trains 2 seeds
     assert m["test_mae"] == pytest.approx(np.mean([s["test_mae"] for s in doc["per_seed"]]))
     steps = doc["test_mae_per_step"]
@@ -537,6 +545,102 @@ def test_forecast_scores_like_the_stock_domain_and_clips_negative_volatility(two
     out = forecast.evaluate(m, dm, {"evaluate": {}}, {}, tmp_path)
     assert out.model["negative_vol_forecasts_clipped"] == clipped
     assert out.model["test_mae"] == pytest.approx(ev.score(np.zeros_like(actual), actual, "volatility")["test_mae"])
+    assert {"har_levels", "har_log", "har_log_range"} <= set(out.baselines) and "test_qlike" in out.model
+    best = min(out.baselines, key=lambda b: out.baselines[b]["test_mae"])
+    assert out.margin["vs"] == best == out.extra["diebold_mariano"]["vs"]
+    assert out.margin["value"] == pytest.approx(out.model["test_mae"] - out.baselines[best]["test_mae"])
+    assert out.margin["ci95"][0] <= out.margin["value"] <= out.margin["ci95"][1]
+
+
+def test_ols_recovers_known_har_coefficients():
+    """Synthetic HAR data, y_h = b0 + b1 RV_1 + b2 RV_5 + b3 RV_22 + noise, one set of b a horizon step."""
+    from seqpipe.domains.stocks.har import ols
+
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(0.0, 0.5, size=(5000, 3))
+    true = np.array([[0.1, 0.3], [0.2, 0.1], [0.3, 0.35], [0.4, 0.5]])  # (1 + k, H)
+    y = np.hstack([np.ones((5000, 1)), x]) @ true + rng.normal(0, 0.01, size=(5000, 2))
+    assert np.allclose(ols(x, y), true, atol=0.005)
+
+
+def test_har_regressors_fit_and_choice(two_tickers, tmp_path):
+    from seqpipe.domains.stocks import har
+
+    dm = prepared(two_tickers, tmp_path, target="volatility")
+    r = np.asarray(dm.store.arrays["returns"], dtype=np.float64)
+    test = dm.datasets["test"]
+    o = test.origins()
+    i = len(o) - 5
+    t = o[i]
+    x = har.regressors(dm, o, with_range=True)
+    hl = har.range_feature(dm)
+    expect = [abs(r[t]), np.sqrt(np.mean(r[t - 4 : t + 1] ** 2)), np.sqrt(np.mean(r[t - 21 : t + 1] ** 2))]
+    assert np.allclose(x[i], [*expect, hl[t], hl[t - 4 : t + 1].mean()])
+    assert hl.min() >= 0 and abs(hl.mean() - 0) > 1e-3  # un-normalized: percent ranges, not z-scores
+    fits = har.fit_har(dm)
+    assert list(fits) == ["har_levels", "har_log", "har_log_range"]
+    for f in fits.values():  # the pooling with the lower val MAE is the one used
+        assert f["pooling"] == min(f["val_mae"], key=f["val_mae"].get)
+    # the pooled log fit is OLS of log targets on log regressors over the train windows, its forecast exp(fit)
+    train = dm.make_dataset("train")
+    tx = np.log(np.maximum(har.regressors(dm, train.origins(), False), har.LOG_FLOOR))
+    ty = np.log(np.maximum(make_targets(train.future_returns(train.origins()), "volatility"), har.LOG_FLOOR))
+    coef = np.linalg.lstsq(np.hstack([np.ones((len(tx), 1)), tx]), ty, rcond=None)[0]
+    assert np.allclose(fits["har_log"]["_fits"]["pooled"], coef)
+    fits["har_log"]["pooling"] = "pooled"
+    pred = har.har_forecasts(dm, test, fits)["har_log"]
+    lx = np.log(np.maximum(har.regressors(dm, o, False), har.LOG_FLOOR))
+    assert np.allclose(pred, np.exp(np.hstack([np.ones((len(lx), 1)), lx]) @ coef))
+    assert set(har.har_report(fits)["har_log"]) == {"pooling", "val_mae", "coef"}
+    # no hl_range feature: no range variant
+    dm2 = prepared(two_tickers, tmp_path / "b", target="volatility", features=["log_return", "realized_vol_5"])
+    assert list(har.fit_har(dm2)) == ["har_levels", "har_log"]
+
+
+def test_variance_losses_exact_values():
+    from seqpipe.domains.stocks.scoring import VARIANCE_FLOOR, variance_losses
+
+    actual, pred = np.array([[1.0, 2.0]]), np.array([[2.0, 2.0]])
+    out = variance_losses(pred, actual)
+    assert out["test_mse_var"] == pytest.approx((9.0 + 0.0) / 2)
+    assert out["test_qlike"] == pytest.approx((0.25 - np.log(0.25) - 1 + 0.0) / 2)
+    zero = variance_losses(np.zeros((1, 1)), np.ones((1, 1)))  # a forecast of 0: guarded, finite, large
+    ratio = 1.0 / VARIANCE_FLOOR
+    assert zero["test_qlike"] == pytest.approx(ratio - np.log(ratio) - 1)
+
+
+def test_stock_evaluate_adds_har_losses_margin_and_dm_after_the_old_numbers(two_tickers, tmp_path):
+    from seqpipe.models.seeds import SeedGroup
+
+    dm = prepared(two_tickers, tmp_path, target="volatility")
+    torch.manual_seed(0)
+    m = SeedGroup(dm.spec.to_dict(), n_seeds=2, cell="gru", hidden_size=4, data_info=dm.data_info()).eval()
+    out = ev.evaluate(m, dm, {"evaluate": {"trailing_window": 10}}, {}, tmp_path)
+    keys = list(out.model)
+    assert keys[: keys.index("skill_vs_best_std") + 1] == [
+        *("test_mae", "test_mae_std", "test_rmse", "test_rmse_std", "ensemble_test_mae", "ensemble_test_rmse"),
+        *("skill_vs_best", "skill_vs_persistence", "skill_vs_train_mean", "skill_vs_trailing_rv", "skill_vs_garch11"),
+        "skill_vs_best_std",
+    ]  # the numbers there were before HAR, in their order; the new ones after
+    assert keys[keys.index("skill_vs_best_std") + 1 :] == [
+        *("test_mse_var", "test_mse_var_std", "test_qlike", "test_qlike_std"),
+        *("ensemble_test_mse_var", "ensemble_test_qlike", "skill_vs_har_levels", "skill_vs_har_log"),
+        "skill_vs_har_log_range",
+    ]
+    classic = ("persistence", "train_mean", "trailing_rv", "garch11")
+    assert out.extra["best_baseline_by_test_mae"] == min(classic, key=lambda b: out.baselines[b]["test_mae"])
+    best = min(out.baselines, key=lambda b: out.baselines[b]["test_mae"])
+    margin, dm_test = out.margin, out.extra["diebold_mariano"]
+    assert margin["vs"] == dm_test["vs"] == best and dm_test["lags"] == 2  # horizon 3: h - 1 lags
+    assert margin["value"] == pytest.approx(out.model["test_mae"] - out.baselines[best]["test_mae"])
+    assert margin["ci95"][0] <= margin["value"] <= margin["ci95"][1]
+    assert 0 <= dm_test["p_value"] <= 1 and np.sign(dm_test["statistic"]) == np.sign(margin["value"])
+    assert list(out.extra_section())[-1] == "margin"
+    returns = prepared(two_tickers, tmp_path / "r", target="returns")
+    rm = SeedGroup(returns.spec.to_dict(), n_seeds=1, cell="gru", hidden_size=4, data_info=returns.data_info())
+    r_out = ev.evaluate(rm.eval(), returns, {"evaluate": {}}, {}, tmp_path)
+    assert set(r_out.baselines) == {"zero", "persistence", "train_mean"}  # no HAR for returns
+    assert r_out.margin["ci95"][0] <= r_out.margin["value"] <= r_out.margin["ci95"][1]
 
 
 # -- the preprocessing settings, declared once ------------------------------------------------

@@ -1,4 +1,10 @@
-"""The summary stage: one markdown row an experiment (model, best baseline, margin) -> metrics/summary.md."""
+"""The summary stage: one markdown row an experiment (model, best baseline, margin) -> metrics/summary.md.
+
+The margin is signed so that > 0 means the model is better; its 95% interval (the metrics file's ``margin``
+block, seqpipe.evaluation.margin) is shown in the same orientation, and the last column says better / worse /
+tie (the interval straddles 0). Rows without an interval (shifted tests, variants, older files) say
+"better (point)" / "worse (point)": the point margin alone.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from seqpipe import io
-from seqpipe.evaluation.reported import Reported
+from seqpipe.evaluation.reported import Reported, verdict
 
 METRICS = Path("metrics")
+
+
+def _point(margin: float) -> str:
+    return "better (point)" if margin > 0 else "worse (point)"
+
+
+def _interval(block: dict[str, Any] | None, direction: str) -> str:
+    """The margin block's 95% interval in the summary's orientation (> 0: the model is better)."""
+    if not block:
+        return "-"
+    low, high = (-block["ci95"][1], -block["ci95"][0]) if direction == "lower" else block["ci95"]
+    return f"[{low:+.4f}, {high:+.4f}]"
 
 
 def _shifted_row(d: dict[str, Any], metric: str, cut: str) -> str:
@@ -26,7 +44,7 @@ def _shifted_row(d: dict[str, Any], metric: str, cut: str) -> str:
     margin = (bv - mv) if lower else (mv - bv)
     return (
         f"| {d['experiment']} (shifted){cut} | {d['domain']} | {metric} ({d['direction']} is better) | {mv:.4f} | "
-        f"{bb} | {bv:.4f} | {margin:+.4f} | {'yes' if margin > 0 else 'no'} |"
+        f"{bb} | {bv:.4f} | {margin:+.4f} | - | {_point(margin)} |"
     )
 
 
@@ -37,8 +55,8 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Pa
     metrics/ cannot change its output unseen); default: every metrics/*.json.
     """
     rows = [
-        "| experiment | domain | metric | model | best baseline | baseline | margin | model better |",
-        "|---|---|---|---|---|---|---|---|",
+        "| experiment | domain | metric | model | best baseline | baseline | margin | margin 95% CI | model is |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for f in sorted(files if files is not None else metrics_dir.glob("*.json")):
         d = json.loads(f.read_text())
@@ -48,13 +66,14 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Pa
         bb = d.get("best_baseline")
         bv = d["baselines"][bb][pm] if bb else float("nan")
         margin = (bv - mv) if d["direction"] == "lower" else (mv - bv)
-        better = "yes" if margin > 0 else "no"
+        reported = Reported.from_json(d)
+        block = reported.margin if reported.margin and reported.margin.get("vs") == bb else None
+        better = verdict(block, d["direction"]) if block else _point(margin)
         cut = " (cut short by max_time)" if d.get("truncated_by_time") else ""
         rows.append(
             f"| {d['experiment']}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {mv:.4f} | "
-            f"{bb} | {bv:.4f} | {margin:+.4f} | {better} |"
+            f"{bb} | {bv:.4f} | {margin:+.4f} | {_interval(block, d['direction'])} | {better} |"
         )
-        reported = Reported.from_json(d)
         for sm in reported.shifted_metrics:  # e.g. audio's channel-shifted test: its own best baseline
             if sm in d["model"]:
                 rows.append(_shifted_row(d, sm, cut))
@@ -63,7 +82,7 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Pa
                 vm = (bv - values[pm]) if d["direction"] == "lower" else (values[pm] - bv)
                 rows.append(
                     f"| {variant}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {values[pm]:.4f} | "
-                    f"{bb} | {bv:.4f} | {vm:+.4f} | {'yes' if vm > 0 else 'no'} |"
+                    f"{bb} | {bv:.4f} | {vm:+.4f} | - | {_point(vm)} |"
                 )
     text = "\n".join(rows) + "\n" + _dynamic_table(files if files is not None else sorted(metrics_dir.glob("*.json")))
     io.write_text(out or metrics_dir / "summary.md", text)

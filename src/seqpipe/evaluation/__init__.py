@@ -42,6 +42,8 @@ class Evaluation:
     shifted_metrics: list[str] | None = None
     # the adapting model beside the adapting n-gram on the test stream (text), reported apart
     dynamic_evaluation: dict[str, Any] | None = None
+    # model - best baseline on the primary metric with its bootstrap interval (seqpipe.evaluation.margin); last
+    margin: dict[str, Any] | None = None
     _order: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ each block. Seeded with a numpy Generator: the same generator state gives the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,3 +69,47 @@ def moving_block_bootstrap(
     starts = rng.integers(0, n - block + 1, size=(resamples, -(-n // block)))
     idx = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
     return _interval(d, idx, level)
+
+
+def long_block_bootstrap(
+    model: np.ndarray,
+    baseline: np.ndarray,
+    rng: np.random.Generator,
+    block: int,
+    resamples: int = 2000,
+    level: float = 0.95,
+) -> Interval:
+    """``moving_block_bootstrap`` for series too long to index unit by unit (a text stream's millions of
+    characters): the same draws of block starts, each block's sum read from prefix sums, so memory grows
+    with the number of blocks, not of units. Equal to it up to the rounding of the sums."""
+    d = _differences(model, baseline)
+    n = len(d)
+    if not 1 <= block <= n:
+        raise SeqpipeError(f"block must lie in 1..{n} (the number of units), got {block}")
+    k = -(-n // block)
+    starts = rng.integers(0, n - block + 1, size=(resamples, k))
+    csum = np.concatenate([[0.0], np.cumsum(d)])
+    lengths = np.full(k, block)
+    lengths[-1] = n - (k - 1) * block  # the joined blocks are cut to n units
+    means = (csum[starts + lengths] - csum[starts]).sum(axis=1) / n
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return Interval(float(d.mean()), float(low), float(high), level)
+
+
+def statistic_bootstrap(
+    statistic: Callable[[np.ndarray], float],
+    n: int,
+    rng: np.random.Generator,
+    resamples: int = 2000,
+    level: float = 0.95,
+) -> Interval:
+    """Interval of a margin that is no mean of per-unit scores (AUROC): ``statistic(idx)`` recomputes
+    model - baseline on the units ``idx``, drawn with replacement; resamples where it is undefined
+    (NaN, e.g. one class only) are left out."""
+    values = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(resamples)])
+    values = values[np.isfinite(values)]
+    point = float(statistic(np.arange(n)))
+    if len(values) == 0:
+        return Interval(point, float("nan"), float("nan"), level)
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return Interval(point, float(low), float(high), level)

@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 # the Evaluation fields written into the metrics file under their own names (in declaration order)
-TYPED_SECTIONS = ("variants", "shifted_metrics", "dynamic_evaluation")
+TYPED_SECTIONS = ("variants", "shifted_metrics", "dynamic_evaluation", "margin")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Reported:
     variants: dict[str, dict[str, float]]
     shifted_metrics: list[str]
     dynamic_evaluation: DynamicEvaluation | None
+    margin: dict[str, Any] | None = None  # model - best baseline with its bootstrap interval (evaluation.margin)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Reported:
@@ -52,4 +54,17 @@ class Reported:
             variants=dict(doc.get("variants") or {}),
             shifted_metrics=list(doc.get("shifted_metrics") or []),
             dynamic_evaluation=DynamicEvaluation.from_json(dyn) if dyn else None,
+            margin=doc.get("margin") or None,
         )
+
+
+def verdict(margin: dict[str, Any] | None, direction: str) -> str:
+    """better / worse / tie (the 95% interval of model - baseline straddles 0, or there is none)."""
+    if not margin:
+        return "-"
+    low, high = margin["ci95"]
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "tie"
+    sign = -1.0 if direction == "lower" else 1.0  # > 0: the model is better
+    lo, hi = sorted((sign * low, sign * high))
+    return "better" if lo > 0 else "worse" if hi < 0 else "tie"

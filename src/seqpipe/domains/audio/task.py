@@ -26,6 +26,7 @@ from seqpipe.domains.audio.datamodule import collate_clips
 from seqpipe.domains.audio.features import FeatureConfig, clip_features
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation, classify
+from seqpipe.evaluation.margin import best_baseline, unit_margin
 from seqpipe.evaluation.select import pick_on_val
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
@@ -92,6 +93,7 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
             "majority_class": classes[majority],
             "chosen_C_on_val": {},
             "val_accuracy_by_C": {},
+            "test_predictions": {"majority": [majority] * len(yte)},  # per clip, for the margin's interval
         }
         for name, stats in (("logreg_mean", "mean"), ("logreg_mean_std", "mean_std")):
             ftr, fva, fte = pooled(xtr, stats), pooled(xva, stats), pooled(xte, stats)
@@ -107,6 +109,7 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
             }
             result["chosen_C_on_val"][name] = best.params
             result["val_accuracy_by_C"][name] = {str(c): v for c, v in best.scores}
+            result["test_predictions"][name] = [int(v) for v in clf.predict(fte)]
     return result
 
 
@@ -197,7 +200,16 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         },
         shifted_metrics=["test_channel_accuracy"],
         artifacts=[png, pred_csv, cm_json],
+        margin=clip_margin(dm, cfg, base, y, pred),
     )
+
+
+def clip_margin(dm: Any, cfg: dict[str, Any], base: dict[str, Any], y: np.ndarray, pred: np.ndarray) -> dict:
+    """Accuracy of model - best baseline with a paired bootstrap over the test clips (each right or wrong)."""
+    vs = best_baseline(base["baselines"], "test_accuracy", "higher")
+    preds = base.get("test_predictions") or baselines(dm, cfg)["test_predictions"]  # older baselines files
+    right = np.asarray(preds[vs]) == y
+    return unit_margin((pred == y).astype(float), right.astype(float), vs, unit="test clip (right = 1, wrong = 0)")
 
 
 def predict(model: torch.nn.Module, paths: list[str]) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from seqpipe.domains.digits.datamodule import DigitUtterances, collate_utterance
 from seqpipe.domains.digits.segments import FixedSegments
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
+from seqpipe.evaluation.margin import best_baseline, statistic_margin
 from seqpipe.evaluation.select import pick_on_val
 from seqpipe.models.decoding import edit_distance
 
@@ -89,6 +90,7 @@ def baselines(dm: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         "fixed_segments_count_acc": count_acc,
         "fixed_segments_seq_acc_by_length": by_length(hyps, te_y),
         "test_utterances": len(te_y),
+        "test_hypotheses": {"fixed_segments": list(hyps)},  # per utterance, for the margin's interval
     }
 
 
@@ -131,7 +133,23 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
             **{k: v for k, v in base.items() if k.startswith("fixed_segments_")},
         },
         artifacts=[path],
+        margin=utterance_margin(dm, cfg, base, beam, refs),
     )
+
+
+def utterance_margin(dm: Any, cfg: dict[str, Any], base: dict[str, Any], hyps: list[str], refs: list[str]) -> dict:
+    """CER of model - best baseline, utterances resampled and both CERs (errors / reference digits) recomputed."""
+    vs = best_baseline(base["baselines"], "test_cer", "lower")
+    bhyps = (base.get("test_hypotheses") or baselines(dm, cfg)["test_hypotheses"])[vs]  # older baselines files
+    n_ref = np.array([len(r) for r in refs], dtype=np.float64)
+    err_m = np.array([edit_distance(h, r) for h, r in zip(hyps, refs, strict=True)], dtype=np.float64)
+    err_b = np.array([edit_distance(h, r) for h, r in zip(bhyps, refs, strict=True)], dtype=np.float64)
+
+    def cer_margin(idx: np.ndarray) -> float:
+        ref = max(1.0, n_ref[idx].sum())
+        return float(err_m[idx].sum() / ref - err_b[idx].sum() / ref)
+
+    return statistic_margin(cer_margin, len(refs), vs, unit="test utterance (CER recomputed on each resample)")
 
 
 # -- predict ----------------------------------------------------------------------------------

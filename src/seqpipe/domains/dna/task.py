@@ -32,6 +32,7 @@ from seqpipe.domains.dna.source.rules import DnaRules
 from seqpipe.domains.dna.source.validate import read_dna
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation, classify
+from seqpipe.evaluation.margin import best_baseline, statistic_margin
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
@@ -151,7 +152,27 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         baselines=base["baselines"],
         extra=extra,
         artifacts=[png, out_dir / "roc.csv"],
+        margin=sequence_margin(dm, cfg, base, y, [str(i) for i in ids], headline),
     )
+
+
+def sequence_margin(
+    dm: Any, cfg: dict[str, Any], base: dict[str, Any], y: np.ndarray, ids: list[str], probs: np.ndarray
+) -> dict:
+    """AUROC of model - best baseline, sequences resampled and both AUROCs recomputed (resamples holding one
+    class only are left out). The baseline's probabilities are the baselines file's (rounded to 6 decimals)."""
+    vs = best_baseline(base["baselines"], "test_auroc", "higher")
+    if list(base.get("test_ids", [])) != ids or (vs != "majority" and vs not in (base.get("test_probs") or {})):
+        base = baselines(dm, cfg)  # an older baselines file: refit
+    bp = np.asarray(base["test_probs"][vs]) if vs != "majority" else np.full_like(probs, 1.0 / probs.shape[1])
+
+    def auroc(p: np.ndarray, idx: np.ndarray) -> float:
+        return classify.classification_metrics(y[idx], probs=p[idx], report=("auroc",))["test_auroc"]
+
+    def auroc_margin(idx: np.ndarray) -> float:
+        return auroc(probs, idx) - auroc(bp, idx)
+
+    return statistic_margin(auroc_margin, len(y), vs, unit="test sequence (AUROC recomputed on each resample)")
 
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str = "") -> None:

@@ -31,9 +31,11 @@ import numpy as np
 import torch
 
 from seqpipe.domains.fill_blank.datamodule import IGNORE, MaskedWindows
+from seqpipe.domains.fill_blank.ngram_fill import ngram_logps
 from seqpipe.domains.text.ngram import KneserNeyLM
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
+from seqpipe.evaluation.margin import best_baseline, unit_margin
 from seqpipe.models.loading import load_model
 
 log = logging.getLogger(__name__)
@@ -78,9 +80,16 @@ def scores_from_logp(logp_true: np.ndarray, correct: np.ndarray, span_of: np.nda
 
 
 # -- models -----------------------------------------------------------------------------------
-@torch.no_grad()
 def model_scores(model: torch.nn.Module, ds: MaskedWindows, n_windows: int, batch_size: int = 256) -> dict[str, float]:
     """Score a per-step model on the masked positions of the first ``n_windows`` windows of ``ds``."""
+    return scores_from_logp(*model_logps(model, ds, n_windows, batch_size))
+
+
+@torch.no_grad()
+def model_logps(
+    model: torch.nn.Module, ds: MaskedWindows, n_windows: int, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log2 P(true), hit and blank id of every masked character of the first ``n_windows`` windows."""
     from seqpipe.domains.fill_blank.datamodule import collate_masked
 
     model.eval()
@@ -103,7 +112,7 @@ def model_scores(model: torch.nn.Module, ds: MaskedWindows, n_windows: int, batc
         ids = np.cumsum(new.ravel()).reshape(mm.shape) - 1 + span_base
         span_of.append(ids[mm])
         span_base += int(new.sum())
-    return scores_from_logp(np.concatenate(logps), np.concatenate(hits), np.concatenate(span_of))
+    return np.concatenate(logps), np.concatenate(hits), np.concatenate(span_of)
 
 
 def check_fill_model(model: torch.nn.Module, mask_id: int, where: Any) -> None:
@@ -118,18 +127,6 @@ def check_fill_model(model: torch.nn.Module, mask_id: int, where: Any) -> None:
 
 
 # -- the n-gram baseline ----------------------------------------------------------------------
-def _distributions(lm: KneserNeyLM, order: int, contexts: np.ndarray, ids: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """(N, len(ids)) probabilities of the characters ``ids`` after each (N, order-1) context, renormalized."""
-    v = len(ids)
-    out = np.empty((len(contexts), v))
-    for s in range(0, len(contexts), chunk):
-        c = contexts[s : s + chunk]
-        n = len(c)
-        p = lm._prob(order, np.repeat(c, v, axis=0), np.tile(ids, n), np.full(n * v, order - 1))
-        out[s : s + n] = p.reshape(n, v)
-    return out / out.sum(1, keepdims=True)
-
-
 def ngram_scores(
     lm: KneserNeyLM,
     order: int,
@@ -140,56 +137,8 @@ def ngram_scores(
     allowed: np.ndarray | None = None,
     beam: int = 4,
 ) -> dict[str, float]:
-    """The n-gram reading left context at every masked character (see the module docstring).
-
-    Not peeking (``oracle=False``), the prediction for the j-th character of a blank is the n-gram's
-    own marginal over the earlier blank characters, approximated by its ``beam`` most probable fills
-    of them (a mixture of their next-character distributions). ``allowed``: ids a blank can hold
-    (letters, when whole words are masked); the n-gram's distribution is renormalized over them --
-    the models learn the same fact from the training blanks.
-    """
-    stream = np.asarray(stream)
-    ids = np.flatnonzero(allowed) if allowed is not None else np.arange(lm.vocab)
-    total = int(lengths.sum())
-    logps, hits = np.zeros(total), np.zeros(total, bool)
-    first = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    span_of = np.repeat(np.arange(len(starts)), lengths)
-    pad, k = order - 1, (1 if oracle else beam)
-    left = (
-        stream[starts[:, None] - pad + np.arange(pad)[None, :]].astype(np.int64)
-        if pad
-        else np.zeros((len(starts), 0), np.int64)
-    )
-    hyps = np.repeat(left[:, None, :], k, axis=1)  # (N, K, pad): contexts of the K best fills so far
-    weight = np.zeros((len(starts), k))
-    weight[:, 0] = 1.0
-    for j in range(int(lengths.max(initial=0))):
-        sel = np.flatnonzero(lengths > j)
-        pos = starts[sel] + j
-        true = stream[pos].astype(np.int64)
-        dist = _distributions(lm, order, hyps[sel].reshape(len(sel) * k, pad), ids).reshape(len(sel), k, len(ids))
-        mix = (weight[sel][:, :, None] * dist).sum(1)
-        col = np.searchsorted(ids, true)
-        ok = (col < len(ids)) & (ids[np.minimum(col, len(ids) - 1)] == true)
-        p_true = np.where(ok, mix[np.arange(len(sel)), np.minimum(col, len(ids) - 1)], 0.0)
-        logps[first[sel] + j] = np.log2(np.maximum(p_true, 1e-300))
-        hits[first[sel] + j] = ids[mix.argmax(1)] == true
-        if pad == 0:
-            continue
-        if oracle:
-            nxt, w = true[:, None], np.ones((len(sel), 1))
-            src = np.zeros((len(sel), 1), np.int64)
-        else:  # keep the K most probable extensions of the K fills
-            joint = (weight[sel][:, :, None] * dist).reshape(len(sel), -1)
-            top = np.argsort(-joint, axis=1)[:, :k]
-            src, nxt = top // len(ids), ids[top % len(ids)]
-            w = np.take_along_axis(joint, top, 1)
-            w = w / np.maximum(w.sum(1, keepdims=True), 1e-300)
-        old = hyps[sel]
-        prev = np.take_along_axis(old, src[:, :, None], 1)
-        hyps[sel] = np.concatenate([prev[:, :, 1:], nxt[:, :, None]], axis=2)
-        weight[sel] = w
-    return scores_from_logp(logps, hits, span_of)
+    """The n-gram's scores on the blanks (``ngram_logps``)."""
+    return scores_from_logp(*ngram_logps(lm, order, stream, starts, lengths, oracle, allowed, beam))
 
 
 def allowed_ids(dm: Any) -> np.ndarray | None:
@@ -240,6 +189,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     n = _eval_windows(cfg, test)
     metrics = model_scores(model, test, n)
     compared: dict[str, dict[str, float]] = {}
+    others: dict[str, torch.nn.Module] = {}
     missing = {}
     for name, ckpt in (ev.get("compare") or {}).items():
         if not Path(ckpt).exists():
@@ -249,6 +199,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         other = load_model(ckpt)
         check_fill_model(other, dm.mask_id, ckpt)
         compared[name] = model_scores(other, test, n)
+        others[name] = other
     rows = {"model": metrics, **compared, **base["baselines"], **base.get("ngram_oracle_bound", {})}
     table = out_dir / "comparison.json"
     table.write_text(json.dumps(rows, indent=2) + "\n")
@@ -272,4 +223,32 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
             "masking": dm.mask_args,
         },
         artifacts=[table],
+        margin=blank_margin(model, dm, cfg, {**compared, **base["baselines"]}, others, n),
+    )
+
+
+def blank_margin(
+    model: torch.nn.Module, dm: Any, cfg: dict[str, Any], rows: dict, others: dict[str, torch.nn.Module], n: int
+) -> dict[str, Any]:
+    """Bits per masked character of model - best baseline (a compared model or the n-gram, scored again
+    here), the masked characters in window order resampled in moving blocks of 8 windows' characters."""
+    ev, test = cfg.get("evaluate", {}), dm.datasets["test"]
+    vs = best_baseline(rows, "test_bits_per_char", "lower")
+    model_lp = model_logps(model, test, n)[0]
+    if vs in others:
+        base_lp = model_logps(others[vs], test, n)[0]
+    else:
+        order = int(vs.removeprefix("kn").removesuffix("_left"))
+        lm = KneserNeyLM(order, len(dm.text_vocab)).fit(np.asarray(dm.split_tokens("train")))
+        ts, tl, _ = blanks(test, n)
+        tokens = dm.store.arrays["tokens"]
+        base_lp = ngram_logps(lm, order, tokens, ts, tl, False, allowed_ids(dm), int(ev.get("ngram_beam", 4)))[0]
+    block = max(1, round(8 * len(model_lp) / max(1, n)))
+    return unit_margin(
+        -model_lp,
+        -base_lp,
+        vs,
+        unit="masked character (bits), in window order",
+        block=block,
+        note=f"moving blocks of {block} masked characters (about 8 windows)",
     )

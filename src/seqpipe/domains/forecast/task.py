@@ -7,8 +7,11 @@ beside:
     direct_<name>   the stock domain's direct multi-output model (one linear head emits all H steps),
                     read from its checkpoint (``evaluate.direct``); its numbers are the mean over its
                     training seeds, as in its own metrics file
-    baselines       persistence, train mean, trailing realized vol and GARCH(1,1) (volatility) or
-                    zero / persistence / train mean (returns), fitted on train rows only
+    baselines       persistence, train mean, trailing realized vol, GARCH(1,1) and the HAR regressions
+                    (volatility) or zero / persistence / train mean (returns), fitted on train rows only
+``skill_vs_best`` reads the best of the forecasters before HAR (the direct model and the classic baselines);
+the metrics file's ``best_baseline``, ``margin`` and ``diebold_mariano`` the best of all (the stock domain's
+task docstring says why). Volatility adds ``test_mse_var`` and ``test_qlike`` for every forecaster.
 MAE per horizon step for every forecaster goes to extra.test_mae_per_step and to
 reports/<experiment>/per_step.csv + per_step.png.
 """
@@ -25,8 +28,12 @@ import torch
 
 from seqpipe.domains.stocks import task as stock_eval
 from seqpipe.domains.stocks.baselines import baseline_forecasts, fit_garch
+from seqpipe.domains.stocks.har import fit_har, har_report
+from seqpipe.domains.stocks.scoring import variance_losses
+from seqpipe.domains.stocks.significance import margin_and_dm
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
+from seqpipe.evaluation.margin import best_baseline
 from seqpipe.models.loading import load_model
 
 log = logging.getLogger(__name__)
@@ -60,8 +67,10 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     per_step = {"seq2seq": stock_eval.mae_per_step(pred, actual)}
 
     garch = base.get("garch11_params_list") or fit_garch(dm)
-    bpreds = baseline_forecasts(dm, test, target, garch, int(ev.get("trailing_window", 22)))
-    scores = {name: stock_eval.score(p, actual, target) for name, p in bpreds.items()}
+    har = fit_har(dm) if target == "volatility" else None
+    bpreds = baseline_forecasts(dm, test, target, garch, int(ev.get("trailing_window", 22)), har)
+    scores = {name: stock_eval.full_score(p, actual, target) for name, p in bpreds.items()}
+    added = [name for name in scores if name not in stock_eval.CLASSIC[target]]  # after the first numbers
     per_step.update({name: stock_eval.mae_per_step(p, actual) for name, p in bpreds.items()})
     direct_missing = {}
     for name, ckpt in (ev.get("direct") or {}).items():
@@ -82,14 +91,25 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         scores[name]["test_mae_std"] = (
             float(np.std([s["test_mae"] for s in per_seed], ddof=1)) if len(seeds) > 1 else 0.0
         )
+        if target == "volatility":
+            losses = [variance_losses(p, actual) for p in seeds]
+            scores[name].update({k: float(np.mean([v[k] for v in losses])) for k in losses[0]})
+        bpreds[name] = seeds
         per_step[name] = np.mean([stock_eval.mae_per_step(p, actual) for p in seeds], axis=0).tolist()
         per_step[f"{name}_seeds"] = [stock_eval.mae_per_step(p, actual) for p in seeds]
-    best = min(scores, key=lambda b: scores[b]["test_mae"])
+    first = {name: s for name, s in scores.items() if name not in added}
+    best = min(first, key=lambda b: first[b]["test_mae"])
     metrics["skill_vs_best"] = stock_eval.skill(metrics["test_mae"], scores[best]["test_mae"])
-    for name, s in scores.items():
+    for name, s in first.items():
         metrics[f"skill_vs_{name}"] = stock_eval.skill(metrics["test_mae"], s["test_mae"])
     for h, v in enumerate(per_step["seq2seq"], 1):
         metrics[f"test_mae_step{h}"] = v
+    metrics.update(variance_losses(pred, actual) if target == "volatility" else {})
+    metrics.update({f"skill_vs_{n}": stock_eval.skill(metrics["test_mae"], scores[n]["test_mae"]) for n in added})
+    vs = best_baseline(scores, "test_mae", "lower")
+    margin, dm_test = margin_and_dm(
+        dm.dates_of(test.origins()), dm.ticker_of(test.origins()), pred[None], actual, bpreds[vs], vs
+    )
     artifacts = _per_step_report(out_dir, per_step, target)
     hp = model.hparams
     return Evaluation(
@@ -110,8 +130,11 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
             "direct_missing": direct_missing,
             "test_windows": int(len(test)),
             "units": "percent log returns",
+            **({"har": har_report(har)} if har else {}),
+            "diebold_mariano": dm_test,
         },
         artifacts=artifacts,
+        margin=margin,
     )
 
 

@@ -5,7 +5,10 @@
                  trailing_rv (realized vol of the last ``trailing_window`` days),
                  garch11 (arch's GARCH(1,1), constant mean, fitted per ticker on train returns, then
                  filtered through the whole series with those fixed parameters;
-                 RV_h forecast = sqrt(mean of sigma^2_{t+j|t}, j = 1..h))
+                 RV_h forecast = sqrt(mean of sigma^2_{t+j|t}, j = 1..h)),
+                 har_levels / har_log / har_log_range (seqpipe.domains.stocks.har: HAR regressions, one a
+                 horizon step, pooled or per ticker as val decides)
+The returns target keeps its three: HAR models a volatility, it says nothing about a return's sign.
 
 Scored by seqpipe.domains.stocks.task (and .forecast) exactly as the models are.
 """
@@ -16,6 +19,7 @@ import numpy as np
 
 from seqpipe.domains.stocks.datamodule import StockDataModule
 from seqpipe.domains.stocks.features import make_targets
+from seqpipe.domains.stocks.har import fit_har, har_forecasts
 from seqpipe.domains.stocks.windows import ForecastWindows
 from seqpipe.errors import SeqpipeError
 
@@ -40,9 +44,15 @@ def fit_garch(dm: StockDataModule) -> dict[str, list[float]]:
 
 
 def baseline_forecasts(
-    dm: StockDataModule, ds: ForecastWindows, target: str, garch: dict[str, list[float]], trailing_window: int = 22
+    dm: StockDataModule,
+    ds: ForecastWindows,
+    target: str,
+    garch: dict[str, list[float]],
+    trailing_window: int = 22,
+    har: dict[str, dict] | None = None,
 ) -> dict[str, np.ndarray]:
-    """(N, H) forecasts in percent units of every baseline for ``target`` on the windows of ``ds``."""
+    """(N, H) forecasts in percent units of every baseline for ``target`` on the windows of ``ds``
+    (volatility: the HAR fits of ``har``, fitted here when None)."""
     from arch import arch_model
 
     H = ds.horizon
@@ -97,4 +107,5 @@ def baseline_forecasts(
         var = var[local - local.min()]
         g[sel] = np.sqrt(np.cumsum(var, axis=1) / np.arange(1, H + 1))
     out["garch11"] = g
+    out.update(har_forecasts(dm, ds, fit_har(dm) if har is None else har))
     return out

@@ -27,3 +27,19 @@ def mae_per_step(pred: np.ndarray, actual: np.ndarray) -> list[float]:
 
 def skill(model_mae: float, baseline_mae: float) -> float:
     return 1.0 - model_mae / baseline_mae
+
+
+VARIANCE_FLOOR = 1e-6  # percent^2: QLIKE reads max(variance, this) on both sides (a 0 forecast has no ratio)
+
+
+def variance_losses(pred: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """Volatility forecasts judged as variances (Patton 2011's robust pair): MSE of the variance, and
+    QLIKE = y/f - log(y/f) - 1 with y, f the realized and forecast variance, pooled over windows and steps."""
+    y, f = actual**2, pred**2
+    ratio = np.maximum(y, VARIANCE_FLOOR) / np.maximum(f, VARIANCE_FLOOR)
+    return {"test_mse_var": float(((f - y) ** 2).mean()), "test_qlike": float((ratio - np.log(ratio) - 1).mean())}
+
+
+def window_abs_errors(pred: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Absolute error of each window, averaged over its H steps (N,): the unit the margin resamples."""
+    return np.abs(pred - actual).mean(axis=1)

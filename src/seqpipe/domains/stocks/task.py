@@ -10,7 +10,15 @@ forecast origin of every ticker's test record), in percent log-return units:
                         each one; negative when the baseline wins, reported all the same
 
 Baselines (seqpipe.domains.stocks.baselines, fitted on train rows only): zero / persistence / train_mean for
-returns; persistence / train_mean / trailing_rv / garch11 for volatility.
+returns; persistence / train_mean / trailing_rv / garch11 and the HAR regressions har_levels / har_log /
+har_log_range (seqpipe.domains.stocks.har) for volatility. HAR models a volatility, not a return: the returns
+task has none.
+
+Volatility also reports, for the model and every baseline, ``test_mse_var`` and ``test_qlike`` (the forecasts as
+variances; seqpipe.domains.stocks.scoring). The metrics file's ``best_baseline`` (and ``margin``: the interval of
+model - best baseline MAE, seqpipe.domains.stocks.significance; ``diebold_mariano``: the DM test against it) is the
+best of all baselines; ``skill_vs_best``, ``best_baseline_by_test_mae``, ``per_ticker`` and the plots keep the
+best of the baselines before HAR (``CLASSIC``), so their numbers stay comparable with earlier runs.
 
 Volatility forecasts below 0 (the linear head can undershoot) are clipped to 0, counted in
 ``negative_vol_forecasts_clipped``. The model's numbers are the mean over its training seeds (SeedGroup members),
@@ -33,12 +41,15 @@ import torch
 from seqpipe.domains.stocks.baselines import baseline_forecasts, fit_garch
 from seqpipe.domains.stocks.datamodule import StockDataModule
 from seqpipe.domains.stocks.features import make_targets
+from seqpipe.domains.stocks.har import fit_har, har_report
 from seqpipe.domains.stocks.plots import forecast_plots
 from seqpipe.domains.stocks.predict import predict  # noqa: F401 -- the domain's `seqpipe predict`
-from seqpipe.domains.stocks.scoring import mae_per_step, score, skill
+from seqpipe.domains.stocks.scoring import mae_per_step, score, skill, variance_losses
+from seqpipe.domains.stocks.significance import margin_and_dm
 from seqpipe.domains.stocks.windows import ForecastWindows
 from seqpipe.errors import SeqpipeError
 from seqpipe.evaluation import Evaluation
+from seqpipe.evaluation.margin import best_baseline
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +64,17 @@ EVALUATE_KEYS = {
 }
 
 
-BASELINES = {
+# the baselines before HAR: the ones skill_vs_best, per_ticker and the plots read their best from
+CLASSIC = {
     "returns": ("zero", "persistence", "train_mean"),
     "volatility": ("persistence", "train_mean", "trailing_rv", "garch11"),
 }
+BASELINES = {**CLASSIC, "volatility": (*CLASSIC["volatility"], "har_levels", "har_log", "har_log_range")}
+
+
+def full_score(pred: np.ndarray, actual: np.ndarray, target: str) -> dict[str, float]:
+    """``score`` and, for volatility, the variance losses after it."""
+    return {**score(pred, actual, target), **(variance_losses(pred, actual) if target == "volatility" else {})}
 
 
 # -- model forecasts --------------------------------------------------------------------------
@@ -81,11 +99,12 @@ def baselines(dm: StockDataModule, cfg: dict[str, Any]) -> dict[str, Any]:
     dm.setup("test")
     test = dm.datasets["test"]
     garch = fit_garch(dm)
+    har = fit_har(dm)
     by_target, per_step = {}, {}
     for target in ("returns", "volatility"):
         actual = make_targets(test.future_returns(test.origins()), target)
-        preds = baseline_forecasts(dm, test, target, garch, int(ev.get("trailing_window", 22)))
-        by_target[target] = {name: score(p, actual, target) for name, p in preds.items()}
+        preds = baseline_forecasts(dm, test, target, garch, int(ev.get("trailing_window", 22)), har)
+        by_target[target] = {name: full_score(p, actual, target) for name, p in preds.items()}
         per_step[target] = {name: mae_per_step(p, actual) for name, p in preds.items()}
     return {
         "baselines": by_target[dm.target],
@@ -94,6 +113,7 @@ def baselines(dm: StockDataModule, cfg: dict[str, Any]) -> dict[str, Any]:
         "garch11_params": {k: dict(zip(("mu", "omega", "alpha", "beta"), v, strict=False)) for k, v in garch.items()},
         "garch11_params_list": garch,
         "test_windows": len(test),
+        "har": har_report(har),
     }
 
 
@@ -122,13 +142,18 @@ def model_forecasts(
 
 
 def scored_baselines(
-    dm: StockDataModule, cfg: dict[str, Any], base: dict[str, Any], actual: np.ndarray
+    dm: StockDataModule,
+    cfg: dict[str, Any],
+    base: dict[str, Any],
+    actual: np.ndarray,
+    har: dict[str, dict] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]]]:
-    """Every baseline's test forecasts for ``dm.target`` (GARCH parameters from ``base``) and their scores."""
+    """Every baseline's test forecasts for ``dm.target`` (GARCH parameters from ``base``; HAR fitted when
+    ``har`` is None) and their scores."""
     garch = base.get("garch11_params_list") or fit_garch(dm)
     trailing = int(cfg.get("evaluate", {}).get("trailing_window", 22))
-    bpreds = baseline_forecasts(dm, dm.datasets["test"], dm.target, garch, trailing)
-    return bpreds, {name: score(p, actual, dm.target) for name, p in bpreds.items()}
+    bpreds = baseline_forecasts(dm, dm.datasets["test"], dm.target, garch, trailing, har)
+    return bpreds, {name: full_score(p, actual, dm.target) for name, p in bpreds.items()}
 
 
 def evaluate(
@@ -141,17 +166,23 @@ def evaluate(
     seeds, actual, clipped = model_forecasts(model, dm, cfg)
     per_seed = [score(p, actual, target) for p in seeds]
     metrics = seed_metrics(per_seed, score(seeds.mean(0), actual, target))
-    bpreds, bscores = scored_baselines(dm, cfg, base, actual)
-    best = min(bscores, key=lambda b: bscores[b]["test_mae"])
-    metrics.update(skills(metrics["test_mae"], per_seed, bscores, best))
+    har = fit_har(dm) if target == "volatility" else None
+    bpreds, bscores = scored_baselines(dm, cfg, base, actual, har)
+    classic = {name: bscores[name] for name in CLASSIC[target]}
+    best = min(classic, key=lambda b: classic[b]["test_mae"])
+    metrics.update(skills(metrics["test_mae"], per_seed, classic, best))
+    metrics.update(added_metrics(metrics["test_mae"], seeds, actual, target, bscores, classic))
 
     names = [t["ticker"] for t in dm.meta["stocks"]["tickers"]]
     tick = dm.ticker_of(origins)
     mean_pred = seeds.mean(0)
     per_ticker = ticker_maes(names, tick, actual, mean_pred, bpreds[best], best)
     dates = dm.dates_of(origins)
-    artifacts = forecast_plots(out_dir, ev, target, names, tick, dates, actual, mean_pred, bpreds, best)
+    shown = {name: bpreds[name] for name in classic}  # the plots and forecast.csv as before HAR
+    artifacts = forecast_plots(out_dir, ev, target, names, tick, dates, actual, mean_pred, shown, best)
     member_seeds = list(model.hparams.get("member_seeds") or [cfg.get("seed", 0)])
+    vs = best_baseline(bscores, "test_mae", "lower")
+    margin, dm_test = margin_and_dm(dates, tick, seeds, actual, bpreds[vs], vs)
     return Evaluation(
         task=f"{dm.horizon}-day direct forecast of daily "
         f"{'log returns' if target == 'returns' else 'realized volatility'} "
@@ -179,8 +210,11 @@ def evaluate(
             "test_period": [str(dates.min()), str(dates.max())],
             "per_ticker": per_ticker,
             "units": "percent log returns",
+            **({"har": har_report(har)} if har else {}),
+            "diebold_mariano": dm_test,
         },
         artifacts=artifacts,
+        margin=margin,
     )
 
 
@@ -195,6 +229,25 @@ def seed_metrics(per_seed: list[dict[str, float]], ensemble: dict[str, float]) -
         if k in ensemble:
             metrics[f"ensemble_{k}"] = ensemble[k]
     return metrics
+
+
+def added_metrics(
+    model_mae: float,
+    seeds: np.ndarray,
+    actual: np.ndarray,
+    target: str,
+    bscores: dict[str, dict[str, float]],
+    classic: dict[str, dict[str, float]],
+) -> dict[str, float]:
+    """The model metrics added after the first ones: variance losses (mean, std over seeds, ensemble) and
+    the skill against each baseline the first ones did not know."""
+    out: dict[str, float] = {}
+    if target == "volatility":
+        per_seed = [variance_losses(p, actual) for p in seeds]
+        out.update(seed_metrics(per_seed, {}))
+        out.update({f"ensemble_{k}": v for k, v in variance_losses(seeds.mean(0), actual).items()})
+    out.update({f"skill_vs_{n}": skill(model_mae, s["test_mae"]) for n, s in bscores.items() if n not in classic})
+    return out
 
 
 def skills(

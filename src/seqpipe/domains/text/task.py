@@ -31,6 +31,7 @@ from seqpipe.domains.text.lanes import scored_positions, stream_log2_probs
 from seqpipe.domains.text.mixture import mixture, ngram_at_lanes
 from seqpipe.domains.text.ngram import KneserNeyLM
 from seqpipe.evaluation import Evaluation
+from seqpipe.evaluation.margin import best_baseline, unit_margin
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
     bpc = float(-lp.mean())
     metrics = {"test_bpc": bpc, "test_perplexity": 2.0**bpc, "test_chars_scored": float(lp.size)}
     extra: dict[str, Any] = {}
+    lm = None
     if ev.get("mixture", True) or ev.get("dynamic", False):
         order = int(base["best_order_on_val"])
         lm = KneserNeyLM(order, dm.spec.vocab_size).fit(np.asarray(dm.split_tokens("train")))
@@ -126,6 +128,28 @@ def evaluate(model: torch.nn.Module, dm: Any, cfg: dict[str, Any], base: dict[st
         },
         artifacts=artifacts,
         tracked=tracked_numbers(extra),
+        margin=stream_margin(dm, base, lp, lm, lanes, int(ev.get("window", 256))),
+    )
+
+
+def stream_margin(
+    dm: Any, base: dict[str, Any], lp: np.ndarray, lm: KneserNeyLM | None, lanes: int, window: int
+) -> dict[str, Any]:
+    """Bits per character of model - best n-gram, the scored characters resampled in moving blocks of
+    4 scoring windows (the loss of neighbouring characters is correlated: they share context)."""
+    vs = best_baseline(base["baselines"], "test_bpc", "lower")
+    order = int(vs.removeprefix("kn"))
+    train = np.asarray(dm.split_tokens("train"))
+    if lm is None or lm.max_order < order:
+        lm = KneserNeyLM(order, dm.spec.vocab_size).fit(train)
+    kn = ngram_at_lanes(lm, order, np.asarray(dm.split_tokens("test")), lanes).ravel()
+    return unit_margin(
+        -lp.ravel(),
+        -kn,
+        vs,
+        unit="test character (bits), in stream order",
+        block=4 * window,
+        note=f"moving blocks of {4 * window} characters",
     )
 
 

@@ -29,7 +29,7 @@ def test_audio_pipeline_end_to_end_fast_profile(in_tmp: Path, capsys):
     assert run["model_class"] == "seqpipe.models.crnn.CRNN" and run["global_steps"] == 5
     assert main(["evaluate", *cfg]) == 0
 
-    m = json.loads((in_tmp / "metrics/audio-crnn.json").read_text())
+    m = json.loads((in_tmp / "reports/audio-crnn/evaluation.json").read_text())
     assert m["primary_metric"] == "test_accuracy" and m["direction"] == "higher"
     assert set(m["baselines"]) == {"majority", "logreg_mean", "logreg_mean_std"}
     assert {"test_accuracy", "test_macro_f1", "test_recall_seven"} <= set(m["model"])

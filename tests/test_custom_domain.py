@@ -153,7 +153,7 @@ def test_the_example_runs_through_the_command_line(project):
     _seqpipe(project, "fit", "--config", gru, "--profile", "fast")
     _seqpipe(project, "evaluate", "--config", gru, "--profile", "fast")
 
-    doc = json.loads((project / "metrics/ecg-gru.json").read_text())
+    doc = json.loads((project / "reports/ecg-gru/evaluation.json").read_text())
     fitted = json.loads((project / "reports/baselines/ecg_beats.json").read_text())
     assert (doc["domain"], doc["primary_metric"]) == ("ecg_beats", "test_balanced_accuracy")
     assert doc["baselines"] == fitted["baselines"]

@@ -492,7 +492,7 @@ def test_dna_stages_end_to_end_fast_profile(in_tmp):
     stages.baselines(cfg)
     stages.fit(cfg)
     stages.evaluate(cfg)
-    doc = json.loads(Path("metrics/dna-crnn.json").read_text())
+    doc = json.loads(Path("reports/dna-crnn/evaluation.json").read_text())
     assert doc["primary_metric"] == "test_auroc" and doc["domain"] == "dna"
     assert {"test_auroc_fwd", "test_auroc_rcavg", "test_auprc", "test_accuracy"} <= set(doc["model"])
     assert (

@@ -68,7 +68,7 @@ def test_summary_reads_exactly_its_declared_metrics_files(monkeypatch, tmp_path)
     monkeypatch.chdir(REPO)
     stage = dvcgen.build()["stages"]["summary"]
     listed = stage["cmd"].split()[2:]
-    assert listed and listed == sorted(d for d in stage["deps"] if d.startswith("metrics/"))
+    assert listed and listed == sorted(d for d in stage["deps"] if d.endswith("/evaluation.json"))
 
     from seqpipe import stages
 
@@ -81,8 +81,10 @@ def test_summary_reads_exactly_its_declared_metrics_files(monkeypatch, tmp_path)
         "baselines": {"kn8": {"test_bpc": 2.0}},
         "best_baseline": "kn8",
     }
-    (tmp_path / "x.json").write_text(json.dumps(doc))
-    (tmp_path / "stray.json").write_text(json.dumps({**doc, "experiment": "stray"}))
-    only = stages.summary(tmp_path, out=tmp_path / "s.md", files=[tmp_path / "x.json"])
+    for name in ("x", "stray"):
+        (tmp_path / "reports" / name).mkdir(parents=True)
+        (tmp_path / "reports" / name / "evaluation.json").write_text(json.dumps({**doc, "experiment": name}))
+    only = stages.summary(tmp_path, out=tmp_path / "s.md", files=[tmp_path / "reports/x/evaluation.json"])
     assert "| x |" in only and "stray" not in only
-    assert "| stray |" in stages.summary(tmp_path, out=tmp_path / "s.md")  # by hand: every file in the folder
+    monkeypatch.chdir(tmp_path)  # by hand: every evaluation under reports/
+    assert "| stray |" in stages.summary(tmp_path, out=tmp_path / "s.md")

@@ -52,7 +52,7 @@ def test_text_pipeline_end_to_end(text_config, capsys):
 
     assert main(["baselines", "--config", "tiny.yaml"]) == 0
     assert main(["evaluate", "--config", "tiny.yaml"]) == 0
-    m = json.loads((tmp / "metrics/tiny-lstm.json").read_text())
+    m = json.loads((tmp / "reports/tiny-lstm/evaluation.json").read_text())
     assert m["primary_metric"] == "test_bpc" and m["direction"] == "lower"
     report = json.loads((tmp / "reports/tiny-lstm/run.json").read_text())
     training = json.loads((tmp / "models/tiny-lstm.training.json").read_text())

@@ -63,7 +63,7 @@ def ui_with_two_runs(in_tmp):
         for command in ("preprocess", "fit", "baselines", "evaluate"):
             assert main([command, "--config", f"{cell}.yaml"]) == 0
         ids.append(json.loads((in_tmp / f"models/ui-{cell}.training.json").read_text())["mlflow_run_id"])
-        bpc[ids[-1]] = json.loads((in_tmp / f"metrics/ui-{cell}.json").read_text())["model"]["test_bpc"]
+        bpc[ids[-1]] = json.loads((in_tmp / f"reports/ui-{cell}/evaluation.json").read_text())["model"]["test_bpc"]
     uri = f"sqlite:///{in_tmp / 'mlruns/mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     exp = mlflow.get_run(ids[0]).info.experiment_id

@@ -49,8 +49,24 @@ def test_dvc_repro_fast_profile(tmp_path):
     stages = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
     metric_files = sorted((work / "metrics").glob("*.json"))
     assert metric_files, "no metrics written"
-    for f in metric_files:
-        d = json.loads(f.read_text())
+    for f in metric_files:  # the headline: the same few keys for every experiment (a narrow `dvc metrics show`)
+        head = json.loads(f.read_text())
+        assert set(head) == {
+            "experiment",
+            "domain",
+            "primary_metric",
+            "direction",
+            "model",
+            "best_baseline",
+            "baseline",
+            "margin",
+            "margin_ci95_low",
+            "margin_ci95_high",
+            "verdict",
+            "details",
+        }, f.name
+        d = json.loads((work / head["details"]).read_text())
+        assert d["model"][d["primary_metric"]] == head["model"]
         for key in (
             "domain",
             "task",
@@ -71,6 +87,8 @@ def test_dvc_repro_fast_profile(tmp_path):
     assert "didn't change" in sh("dvc repro", work) or "up to date" in sh("dvc status", work)
     shown = sh("dvc metrics show --json", work)
     assert "text-lstm" in shown
+    table = sh("COLUMNS=160 dvc metrics show", work)  # the README's promise: it fits a 160-column terminal
+    assert max(len(line) for line in table.splitlines()) <= 160, table
 
     text_all = {f"text_{kind}_{e}" for kind in ("train", "evaluate") for e in ("rnn", "lstm", "gru")}
     kjv_all = {"kjv_prepare", "kjv_baselines", "kjv_train_lstm", "kjv_evaluate_lstm"}

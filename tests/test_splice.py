@@ -214,7 +214,7 @@ def test_splice_stages_end_to_end_fast_profile(in_tmp):
     assert stages.baselines(cfg) == Path("reports/baselines/splice.json")
     stages.fit(cfg)
     stages.evaluate(cfg)
-    doc = json.loads(Path("metrics/splice-crnn.json").read_text())
+    doc = json.loads(Path("reports/splice-crnn/evaluation.json").read_text())
     assert doc["primary_metric"] == "test_auroc" and set(doc["baselines"]) == {
         "kmer_lr",
         "pos_lr",

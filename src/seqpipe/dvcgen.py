@@ -33,6 +33,7 @@ from seqpipe import registry
 from seqpipe.codedeps import clear_cache, import_closure, raw_module
 from seqpipe.config import base_chain, import_class, load_config, read_yaml
 from seqpipe.errors import SeqpipeError
+from seqpipe.summary import EVALUATION
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +91,15 @@ def build(pipelines: Path = Path("pipelines")) -> dict[str, Any]:
     for ds in datasets:
         stages |= dataset_stages(ds, bases[ds.name], raw_outs, prepared_by, baseline_keys)
     names = {cfg["name"] for exps in experiments.values() for _, cfg in exps}
-    metrics = []
+    evaluations = []
     for ds in datasets:
         for f, cfg in experiments[ds.name]:
             new = experiment_stages(ds, f, cfg, prepared_by, baseline_keys, names)
             stages |= new
-            metrics += [m for s in new.values() for entry in s.get("metrics", []) for m in entry]
+            evaluations += [f"reports/{cfg['name']}/{EVALUATION}" for s in new if "_evaluate_" in s]
     stages["summary"] = {
-        "cmd": " ".join(["seqpipe summary", *sorted(metrics)]),  # exactly its deps: a stray file changes nothing
-        "deps": metrics + import_closure(["seqpipe.stages"]),
+        "cmd": " ".join(["seqpipe summary", *sorted(evaluations)]),  # exactly its deps: a stray file changes nothing
+        "deps": evaluations + import_closure(["seqpipe.stages"]),
         "outs": [{"metrics/summary.md": {"cache": False}}],
     }
     return {"stages": stages, "plots": top_level_plots(datasets, bases, experiments)}
@@ -188,7 +189,7 @@ def experiment_stages(
     if "." in reports.get("outs", []):
         outs.append({f"reports/{name}": {"cache": False}})
     else:
-        outs += [{f"reports/{name}/{r}": {"cache": False}} for r in [*reports.get("outs", []), "run.json"]]
+        outs += [{f"reports/{name}/{r}": {"cache": False}} for r in [*reports.get("outs", []), EVALUATION, "run.json"]]
     stage = {
         "cmd": f"seqpipe evaluate --config {f.as_posix()} --profile ${{profile}}",
         "deps": [

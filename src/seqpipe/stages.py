@@ -19,7 +19,7 @@ from typing import Any
 from seqpipe import io, registry, tracking
 from seqpipe.errors import SeqpipeError
 from seqpipe.project import MODELS, REPORTS, configure_threads, make_datamodule, training_record
-from seqpipe.summary import METRICS
+from seqpipe.summary import EVALUATION, METRICS
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,9 @@ def _strip_timings(doc: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def evaluate(cfg: dict[str, Any]) -> Path:
-    """Test metrics for model and baselines -> metrics/<name>.json (model-dependent numbers only) and
-    reports/<name>/run.json (timings, run identity); both logged to the training's MLflow run."""
+    """Test metrics for model and baselines -> reports/<name>/evaluation.json (every model-dependent number),
+    metrics/<name>.json (its headline: primary metric, best baseline, margin) and reports/<name>/run.json (timings,
+    run identity); logged to the training's MLflow run."""
     configure_threads()
     name = cfg["name"]
     run_file = MODELS / name / "run.json"
@@ -144,7 +145,7 @@ def evaluate(cfg: dict[str, Any]) -> Path:
     for b, m in result.baselines.items():
         timings.update(_pop_timings(m, f"baseline_{b}"))
     doc = tracking.write_metrics(
-        METRICS / f"{name}.json",
+        out_dir / EVALUATION,
         experiment=name,
         domain=cfg["domain"],
         task=result.task,
@@ -160,6 +161,7 @@ def evaluate(cfg: dict[str, Any]) -> Path:
             **result.extra_section(),
         },
     )
+    io.write_json(METRICS / f"{name}.json", tracking.headline(doc, out_dir / EVALUATION), indent=2, sort_keys=False)
     run_id = tracking.evaluation_run(run, MODELS / name / "best.ckpt", cfg)
     report = {
         "experiment": name,

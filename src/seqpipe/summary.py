@@ -16,6 +16,7 @@ from seqpipe import io
 from seqpipe.evaluation.reported import Reported, verdict
 
 METRICS = Path("metrics")
+EVALUATION = "evaluation.json"  # reports/<experiment>/evaluation.json: an evaluation's whole document
 
 
 def _point(margin: float) -> str:
@@ -51,14 +52,16 @@ def _shifted_row(d: dict[str, Any], metric: str, cut: str) -> str:
 def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Path] | None = None) -> str:
     """One markdown row an experiment: primary metric, best baseline, the margin.
 
-    ``files``: exactly these metrics files (the DVC stage lists its dependencies, so a stray file in
-    metrics/ cannot change its output unseen); default: every metrics/*.json.
+    ``files``: exactly these evaluation documents (reports/<experiment>/evaluation.json; the DVC stage lists its
+    dependencies, so a stray file cannot change its output unseen); default: every one under reports/.
     """
+    if files is None:
+        files = sorted(Path("reports").glob(f"*/{EVALUATION}"))
     rows = [
         "| experiment | domain | metric | model | best baseline | baseline | margin | margin 95% CI | model is |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for f in sorted(files if files is not None else metrics_dir.glob("*.json")):
+    for f in sorted(files):
         d = json.loads(f.read_text())
         if "primary_metric" not in d:
             continue
@@ -84,7 +87,7 @@ def summary(metrics_dir: Path = METRICS, out: Path | None = None, files: list[Pa
                     f"| {variant}{cut} | {d['domain']} | {pm} ({d['direction']} is better) | {values[pm]:.4f} | "
                     f"{bb} | {bv:.4f} | {vm:+.4f} | - | {_point(vm)} |"
                 )
-    text = "\n".join(rows) + "\n" + _dynamic_table(files if files is not None else sorted(metrics_dir.glob("*.json")))
+    text = "\n".join(rows) + "\n" + _dynamic_table(files)
     io.write_text(out or metrics_dir / "summary.md", text)
     return text
 

@@ -242,3 +242,30 @@ def write_metrics(
     }
     io.write_json(path, doc, indent=2, sort_keys=False)
     return doc
+
+
+def headline(doc: dict[str, Any], details: str | Path) -> dict[str, Any]:
+    """What metrics/<experiment>.json keeps: the primary metric of model and best baseline and the margin, in keys
+    every experiment shares (so `dvc metrics show` is a narrow table); ``details`` names the full document."""
+    from seqpipe.evaluation.reported import verdict
+
+    pm, best, lower = doc["primary_metric"], doc.get("best_baseline"), doc["direction"] == "lower"
+    model = doc["model"][pm]
+    baseline = doc["baselines"][best][pm] if best else None
+    margin = None if baseline is None else (baseline - model if lower else model - baseline)
+    block = doc.get("margin") if isinstance(doc.get("margin"), dict) and doc["margin"].get("vs") == best else None
+    low, high = (-block["ci95"][1], -block["ci95"][0]) if block and lower else (block or {}).get("ci95", (None, None))
+    return {
+        "experiment": doc["experiment"],
+        "domain": doc["domain"],
+        "primary_metric": pm,
+        "direction": doc["direction"],
+        "model": model,
+        "best_baseline": best,
+        "baseline": baseline,
+        "margin": margin,  # > 0: the model is better, in the primary metric's units
+        "margin_ci95_low": low,
+        "margin_ci95_high": high,
+        "verdict": verdict(block, doc["direction"]) if block else None,
+        "details": str(details),
+    }

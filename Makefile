@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export PYTHONUNBUFFERED := 1
 UI_PORT ?= 5000
 
-.PHONY: install lock lint repro demo test test-fast test-slow ui bench browser clean
+.PHONY: install lock lint repro demo plots test test-fast test-slow ui bench browser clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,10 @@ repro: install
 ## minutes on 2 cores; ends with the summary table and the MLflow UI command for those runs
 demo: install
 	$(BIN)/seqpipe demo --dir demo $(if $(JOBS),--jobs $(JOBS))
+
+## make plots: every DVC plot as one page that opens with no network -> dvc_plots/index.html (docs/plots.md)
+plots: install
+	$(BIN)/python -m seqpipe.dvcplots
 
 ## make lint: ruff over the code (configured in pyproject.toml)
 lint: install

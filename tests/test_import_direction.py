@@ -39,7 +39,8 @@ LAYERS: list[set[str]] = [
         "verify",
     },
     {"project"},  # the project's folders and the setup every stage shares
-    {"stages", "training", "summary", "dvcgen", "codedeps", "repro", "demo"},  # the stages, dvc.yaml, running them
+    # the stages, dvc.yaml and its plots, running them
+    {"stages", "training", "summary", "dvcgen", "dvcplots", "codedeps", "repro", "demo"},
     {"cli", "__main__"},
 ]
 DOMAIN_MAY_IMPORT = set().union(*LAYERS[:4]) - {"__init__", "registry"}  # the library layers, not the pipeline

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
-DVC_REPORTS = {"outs": ["per_step.png"], "plots": {"per_step.csv": {"x": "step"}}}
+DVC_REPORTS = {"outs": ["per_step.png"], "plots": {"per_step.csv": {"x": "step", "y": "seq2seq"}}}
 EVALUATE_KEYS = {
     "trailing_window": "days of the trailing realized-volatility baseline",
     "direct": "direct multi-output checkpoints scored beside the model: {name: path}",

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 # the `evaluate:` keys this domain reads (anything else in a config is an error)
 # what evaluate writes under reports/<experiment>/ (".": the whole folder), for `seqpipe dvc-yaml`
-DVC_REPORTS = {"outs": ["forecast.png"], "plots": {"forecast.csv": {"x": "date", "y": "model"}}}
+DVC_REPORTS = {"outs": ["forecast.png"], "plots": {"forecast.csv": {"template": "temporal", "x": "date", "y": "model"}}}
 SERVE = "seqpipe.domains.stocks.serve:serve"  # the served MLflow model: a DataFrame of stocks inputs (seqpipe.serving)
 EVALUATE_KEYS = {
     "trailing_window": "days of the trailing realized-volatility baseline",

@@ -24,7 +24,16 @@ LAYERS: list[set[str]] = [
     {"data", "domain", "registry"},  # stores, windows, DataSpec, the datamodule base; the domain contract, the registry
     {"models"},  # models, loading a checkpoint
     {"evaluation"},  # the evaluation kit the domains' tasks share
-    {"tracking", "runs", "callbacks", "config", "precision", "predict"},  # MLflow, run folders, configs
+    {
+        "tracking",
+        "runlog",
+        "runlog_eval",
+        "runs",
+        "callbacks",
+        "config",
+        "precision",
+        "predict",
+    },  # MLflow, run folders, configs
     {"project"},  # the project's folders and the setup every stage shares
     {
         "stages",

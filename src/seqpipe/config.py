@@ -47,7 +47,8 @@ FIT_KEYS = {
     "ema_decay": "keep an exponential moving average of the weights (e.g. 0.999), validated, checkpointed and "
     "published in their place (unset: none)",
     "ema_every_n_steps": "update the average every N optimizer steps, at decay**N a time (default 1)",
-    "register_model": "a name: register the best checkpoint's MLflow model under it (a new version each fit)",
+    "register_model": "the registered MLflow model a fit adds a version to (default: the experiment's name; false: "
+    "none); evaluate points its alias `best` at the version best on the primary test metric",
 }
 PIPELINE_KEYS = {
     "stages": "false: `seqpipe dvc-yaml` makes no stages of this file (GPU or long configs)",

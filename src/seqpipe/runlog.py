@@ -7,7 +7,7 @@
   gradient-through-time curves under ``zz_grad_through_time/`` (after the others, in the UI's alphabetical order).
   Only the names sent to MLflow change: Lightning's keys (``train_loss``, ``val_loss``, the checkpoint monitor,
   learning_curve.csv) stay as they are, so training and the checkpoint it keeps are the same bits.
-- Baselines: one run ``baselines-<dataset>`` a dataset (tag ``seqpipe.run_kind=baselines``), not copies in every
+- Baselines: one run ``baselines-<dataset>`` a dataset (tag ``run_kind=baselines``), not copies in every
   model run. Registry: every fit registers its logged model under the experiment's name; evaluate points the alias
   ``best`` at the version best by the primary test metric.
 """
@@ -27,7 +27,7 @@ from seqpipe import tracking
 log = logging.getLogger(__name__)
 
 GRAD_PREFIX = "zz_grad_through_time"  # sorts after system/, test/, train/ and val/ in the UI's lists and charts
-RUN_KIND_TAG = "seqpipe.run_kind"  # "training" or "baselines"
+RUN_KIND_TAG = "run_kind"  # "training" or "baselines"
 BEST_ALIAS = "best"
 PARAM_SECTIONS = ("data", "model", "trainer", "fit", "evaluate")
 CONFIG_KEYS = ("name", "domain", "seed", "data", "model", "trainer", "fit", "evaluate", "pipeline")

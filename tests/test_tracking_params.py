@@ -11,7 +11,7 @@ from seqpipe import runlog
 from seqpipe.config import load_config
 
 
-def test_metric_names_group_and_gradients_sort_last():
+def evaluation_metric_names_group_and_gradients_sort_last():
     names = {k: runlog.metric_name(k) for k in ("train_loss", "val_loss", "val_bpc", "lr-AdamW", "grad_h_log10_ratio")}
     assert names == {
         "train_loss": "train/loss",
@@ -20,8 +20,8 @@ def test_metric_names_group_and_gradients_sort_last():
         "lr-AdamW": "train/lr-AdamW",
         "grad_h_log10_ratio": "zz_grad_through_time/log10_ratio_first_to_last",
     }
-    assert runlog.test_metric_name("test_bpc") == "test/bpc"
-    assert runlog.test_metric_name("mixture_test_bpc") == "test/mixture_bpc"
+    assert runlog.evaluation_metric_name("test_bpc") == "test/bpc"
+    assert runlog.evaluation_metric_name("mixture_test_bpc") == "test/mixture_bpc"
     curve = runlog.grad_curve_name(500)
     shown = sorted([curve, *names.values(), "test/bpc", "system/cpu_utilization_percentage"])
     assert shown[-2:] == sorted([curve, names["grad_h_log10_ratio"]])  # after every other group, either sort

@@ -47,7 +47,7 @@ def metric_name(key: str) -> str:
     return key
 
 
-def test_metric_name(key: str) -> str:
+def evaluation_metric_name(key: str) -> str:
     """An evaluation number as an MLflow test metric: ``test_bpc`` -> ``test/bpc``, ``mixture_test_bpc`` ->
     ``test/mixture_bpc``, ``mixture_weight_on_model`` -> ``test/mixture_weight_on_model``."""
     return "test/" + (key.replace("test_", "", 1) if "test_" in key else key)

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from seqpipe import tracking
-from seqpipe.runlog import BEST_ALIAS, RUN_KIND_TAG, flat_params, log_params, registered_name, test_metric_name
+from seqpipe.runlog import BEST_ALIAS, RUN_KIND_TAG, evaluation_metric_name, flat_params, log_params, registered_name
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def log_evaluation(run_id: str, doc: dict[str, Any], tracked: dict[str, float], 
     client = MlflowClient(tracking.tracking_uri())
     model_id = logged_model_id(client, run_id, cfg["name"])
     data_name, digest = tracking.dataset_ref(dm.meta, dm.prepared_dir)
-    values = {test_metric_name(k): v for k, v in {**doc["model"], **tracked}.items()}
+    values = {evaluation_metric_name(k): v for k, v in {**doc["model"], **tracked}.items()}
     if (m := margin(doc)) is not None:
         values["test/margin_vs_best_baseline"] = m
     now = int(time.time() * 1000)
@@ -62,7 +62,7 @@ def log_evaluation(run_id: str, doc: dict[str, Any], tracked: dict[str, float], 
     log_params(client, run_id, {k: v for k, v in used.items() if k.startswith("evaluate.")})
     client.log_dict(run_id, doc, "evaluation/metrics.json")  # the per-order and per-weight details, as a file
     if (name := registered_name(cfg)) is not None:
-        set_best_alias(client, name, test_metric_name(doc["primary_metric"]), doc["direction"])
+        set_best_alias(client, name, evaluation_metric_name(doc["primary_metric"]), doc["direction"])
 
 
 def set_best_alias(client: Any, name: str, metric: str, direction: str) -> str | None:
@@ -102,7 +102,7 @@ def log_baselines(cfg: dict[str, Any], key: str, result: dict[str, Any], dm: Any
     data_name, digest = tracking.dataset_ref(dm.meta, dm.prepared_dir)
     now = int(time.time() * 1000)
     metrics = [
-        Metric(f"{b}/{test_metric_name(k)}", float(v), now, 0, dataset_name=data_name, dataset_digest=digest)
+        Metric(f"{b}/{evaluation_metric_name(k)}", float(v), now, 0, dataset_name=data_name, dataset_digest=digest)
         for b, m in result.get("baselines", {}).items()
         for k, v in m.items()
         if isinstance(v, (int, float)) and math.isfinite(float(v))

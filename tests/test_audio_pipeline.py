@@ -51,7 +51,7 @@ def test_audio_pipeline_end_to_end_fast_profile(in_tmp: Path, capsys):
     run = json.loads((in_tmp / f"reports/{m['experiment']}/run.json").read_text())
     arts = [a.path for a in client.list_artifacts(run["mlflow_run_id"], "evaluation")]
     assert "evaluation/confusion.png" in arts
-    assert client.get_run(run["mlflow_run_id"]).data.metrics["test_accuracy"] == pytest.approx(
+    assert client.get_run(run["mlflow_run_id"]).data.metrics["test/accuracy"] == pytest.approx(
         m["model"]["test_accuracy"]
     )
 

@@ -83,7 +83,7 @@ def test_ddp_two_processes_matches_single(tmp_path):
     names = sorted(r.info.run_name for r in runs)
     assert names == ["ddp", "single"], "DDP must log exactly one run (rank 0 only)"
     by_name = {r.info.run_name: r for r in runs}
-    s, d = by_name["single"].data.metrics["val_loss"], by_name["ddp"].data.metrics["val_loss"]
+    s, d = by_name["single"].data.metrics["val/loss"], by_name["ddp"].data.metrics["val/loss"]
     assert json.loads((tmp_path / "models/ddp/run.json").read_text())["global_steps"] == 60
     assert abs(s - d) / s < 0.05, f"DDP val_loss {d:.4f} vs single {s:.4f}"
     assert not list((tmp_path / "models").glob(".*tmp"))  # no half-written outputs left
@@ -113,8 +113,8 @@ def test_torchrun_two_processes_one_model_one_run(tmp_path):
     runs = mlflow.search_runs(experiment_names=["seqpipe-text"], output_format="list")
     assert sorted(r.info.run_name for r in runs) == ["ddp", "torchrun"], "one MLflow run a launch"
     by_name = {r.info.run_name: r for r in runs}
-    assert by_name["torchrun"].data.metrics["val_loss"] == pytest.approx(
-        by_name["ddp"].data.metrics["val_loss"], rel=1e-4
+    assert by_name["torchrun"].data.metrics["val/loss"] == pytest.approx(
+        by_name["ddp"].data.metrics["val/loss"], rel=1e-4
     )
     assert json.loads((tmp_path / "models/torchrun/run.json").read_text())["global_steps"] == 60
     assert not list((tmp_path / "models").glob(".*tmp"))

@@ -104,26 +104,29 @@ def test_text_pipeline_end_to_end(text_config, capsys):
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlruns/mlflow.db'}")
     r = mlflow.get_run(training["mlflow_run_id"])
     assert r.info.run_name == "tiny-lstm"
-    assert {"train_loss", "val_loss", "val_bpc", "test_bpc", "grad_h_log10_ratio", "lr-AdamW"} <= set(r.data.metrics)
-    assert r.data.metrics["dynamic_test_bpc"] == m["dynamic_evaluation"]["model"]["test_bpc"]
-    assert r.data.metrics["dynamic_ngram_test_bpc"] == m["dynamic_evaluation"]["ngram"]["test_bpc"]
+    metrics = r.data.metrics  # MLflow's names (seqpipe.runlog): grouped by split, Lightning's keys unchanged
+    assert {"train/loss", "val/loss", "val/bpc", "test/bpc", "train/lr-AdamW"} <= set(metrics)
+    assert "zz_grad_through_time/log10_ratio_first_to_last" in metrics
+    assert metrics["test/dynamic_bpc"] == m["dynamic_evaluation"]["model"]["test_bpc"]
+    assert metrics["test/dynamic_ngram_bpc"] == m["dynamic_evaluation"]["ngram"]["test_bpc"]
     (mixed,) = m["variants"].values()  # the model + n-gram mixture, under a name MLflow accepts
-    assert r.data.metrics["mixture_test_bpc"] == mixed["test_bpc"]
+    assert metrics["test/mixture_bpc"] == mixed["test_bpc"]
     assert r.data.tags["data_fingerprint"] == m["data_fingerprint"]
     (dataset,) = [d.dataset for d in r.inputs.dataset_inputs]  # the Dataset column of the runs table
     assert dataset.digest == m["data_fingerprint"][:16] and dataset.name == "tiny"  # the prepared store
     assert mlflow.get_experiment(r.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
-    served = mlflow.pyfunc.load_model(f"runs:/{training['mlflow_run_id']}/model")  # domain inputs (docs/serving.md)
+    from seqpipe.runlog_eval import logged_model_id
+
+    model_id = logged_model_id(mlflow.MlflowClient(), r.info.run_id, "tiny-lstm")  # named after the experiment
+    served = mlflow.pyfunc.load_model(f"models:/{model_id}")  # domain inputs (docs/serving.md)
     import pandas as pd
     import torch
 
     assert served.predict(pd.DataFrame({"prompt": ["romeo"], "max_chars": [10]}))["generated"][0].startswith("romeo")
     model = served.unwrap_python_model().model  # the network itself
-    assert model(torch.zeros(1, 5, dtype=torch.long))[0].shape == (
-        1,
-        5,
-        r.data.params and json.loads(r.data.params["spec"])["vocab_size"],
-    )
+    vocab = json.loads(r.data.params["data.spec"])["vocab_size"]
+    assert model(torch.zeros(1, 5, dtype=torch.long))[0].shape == (1, 5, vocab)
+    assert mlflow.MlflowClient().get_model_version_by_alias("tiny-lstm", "best").run_id == r.info.run_id
 
     assert main(["summary"]) == 0
     assert "tiny-lstm" in (tmp / "metrics/summary.md").read_text()

@@ -27,6 +27,8 @@ LAYERS: list[set[str]] = [
     # MLflow, run folders, callbacks and the training guards, configs, precision, predict, serving, verify
     {
         "tracking",
+        "runlog",
+        "runlog_eval",
         "runs",
         "callbacks",
         "guards",

@@ -1,5 +1,6 @@
 """The MLflow UI in a real headless browser over two real pipeline runs: the experiment opens on its training
-runs, the Dataset column shows the prepared store, two runs are selected and compared, metrics on the page."""
+runs, the Dataset column shows the prepared store, two runs are selected and compared, and the compare view shows
+the primary test metric (``test/bpc``) and the param the two fits differ in (``trainer.max_steps``)."""
 
 import os
 import shutil
@@ -36,7 +37,7 @@ def ui_with_two_runs(in_tmp):
 
     write_corpus(in_tmp, 6000)
     ids, bpc = [], {}
-    for cell in ("lstm", "gru"):
+    for cell, steps in (("lstm", 20), ("gru", 30)):
         cfg = {
             "name": f"ui-{cell}",
             **text_experiment(
@@ -50,7 +51,7 @@ def ui_with_two_runs(in_tmp):
                 lr=0.01,
             ),
             "trainer": {
-                "max_steps": 20,
+                "max_steps": steps,
                 "val_check_interval": 10,
                 "limit_val_batches": 2,
                 "accelerator": "cpu",
@@ -138,9 +139,14 @@ def test_compare_two_runs_in_the_browser(ui_with_two_runs):
         page.screenshot(path=str(ARTIFACTS / "mlflow_runs_selected.png"))
         page.get_by_test_id("runs-compare-button").click()
         page.wait_for_url("**/compare-runs**", timeout=30_000)
-        expect(page.get_by_text("test_bpc").first).to_be_visible(timeout=60_000)
-        for value in bpc.values():  # the evaluate stage's numbers, as metrics/*.json has them (the UI rounds)
-            expect(page.get_by_text(f"{value:.4f}"[:5]).first).to_be_visible()
+        expect(page.get_by_text("test/bpc").first).to_be_visible(timeout=60_000)  # the primary test metric
+        for value in bpc.values():  # the evaluate stage's numbers, as metrics/*.json has them (the UI rounds to 3)
+            expect(page.get_by_text(f"{value:.3f}", exact=True).first).to_be_visible()
+        row = page.locator("tr").filter(has_text="trainer.max_steps").last  # the params table: the config, dotted
+        row.scroll_into_view_if_needed()
+        expect(row).to_be_visible(timeout=30_000)
+        cells = [c.strip() for c in row.locator("td, th").all_inner_texts()]
+        assert cells == ["trainer.max_steps", "20", "30"]  # the setting the two fits differ in, run by run
         page.screenshot(path=str(ARTIFACTS / "mlflow_compare.png"), full_page=True)
         assert all(i in page.url for i in ids)
         browser.close()

@@ -420,7 +420,7 @@ def test_mlflow_models_serve_answers_domain_inputs_of_every_domain(in_tmp):
         assert main(["preprocess", "--config", f"{name}.yaml"]) == 0
         assert main(["fit", "--config", f"{name}.yaml"]) == 0
         run_id = json.loads((in_tmp / f"models/{name}.training.json").read_text())["mlflow_run_id"]
-        uris[domain] = f"runs:/{run_id}/model"
+        uris[domain] = f"runs:/{run_id}/{name}"  # the model is named after its experiment
     tracking = f"sqlite:///{in_tmp / 'mlruns/mlflow.db'}"
     client = mlflow.MlflowClient(tracking)
     (version,) = client.search_model_versions("name='tiny-text'")

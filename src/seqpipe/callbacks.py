@@ -6,9 +6,9 @@ and asks autograd for the gradient of the loss at the last step with respect to 
 state h_t. A vanilla RNN's curve falls by orders of magnitude from t = T back to t = 1; an
 LSTM's or GRU's stays flatter. That is the blog's central claim, as a number and a curve.
 
-Logged to MLflow: one metric ``grad_h_norm/step_<step>`` a sample point with MLflow step = t (a curve
-in the UI), the scalar ``grad_h_log10_ratio`` = log10(||dL/dh_1|| / ||dL/dh_T||) against training
-step, and at the end of training ``grad_through_time.csv`` + ``.png`` artifacts (``grad_final.csv``
+Logged to MLflow under ``zz_grad_through_time/`` (seqpipe.runlog): ``at_step_<step>`` a sample point with MLflow
+step = t, ``log10_ratio_first_to_last`` (``grad_h_log10_ratio``) = log10(||dL/dh_1|| / ||dL/dh_T||) against
+training step, and at the end of training ``grad_through_time.csv`` + ``.png`` artifacts (``grad_final.csv``
 holds the last curve alone, which dvc.yaml plots for RNN vs LSTM vs GRU).
 
 Beside it: the learning-rate and learning-curve loggers, and WeightEMA (``fit.ema_decay``).
@@ -114,9 +114,11 @@ class GradientThroughTime(L.Callback):
         every_n_steps: sample period in optimizer steps.
         max_samples: samples of the batch used (the replay is a Python loop over time steps).
         out_dir: where the CSV and PNG go (also logged as MLflow artifacts).
+        title: the plot's title (the experiment's name; default: out_dir's name).
     """
 
-    def __init__(self, every_n_steps: int = 100, max_samples: int = 16, out_dir: str | Path = "reports"):
+    def __init__(self, every_n_steps: int = 100, max_samples: int = 16, out_dir: str | Path = "reports", title=""):
+        self.title = title or Path(out_dir).name
         self.every_n_steps = every_n_steps
         self.max_samples = max_samples
         self.out_dir = Path(out_dir)
@@ -151,8 +153,10 @@ class GradientThroughTime(L.Callback):
         if logger is not None and hasattr(logger, "run_id") and hasattr(logger.experiment, "log_batch"):
             from mlflow.entities import Metric
 
+            from seqpipe.runlog import grad_curve_name
+
             now = int(time.time() * 1000)
-            metrics = [Metric(f"grad_h_norm/step_{step:06d}", float(v), now, t + 1) for t, v in enumerate(norms)]
+            metrics = [Metric(grad_curve_name(step), float(v), now, t + 1) for t, v in enumerate(norms)]
             logger.experiment.log_batch(logger.run_id, metrics=metrics)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -166,7 +170,7 @@ class GradientThroughTime(L.Callback):
         final = ["t,grad_norm"] + [f"{t},{v:.6g}" for s, t, v in self.rows if s == last]
         atomic_write_text(self.out_dir / "grad_final.csv", "\n".join(final) + "\n")
         png_path = self.out_dir / "grad_through_time.png"
-        plot_gradient_curves({type(pl_module).__name__: self.rows}, png_path, title=str(self.out_dir.name))
+        plot_gradient_curves({type(pl_module).__name__: self.rows}, png_path, title=self.title)
         logger = trainer.logger
         if logger is not None and hasattr(logger, "run_id"):
             logger.experiment.log_artifact(logger.run_id, str(csv_path))

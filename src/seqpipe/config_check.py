@@ -32,7 +32,8 @@ FIT_KEYS = {
     "published in their place (unset: none)",
     "ema_every_n_steps": "update the average every N optimizer steps, at decay**N a time (default 1)",
     "max_nonfinite_steps": "stop the fit (one-line error, nothing published) after N consecutive NaN/inf losses (20)",
-    "register_model": "a name: register the best checkpoint's MLflow model under it (a new version each fit)",
+    "register_model": "the registered MLflow model a fit adds a version to (default: the experiment's name; false: "
+    "none); evaluate points its alias `best` at the version best on the primary test metric",
 }
 PIPELINE_KEYS = {
     "stages": "false: `seqpipe dvc-yaml` makes no stages of this file (GPU or long configs)",

@@ -92,19 +92,22 @@ def _loose(col: Any) -> Any:
     return ColSpec(AnyType() if numeric else col.type, col.name, required=False)
 
 
-def log_model(model: Any, model_dir: Path, pip_requirements: list[str], code_paths: list[str]) -> bool:
-    """Log the served pyfunc as ``model`` under the active MLflow run; False when the domain has no serve hook."""
+def log_model(
+    model: Any, model_dir: Path, pip_requirements: list[str], code_paths: list[str], name: str = "model"
+) -> Any:
+    """Log the served pyfunc as ``name`` under the active MLflow run (``runs:/<id>/<name>``); its ModelInfo, or None
+    when the domain has no serve hook."""
     found = signature_and_example(model)
     if found is None:
-        return False
+        return None
     signature, example = found
     with tempfile.TemporaryDirectory() as tmp:
         ckpt_dir = Path(tmp) / CHECKPOINT
         ckpt_dir.mkdir()
         for name in ("best.ckpt", "run.json"):
             shutil.copy2(model_dir / name, ckpt_dir / name)
-        mlflow.pyfunc.log_model(
-            name="model",
+        return mlflow.pyfunc.log_model(
+            name=name,
             python_model=SeqpipeModel(),
             artifacts={CHECKPOINT: str(ckpt_dir)},
             signature=signature,
@@ -112,4 +115,3 @@ def log_model(model: Any, model_dir: Path, pip_requirements: list[str], code_pat
             pip_requirements=pip_requirements,
             code_paths=code_paths,
         )
-    return True

@@ -84,6 +84,13 @@ def baselines(cfg: dict[str, Any]) -> Path:
     path = baseline_path(cfg)  # results only: the same data and settings give the same bytes
     io.write_text(path, json.dumps(result, indent=2, default=float) + "\n")
     log.info("baselines -> %s (timings: %s)", path, json.dumps(timings))
+    try:  # the file first: MLflow holds a copy, in a run of the dataset's own (seqpipe.runlog)
+        from seqpipe import runlog_eval
+
+        run_id = runlog_eval.log_baselines(cfg, path.stem, json.loads(path.read_text()), dm)
+        log.info("baselines: MLflow run baselines-%s (%s)", path.stem, run_id)
+    except Exception as e:  # noqa: BLE001 -- tracking is a copy; the file is the result
+        log.warning("baselines are in %s, but logging them to MLflow failed: %r", path, e)
     return path
 
 
@@ -171,7 +178,7 @@ def evaluate(cfg: dict[str, Any]) -> Path:
         **timings,
     }
     io.write_text(out_dir / "run.json", json.dumps(report, indent=2) + "\n")
-    _log_evaluation(run_id, doc, result.tracked, result.artifacts)
+    _log_evaluation(run_id, doc, result.tracked, result.artifacts, cfg, dm)
     log.info("%s", json.dumps({k: doc[k] for k in ("experiment", "primary_metric", "model", "baselines")}, indent=1))
     return METRICS / f"{name}.json"
 
@@ -193,18 +200,15 @@ def _gradient_summary(path: Path) -> dict[str, float]:
     return {"grad_h_log10_ratio_first_to_last": math.log10(first / last), "grad_T": len(rows)}
 
 
-def _log_evaluation(run_id: str, doc: dict[str, Any], tracked: dict[str, float], artifacts: list[Path]) -> None:
-    from mlflow.entities import Metric, RunTag
+def _log_evaluation(
+    run_id: str, doc: dict[str, Any], tracked: dict[str, float], artifacts: list[Path], cfg: dict[str, Any], dm: Any
+) -> None:
+    """Test metrics, settings, details and the registry alias (seqpipe.runlog), then the task's artifacts."""
     from mlflow.tracking import MlflowClient
 
+    from seqpipe import runlog_eval
+
+    runlog_eval.log_evaluation(run_id, doc, tracked, cfg, dm)
     client = MlflowClient(tracking.tracking_uri())
-    now = int(time.time() * 1000)
-    values = dict(doc["model"])
-    values.update({f"baseline_{b}_{k}": v for b, m in doc["baselines"].items() for k, v in m.items()})
-    values.update(tracked)
-    metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if math.isfinite(float(v))]
-    for i in range(0, len(metrics), 900):  # one request a batch, not one a metric
-        client.log_batch(run_id, metrics=metrics[i : i + 900])
-    client.log_batch(run_id, tags=[RunTag("dvc_stage_evaluate", "evaluate")])
     for a in artifacts:
         client.log_artifact(run_id, str(a), artifact_path="evaluation")

@@ -100,6 +100,11 @@ def ensure_experiment(domain: str) -> str:
     return exp.experiment_id
 
 
+def dataset_ref(meta: dict[str, Any], prepared_dir: str | Path) -> tuple[str, str]:
+    """The prepared store's MLflow dataset name and digest (what metrics link to)."""
+    return str(meta.get("name") or Path(prepared_dir).name), str(meta["fingerprint"])[:16]
+
+
 def log_dataset(client: Any, run_id: str, meta: dict[str, Any], prepared_dir: str | Path) -> None:
     """The prepared store as the run's MLflow dataset input (name, fingerprint, source): the runs table's
     Dataset column, and runs trained on the same data share the digest."""
@@ -112,22 +117,15 @@ def log_dataset(client: Any, run_id: str, meta: dict[str, Any], prepared_dir: st
         "target": spec.get("target"),
         "source": meta.get("source"),
     }
+    name, digest = dataset_ref(meta, prepared_dir)
     dataset = Dataset(
-        name=str(meta.get("name") or Path(prepared_dir).name),
-        digest=str(meta["fingerprint"])[:16],
+        name=name,
+        digest=digest,
         source_type="local",
         source=json.dumps({"uri": str(Path(prepared_dir).resolve())}),
         profile=json.dumps(profile, default=str),
     )
     client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "train")])])
-
-
-def register_model(run_id: str, name: str) -> str:
-    """Register the run's logged model (``runs:/<id>/model``) under ``name``; returns the new version."""
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri())
-    return str(mlflow.register_model(f"runs:/{run_id}/model", name).version)
 
 
 def git_commit() -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from seqpipe import io, precision, runs, tracking
+from seqpipe import io, precision, runlog, runs, tracking
 from seqpipe.config import instantiate
 from seqpipe.errors import SeqpipeError
 from seqpipe.models.loading import class_path_of, file_sha256, load_model
@@ -123,37 +123,34 @@ def _train(
     ckpt: Path | None,
     state: dict[str, Any],
 ) -> Path:
-    from lightning.pytorch.loggers import MLFlowLogger
-
     name = cfg["name"]
     if runs.process_rank() == 0:
         tracking.ensure_experiment(cfg["domain"])
-    logger = MLFlowLogger(
+    runlog.quiet_known_noise()
+    logger = runlog.make_logger(  # Lightning's MLFlowLogger, sending metrics under runlog's names
         experiment_name=tracking.experiment_name(cfg["domain"]),
         run_name=name,
         tracking_uri=tracking.tracking_uri(),
-        tags=tracking.run_tags(cfg, "train", dm.meta["fingerprint"]),
+        tags={**tracking.run_tags(cfg, "train", dm.meta["fingerprint"]), runlog.RUN_KIND_TAG: "training"},
         artifact_location=tracking.artifact_location(),
         run_id=state.get("mlflow_run_id"),  # a resumed run continues its MLflow run
     )
     if runs.process_rank() == 0:
         io.write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
-    fit_cfg = cfg.get("fit") or {}
     trainer = build_trainer(cfg, work_dir, logger, model)
     best_checkpoint = trainer.checkpoint_callback
-    logger.log_hyperparams(
-        {
-            "config": cfg.get("config_path"),
-            "seed_everything": seed,
-            "data": json.dumps(cfg["data"], default=str),
-            "spec": json.dumps(dm.spec.to_dict()),
-            "precision": trainer.precision,  # what trainer.precision: auto chose on this machine
-        }
-    )
+    monitor = None
+    if runs.process_rank() == 0:
+        runlog.log_fit_config(logger.experiment, logger.run_id, cfg, trainer, model, dm)
+        monitor = runlog.start_system_metrics(logger.run_id, resume=bool(state.get("mlflow_run_id")))
     if ckpt is not None:
         log.info("%s: resuming from %s (MLflow run %s)", name, ckpt, logger.run_id)
     t0 = time.time()
-    trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
+    try:
+        trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
+    finally:
+        if monitor is not None:
+            monitor.finish()
     train_seconds = time.time() - t0  # this process's share, when resumed
     truncated = stopped_by_time(trainer)
     if truncated:
@@ -214,15 +211,15 @@ def _train(
     )
     try:
         client = logger.experiment
-        client.log_metric(logger.run_id, "train_seconds", train_seconds)
+        client.log_metric(logger.run_id, "train/seconds", train_seconds)
         client.log_artifact(logger.run_id, str(final_dir / "best.ckpt"), artifact_path="checkpoints")
         best_model = load_model(final_dir / "best.ckpt")
-        _log_pytorch_model(logger.run_id, best_model, dm, final_dir)
+        model_info = _log_pytorch_model(logger.run_id, best_model, dm, final_dir, name=name)  # named after the run
         tracking.log_dataset(client, logger.run_id, dm.meta, dm.prepared_dir)
+        version = runlog.register(client, model_info, cfg)
+        if version is not None:
+            log.info("%s: registered as MLflow model %s version %s", name, runlog.registered_name(cfg), version)
         log.info("%s: MLflow run %s (`make ui`)", name, tracking.runs_url(logger.experiment_id, logger.run_id))
-        if fit_cfg.get("register_model"):
-            version = tracking.register_model(logger.run_id, str(fit_cfg["register_model"]))
-            log.info("%s: registered as MLflow model %s version %s", name, fit_cfg["register_model"], version)
     except Exception as e:  # noqa: BLE001 -- tracking is a copy; the published model is the result
         log.warning("%s is published in %s, but logging it to MLflow failed: %r", name, final_dir, e)
     return final_dir
@@ -255,7 +252,9 @@ def build_trainer(
             save_top_k=1,
         ),
         LearningRates(),
-        GradientThroughTime(every_n_steps=int(fit_cfg.get("grad_every_n_steps", 100)), out_dir=work_dir),
+        GradientThroughTime(
+            every_n_steps=int(fit_cfg.get("grad_every_n_steps", 100)), out_dir=work_dir, title=cfg.get("name", "")
+        ),
         LearningCurve(work_dir / "learning_curve.csv"),
         runs.RngState(),
         ModelClassInCheckpoint(),
@@ -300,10 +299,10 @@ def stopped_by_time(trainer: Any) -> bool:
     return bool(timer is not None and timer.time_remaining("train") is not None and timer.time_remaining("train") <= 0)
 
 
-def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any, model_dir: Path) -> None:
-    """The run's MLflow model, ``runs:/<id>/model``: a pyfunc taking domain inputs where the domain has a serve
-    hook (seqpipe.serving: `mlflow models serve`, `mlflow.pyfunc.load_model`), else an mlflow.pytorch model of
-    the network with a tensor input example (`mlflow.pytorch.load_model`)."""
+def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any, model_dir: Path, name: str = "model") -> Any:
+    """The run's MLflow model, ``runs:/<id>/<name>`` (named after the experiment): a pyfunc taking domain inputs
+    where the domain has a serve hook (seqpipe.serving: `mlflow models serve`, `mlflow.pyfunc.load_model`), else an
+    mlflow.pytorch model of the network with a tensor input example (`mlflow.pytorch.load_model`). Its ModelInfo."""
     import mlflow
 
     from seqpipe import serving
@@ -325,12 +324,13 @@ def _log_pytorch_model(run_id: str, model: torch.nn.Module, dm: Any, model_dir: 
     code_paths = [str(Path(seqpipe.__file__).parent)]
     with mlflow.start_run(run_id=run_id):
         served = [*reqs, f"pandas=={pandas.__version__}", f"mlflow=={mlflow.__version__}"]
-        if serving.log_model(model, model_dir, served, code_paths):
-            return
+        info = serving.log_model(model, model_dir, served, code_paths, name=name)
+        if info is not None:
+            return info
         batch = next(iter(dm.val_dataloader()))
-        mlflow.pytorch.log_model(
+        return mlflow.pytorch.log_model(
             OutputOnly(model.eval()),
-            name="model",
+            name=name,
             input_example=batch["inputs"][:2].numpy(),
             serialization_format="pickle",
             pip_requirements=reqs,

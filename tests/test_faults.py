@@ -55,8 +55,8 @@ def test_a_published_checkpoint_records_its_hash_and_class(trained: Path) -> Non
 
     from seqpipe.models.loading import CLASS_KEY, file_sha256
 
-    run = json.loads((trained / "run.json").read_text())
-    assert run["checkpoint_sha256"] == {"best.ckpt": file_sha256(trained / "best.ckpt")}
+    assert json.loads((trained / "checksums.json").read_text()) == {"best.ckpt": file_sha256(trained / "best.ckpt")}
+    assert "sha256" not in (trained / "run.json").read_text()  # run.json stays free of the checkpoint's paths
     ckpt = torch.load(trained / "best.ckpt", map_location="cpu", weights_only=True)
     assert ckpt[CLASS_KEY] == "seqpipe.models.recurrent.RecurrentModel"
 
@@ -78,7 +78,7 @@ def test_a_truncated_checkpoint_is_a_one_line_error(trained: Path, tmp_path: Pat
     from seqpipe.models.loading import load_model
 
     d = _copy(trained, tmp_path)
-    (d / "run.json").unlink()  # no recorded hash: the reader itself must refuse the file
+    (d / "checksums.json").unlink()  # no recorded hash: the reader itself must refuse the file
     data = (d / "best.ckpt").read_bytes()
     (d / "best.ckpt").write_bytes(data[: int(len(data) * keep)])
     with pytest.raises(SeqpipeError, match="cannot read the checkpoint") as e:

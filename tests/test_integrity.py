@@ -134,7 +134,7 @@ def test_verify_finds_a_flipped_checkpoint_byte(in_tmp: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["verify", str(model), "data/prepared/tiny"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"ok        {model / 'best.ckpt'}: sha256 matches run.json" and len(out) == 2
+    assert out[0] == f"ok        {model / 'best.ckpt'}: sha256 matches checksums.json" and len(out) == 2
     data = bytearray((model / "best.ckpt").read_bytes())
     data[len(data) // 2] ^= 0x01
     (model / "best.ckpt").write_bytes(bytes(data))

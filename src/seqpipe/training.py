@@ -18,7 +18,7 @@ import torch
 from seqpipe import io, precision, runlog, runs, tracking
 from seqpipe.config import instantiate
 from seqpipe.errors import SeqpipeError
-from seqpipe.models.loading import class_path_of, file_sha256, load_model
+from seqpipe.models.loading import CHECKSUMS, class_path_of, file_sha256, load_model
 from seqpipe.project import MODELS, configure_threads, make_datamodule, training_record
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,6 @@ def _train(
         "epochs": trainer.current_epoch,
         "truncated_by_time": truncated,
         "data_fingerprint": dm.meta["fingerprint"],
-        "checkpoint_sha256": {"best.ckpt": file_sha256(best)},  # checked wherever the model is loaded
     }
     training = {  # this machine and this run: beside the model folder, not inside it
         "experiment": name,
@@ -197,6 +196,7 @@ def _train(
         "hardware": tracking.hardware(),
     }
     io.write_text(work_dir / "run.json", json.dumps(run, indent=2) + "\n")
+    io.write_json(work_dir / CHECKSUMS, {"best.ckpt": file_sha256(best)}, indent=2)  # checked wherever it is loaded
     (work_dir / "run_state.json").unlink(missing_ok=True)
     training_record(name).unlink(missing_ok=True)  # never left describing the model this publish replaces
     runs.publish(work_dir, final_dir)  # the model first: a tracking failure after this loses nothing

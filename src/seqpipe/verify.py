@@ -16,7 +16,7 @@ from pathlib import Path
 
 from seqpipe.data.store import array_hash_matches, is_store
 from seqpipe.errors import SeqpipeError
-from seqpipe.models.loading import file_sha256
+from seqpipe.models.loading import CHECKSUMS, file_sha256, recorded_hashes
 
 
 def check_store(path: Path) -> Iterator[tuple[str, Path, str]]:
@@ -43,14 +43,13 @@ def check_store(path: Path) -> Iterator[tuple[str, Path, str]]:
 
 
 def check_checkpoint(ckpt: Path) -> tuple[str, Path, str]:
-    """(status, file, detail) for one checkpoint against its model folder's run.json."""
-    run_file = ckpt.parent / "run.json"
-    recorded = json.loads(run_file.read_text()).get("checkpoint_sha256", {}) if run_file.is_file() else {}
+    """(status, file, detail) for one checkpoint against its model folder's checksums.json."""
+    recorded = recorded_hashes(ckpt.parent)
     if ckpt.name not in recorded:
-        return "unchecked", ckpt, "no SHA-256 recorded for it in run.json beside it"
+        return "unchecked", ckpt, f"no SHA-256 recorded for it in {CHECKSUMS} beside it"
     if file_sha256(ckpt) != recorded[ckpt.name]:
-        return "MISMATCH", ckpt, "bytes differ from the SHA-256 in run.json: retrain (`seqpipe fit`) or restore it"
-    return "ok", ckpt, "sha256 matches run.json"
+        return "MISMATCH", ckpt, f"bytes differ from the SHA-256 in {CHECKSUMS}: retrain (`seqpipe fit`) or restore it"
+    return "ok", ckpt, f"sha256 matches {CHECKSUMS}"
 
 
 def check_path(path: Path) -> Iterator[tuple[str, Path, str]]:
@@ -65,8 +64,7 @@ def check_path(path: Path) -> Iterator[tuple[str, Path, str]]:
     elif is_store(path):
         yield from check_store(path)
     elif (path / "run.json").is_file():
-        recorded = json.loads((path / "run.json").read_text()).get("checkpoint_sha256", {})
-        for name in sorted(recorded):
+        for name in sorted(recorded_hashes(path)):
             yield check_checkpoint(path / name)
     else:
         inner = [p for p in sorted(path.iterdir()) if p.is_dir() and (is_store(p) or (p / "run.json").is_file())]

@@ -1,8 +1,9 @@
 """Load a trained seqpipe model from its checkpoint, whatever its class, and refuse a damaged one.
 
 Every checkpoint seqpipe writes names its model class (``CLASS_KEY``, so MLflow's copy of a CRNN or Seq2Seq
-checkpoint loads on its own), and the model folder's run.json records each published checkpoint's SHA-256, which
-loading checks: a flipped byte is an error naming the file, not a silently different model. Checkpoints are read
+checkpoint loads on its own), and the model folder's checksums.json records each published checkpoint's SHA-256
+(apart from run.json: a checkpoint holds its training folder's absolute path, run.json does not), which loading
+checks: a flipped byte is an error naming the file, not a silently different model. Checkpoints are read
 with ``weights_only=True``: tensors and plain containers only, never a pickled object that could run code.
 """
 
@@ -21,6 +22,7 @@ import torch
 from seqpipe.errors import SeqpipeError
 
 CLASS_KEY = "seqpipe_model_class"
+CHECKSUMS = "checksums.json"  # models/<name>/checksums.json: {"best.ckpt": sha256}
 DEFAULT_CLASS = "seqpipe.models.recurrent.RecurrentModel"  # a bare checkpoint of the first seqpipe versions
 
 
@@ -48,10 +50,15 @@ def read_checkpoint(ckpt: str | Path) -> dict[str, Any]:
         ) from e
 
 
+def recorded_hashes(model_dir: Path) -> dict[str, str]:
+    """The SHA-256 of each checkpoint the model folder published (empty where it recorded none)."""
+    path = model_dir / CHECKSUMS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def check_recorded_hash(ckpt: Path) -> None:
-    """Compare the checkpoint with the SHA-256 its model folder's run.json recorded when it was published."""
-    run_file = ckpt.parent / "run.json"
-    recorded = json.loads(run_file.read_text()).get("checkpoint_sha256", {}) if run_file.exists() else {}
+    """Compare the checkpoint with the SHA-256 its model folder recorded when it was published."""
+    recorded = recorded_hashes(ckpt.parent)
     if ckpt.name in recorded and file_sha256(ckpt) != recorded[ckpt.name]:
         raise SeqpipeError(
             "the checkpoint's bytes differ from the SHA-256 recorded when it was published",

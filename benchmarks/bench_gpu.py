@@ -4,7 +4,7 @@ CRNNs. Target: seqpipe >= 0.9x the plain loop's tokens/s.
 
     python benchmarks/run.py gpu [--full]    # on a GPU machine (cuDNN, bf16); skipped, with a row saying so, without
 
-tests/test_bench_gpu.py runs ``measure`` on the CPU with a tiny config.
+tests/pipeline/test_bench_gpu.py runs ``measure`` on the CPU with a tiny config.
 Both sides alternate (A B A B) so machine noise hits them alike; each side's number is the median of its
 rounds. The CRNN epochs need their prepared stores (`dvc repro audio_prepare dna_prepare`); a config whose
 store is missing is reported as skipped.

@@ -7,7 +7,7 @@ per-batch transform costs more per epoch than the whole one-off extraction). Pre
 
 Clean features (``featurize_clips``) and renditions (``render_clips``) run through the same worker pool
 (``_in_workers``): results come back in input order, and every random draw is seeded by the job itself,
-so the store is bitwise the same for any number of workers (tests/test_audio_workers.py).
+so the store is bitwise the same for any number of workers (tests/domains/audio/test_audio_workers.py).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def _init_worker() -> None:
 def _one_blas_thread():
     """BLAS on one thread while featurizing: the mel projection is a small matrix product, and OpenBLAS's
     threads cost more than they give (2.3x slower on 2 shared cores) and oversubscribe worker processes.
-    The features are bitwise the same (tests/test_audio_workers.py)."""
+    The features are bitwise the same (tests/domains/audio/test_audio_workers.py)."""
     try:
         from threadpoolctl import threadpool_limits  # installed with scikit-learn
     except ImportError:  # pragma: no cover

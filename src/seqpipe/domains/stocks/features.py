@@ -43,7 +43,7 @@ def causal_features(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """(features (n, F), percent log returns (n,), price column used) for every row, NaN where undefined.
 
-    Every value at row t is a function of rows 0..t only (tests/test_stocks.py proves it).
+    Every value at row t is a function of rows 0..t only (tests/domains/stocks/test_stocks.py proves it).
     """
     price, used = s.price(price_column)
     ret = np.full(len(s), np.nan)

@@ -19,7 +19,8 @@ from seqpipe.domains.stocks.source.schema import Rules
 
 @dataclass(frozen=True)
 class StockSettings:
-    """What a stocks store is prepared with; the defaults are the datamodule's (tests/test_stocks.py checks).
+    """What a stocks store is prepared with; the defaults are the datamodule's (tests/domains/stocks/test_stocks.py
+    checks).
 
     ``features`` is kept as a tuple and the split dates as text (YAML may hand in date objects).
     ``embargo`` None means the minimum, lookback + horizon (``resolved_embargo``).

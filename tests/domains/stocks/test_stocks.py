@@ -491,7 +491,7 @@ def test_stock_pipeline_end_to_end(in_tmp, experiment):
         f"data.init_args.test_start='{SPLITS['test_start']}'",
     ]  # quoted: YAML dates
     cfg = load_config(
-        Path(__file__).resolve().parents[1] / "pipelines" / "stocks" / f"{experiment}.yaml", overrides, profile="fast"
+        Path(__file__).resolve().parents[3] / "pipelines" / "stocks" / f"{experiment}.yaml", overrides, profile="fast"
     )
     stages.preprocess(cfg)
     stages.baselines(cfg)

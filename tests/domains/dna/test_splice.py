@@ -16,7 +16,7 @@ from seqpipe.domains.dna.position import PositionalBoosting, PositionalLogisticR
 from seqpipe.domains.dna.source import decode, encode
 from seqpipe.errors import SeqpipeError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 SPLICE = REPO / "data" / "raw" / "splice" / "splice.csv"
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "reuse_datamodule.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "reuse_datamodule.py"
 
 
 def test_reuse_example_trains(in_tmp):

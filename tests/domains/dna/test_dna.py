@@ -484,7 +484,7 @@ def test_dna_stages_end_to_end_fast_profile(in_tmp):
     from seqpipe.config import load_config
     from seqpipe.predict import predict
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[3]
     shutil.copytree(repo / "pipelines" / "dna", in_tmp / "pipelines" / "dna")
     write_dataset(MotifTaskConfig(n=400, seed=0), in_tmp / "data" / "raw" / "dna")
     cfg = load_config("pipelines/dna/crnn.yaml", profile="fast")

@@ -191,7 +191,7 @@ def test_the_demo_runs_one_experiment_of_every_dataset(tmp_path):
     """`make demo` picks one evaluate stage a dataset of the real dvc.yaml, in a scratch copy on the fast profile."""
     from seqpipe.demo import MARKER, demo_stages, make_project
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     chosen = demo_stages(stages)
     datasets = sorted(p.name for p in (repo / "pipelines").iterdir() if (p / "base.yaml").exists())

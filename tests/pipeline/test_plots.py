@@ -17,7 +17,7 @@ import yaml
 
 from seqpipe import dvcplots
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "seqpipe"
 
 

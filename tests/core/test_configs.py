@@ -8,7 +8,7 @@ import yaml
 
 from seqpipe.config import import_class, load_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # shared base files may be partial (no name), and _*.yaml files are fragments for base lists: both are
 # checked through the experiments built on them
 CONFIGS = sorted(

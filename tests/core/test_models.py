@@ -88,7 +88,7 @@ def test_crnn_is_recurrent_model_blocks_on_a_conv_front_end():
     again.load_state_dict(m.state_dict())
     with pytest.raises(SeqpipeError, match="one_hot"):
         CRNN(CLS, one_hot=True)
-    crnn_yaml = Path(__file__).parents[1] / "pipelines/audio/crnn.yaml"
+    crnn_yaml = Path(__file__).parents[2] / "pipelines/audio/crnn.yaml"
     with pytest.raises(SeqpipeError, match="did you mean 'model.init_args.hidden_size'"):
         load_config(crnn_yaml, ["model.init_args.hiden_size=3"])
     assert (

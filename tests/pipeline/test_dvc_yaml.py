@@ -10,7 +10,7 @@ import yaml
 
 from seqpipe import dvcgen
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_committed_dvc_yaml_is_the_generators_output(monkeypatch):

@@ -27,7 +27,7 @@ import yaml
 from helpers import text_experiment, write_corpus
 from seqpipe.errors import SeqpipeError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # -- tiny models, saved as a fit publishes them (best.ckpt + run.json) ------------------------

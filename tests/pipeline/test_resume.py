@@ -86,7 +86,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(make, in_tmp: Path):
     cfg = make(in_tmp)
     assert main(["fit", "--config", write(in_tmp, "whole", cfg)]) == 0
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "seqpipe", "fit", "--config", write(in_tmp, "broken", cfg)],
         cwd=in_tmp,

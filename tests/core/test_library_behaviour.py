@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def test_importing_seqpipe_and_a_datamodule_loads_neither_dvc_nor_mlflow():

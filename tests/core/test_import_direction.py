@@ -53,7 +53,7 @@ def layer_of(module: str) -> int:
     for i, names in enumerate(LAYERS):
         if part in names:
             return i
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/test_import_direction.py")
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/core/test_import_direction.py")
 
 
 def domain_of(module: str) -> str | None:

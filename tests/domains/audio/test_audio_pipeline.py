@@ -9,7 +9,7 @@ import pytest
 
 from seqpipe.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow

@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-dir", default="metrics", help="where summary.md is written")
     p.add_argument("files", nargs="*", help="only these evaluation files (default: every reports/*/evaluation.json)")
 
+    p = sub.add_parser("compare", help="experiments x primary metric, best baseline, margin (metrics/ or MLflow)")
+    p.add_argument("--metrics-dir", default="metrics")
+    p.add_argument("--mlflow", action="store_true", help="read the MLflow store instead of metrics/")
+
     p = sub.add_parser("dvc-yaml", help="write dvc.yaml from pipelines/ (--check: fail if it differs)")
     p.add_argument("--check", action="store_true")
 
@@ -145,6 +149,17 @@ def run(args: argparse.Namespace) -> int:
         from seqpipe.demo import demo
 
         return demo(Path(args.dir), jobs=args.jobs)
+    if args.command == "compare":
+        from seqpipe import compare
+
+        if args.mlflow:
+            from seqpipe.tracking import tracking_uri
+
+            rows = compare.from_mlflow(tracking_uri())
+        else:
+            rows = compare.from_metrics(Path(args.metrics_dir))
+        print(compare.table(rows), end="")
+        return 0
     if args.command == "summary":
         files = [Path(f) for f in args.files] or None
         print(stages.summary(Path(args.metrics_dir), files=files), end="")

@@ -104,8 +104,9 @@ def log_model(
     with tempfile.TemporaryDirectory() as tmp:
         ckpt_dir = Path(tmp) / CHECKPOINT
         ckpt_dir.mkdir()
-        for name in ("best.ckpt", "run.json"):
-            shutil.copy2(model_dir / name, ckpt_dir / name)
+        for part in ("best.ckpt", "run.json", "checksums.json"):  # the hash travels with the checkpoint
+            if (model_dir / part).exists():
+                shutil.copy2(model_dir / part, ckpt_dir / part)
         return mlflow.pyfunc.log_model(
             name=name,
             python_model=SeqpipeModel(),

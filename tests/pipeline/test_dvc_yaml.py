@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from seqpipe import dvcgen
@@ -88,3 +89,27 @@ def test_summary_reads_exactly_its_declared_metrics_files(monkeypatch, tmp_path)
     assert "| x |" in only and "stray" not in only
     monkeypatch.chdir(tmp_path)  # by hand: every evaluation under reports/
     assert "| stray |" in stages.summary(tmp_path, out=tmp_path / "s.md")
+
+
+def test_compare_prints_one_narrow_row_an_experiment(tmp_path):
+    """`seqpipe compare` reads the headlines of metrics/: one row an experiment, under 160 columns."""
+    from seqpipe import compare, tracking
+
+    doc = {
+        "experiment": "text-lstm",
+        "domain": "text",
+        "primary_metric": "test_bpc",
+        "direction": "lower",
+        "model": {"test_bpc": 1.9},
+        "baselines": {"kn8": {"test_bpc": 2.1}},
+        "best_baseline": "kn8",
+        "margin": {"vs": "kn8", "ci95": [-0.25, -0.15]},
+    }
+    head = tracking.headline(doc, "reports/text-lstm/evaluation.json")
+    assert head["margin"] == pytest.approx(0.2) and head["verdict"] == "better"
+    assert (head["margin_ci95_low"], head["margin_ci95_high"]) == (0.15, 0.25)  # oriented: > 0 the model is better
+    (tmp_path / "text-lstm.json").write_text(json.dumps(head))
+    (tmp_path / "summary.json").write_text("{}")  # not a headline: skipped
+    out = compare.table(compare.from_metrics(tmp_path)).splitlines()
+    assert len(out) == 2 and out[1].split()[:3] == ["text-lstm", "test_bpc", "1.9000"] and "better" in out[1]
+    assert max(map(len, out)) < 160

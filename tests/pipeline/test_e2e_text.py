@@ -130,6 +130,11 @@ def test_text_pipeline_end_to_end(text_config, capsys):
 
     assert main(["summary"]) == 0
     assert "tiny-lstm" in (tmp / "metrics/summary.md").read_text()
+    capsys.readouterr()
+    assert main(["compare"]) == 0 and main(["compare", "--mlflow"]) == 0
+    from_metrics, from_mlflow = (part.splitlines()[1] for part in capsys.readouterr().out.split("experiment ")[1:])
+    assert from_metrics.split()[:2] == from_mlflow.split()[:2] == ["tiny-lstm", "test_bpc"]
+    assert float(from_metrics.split()[5]) == pytest.approx(float(from_mlflow.split()[5]))  # the same margin
 
 
 def test_resume_from_last_checkpoint(text_config):

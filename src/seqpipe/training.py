@@ -109,8 +109,52 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
         return _train(cfg, dm, model, seed, work_dir, final_dir, ckpt, {})
     with runs.experiment_lock(MODELS, name):
         ckpt = runs.resume_checkpoint(resume, work_dir)
+        if ckpt is not None and not _resumable(cfg, ckpt, work_dir, model):
+            log.info("%s: nothing to resume, already trained (%s holds the whole budget)", name, ckpt)
+            return final_dir
         state = runs.prepare_work_dir(work_dir, ckpt)
         return _train(cfg, dm, model, seed, work_dir, final_dir, ckpt, state)
+
+
+def _resumable(cfg: dict[str, Any], ckpt: Path, work_dir: Path, model: Any) -> bool:
+    """Refuses changed hyperparameters; False for a finished checkpoint outside the work dir (nothing to do)."""
+    state_file = work_dir / "run_state.json"
+    inside = ckpt.resolve().parent == work_dir.resolve()
+    state = json.loads(state_file.read_text()) if inside and state_file.exists() else {}
+    return runs.check_resume(cfg, ckpt, state, dict(model.hparams)) or inside
+
+
+def _open_run(cfg: dict[str, Any], dm: Any, state: dict[str, Any], ckpt: Path | None) -> Any:
+    """The run's guarded MLflow logger: the recorded run when resuming and the store still has it, else a new run
+    tagged with the checkpoint and the lost run's id; this host's SIGKILLed runs are marked KILLED first."""
+    from seqpipe.tracking_guard import GuardedMLFlowLogger, claim_run, reap_killed, run_exists
+
+    tags = tracking.run_tags(cfg, "train", dm.meta["fingerprint"])
+    run_id = state.get("mlflow_run_id")
+    if runs.process_rank() == 0:
+        exp_id = tracking.ensure_experiment(cfg["domain"])
+        client = __import__("mlflow").MlflowClient(tracking.tracking_uri())
+        reap_killed(client, exp_id)
+        if run_id and not run_exists(client, run_id):
+            log.warning(
+                "%s: the resumed run's MLflow run %s is not in the store %s: logging to a new run",
+                cfg["name"],
+                run_id,
+                tracking.tracking_uri(),
+            )
+            tags.update({"resumed_checkpoint": str(ckpt), "lost_run_id": run_id})
+            run_id = None
+    logger = GuardedMLFlowLogger(
+        experiment_name=tracking.experiment_name(cfg["domain"]),
+        run_name=cfg["name"],
+        tracking_uri=tracking.tracking_uri(),
+        tags=tags,
+        artifact_location=tracking.artifact_location(),
+        run_id=run_id,  # a resumed run continues its MLflow run
+    )
+    if runs.process_rank() == 0:
+        claim_run(logger.experiment, logger.run_id)
+    return logger
 
 
 def _train(
@@ -123,21 +167,11 @@ def _train(
     ckpt: Path | None,
     state: dict[str, Any],
 ) -> Path:
-    from lightning.pytorch.loggers import MLFlowLogger
-
     name = cfg["name"]
+    logger = _open_run(cfg, dm, state, ckpt)
     if runs.process_rank() == 0:
-        tracking.ensure_experiment(cfg["domain"])
-    logger = MLFlowLogger(
-        experiment_name=tracking.experiment_name(cfg["domain"]),
-        run_name=name,
-        tracking_uri=tracking.tracking_uri(),
-        tags=tracking.run_tags(cfg, "train", dm.meta["fingerprint"]),
-        artifact_location=tracking.artifact_location(),
-        run_id=state.get("mlflow_run_id"),  # a resumed run continues its MLflow run
-    )
-    if runs.process_rank() == 0:
-        io.write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
+        run_state = {"mlflow_run_id": logger.run_id, "config": runs.resumed_sections(cfg)}
+        io.write_text(work_dir / "run_state.json", json.dumps(run_state) + "\n")
     fit_cfg = cfg.get("fit") or {}
     trainer = build_trainer(cfg, work_dir, logger, model)
     best_checkpoint = trainer.checkpoint_callback
@@ -199,6 +233,8 @@ def _train(
         "precision": trainer.precision,
         "hardware": tracking.hardware(),
     }
+    if (cfg.get("trainer") or {}).get("precision") == "auto" and precision.last_choice:  # the choice and its ratio
+        training["precision_auto"] = precision.last_choice
     io.write_text(work_dir / "run.json", json.dumps(run, indent=2) + "\n")
     (work_dir / "run_state.json").unlink(missing_ok=True)
     training_record(name).unlink(missing_ok=True)  # never left describing the model this publish replaces
@@ -212,6 +248,8 @@ def _train(
         run["best_score"],
         final_dir,
     )
+    if logger.guard.broken:  # already warned, and the run marked FAILED where the store answered
+        return final_dir
     try:
         client = logger.experiment
         client.log_metric(logger.run_id, "train_seconds", train_seconds)
@@ -225,6 +263,8 @@ def _train(
             log.info("%s: registered as MLflow model %s version %s", name, fit_cfg["register_model"], version)
     except Exception as e:  # noqa: BLE001 -- tracking is a copy; the published model is the result
         log.warning("%s is published in %s, but logging it to MLflow failed: %r", name, final_dir, e)
+        logger.guard.reason = f"logging the published model: {e!r}"
+        logger.guard.mark_failed(logger.experiment, logger.run_id)
     return final_dir
 
 

@@ -1,0 +1,146 @@
+"""Publish first, track second: MLflow is a copy of a fit, never a reason to lose it.
+
+Every MLflow call on the training path goes through a ``TrackingGuard``: the first failure (a moved project, a
+full disk under the store, an MLflow outage) is one warning, later calls are skipped, training goes on and the
+model is published; at the end the run is marked FAILED with the reason where the store answers again. Runs are
+tagged with the fitting process's host and pid, so a SIGKILLed run (still RUNNING, its pid gone) is marked KILLED
+by the next fit of the domain.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+log = logging.getLogger(__name__)
+
+FAILURE_TAG = "seqpipe.tracking_failure"
+PID_TAG, HOST_TAG = "seqpipe.pid", "seqpipe.host"
+
+
+class TrackingGuard:
+    """Runs tracking calls; the first failure is remembered and warned about once, later calls are skipped."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    @property
+    def broken(self) -> bool:
+        return self.reason is not None
+
+    def fail(self, what: str, error: BaseException) -> None:
+        if self.reason is None:
+            self.reason = f"{what}: {type(error).__name__}: {error}"
+            log.warning(
+                "MLflow tracking failed (%s); training goes on untracked and the model is published", self.reason
+            )
+
+    def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.reason is not None:
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 -- tracking is a copy; the fit is the result
+            self.fail(what, e)
+            return None
+
+    def mark_failed(self, client: Any, run_id: str | None) -> None:
+        """Tag the run with the reason and end it FAILED (where the store answers; else a warning)."""
+        if self.reason is None or run_id is None:
+            return
+        try:
+            client.set_tag(run_id, FAILURE_TAG, self.reason[:4000])
+            client.set_terminated(run_id, "FAILED")
+        except Exception as e:  # noqa: BLE001
+            log.warning("could not mark MLflow run %s FAILED (%s): the store is still unreachable", run_id, e)
+
+
+def guard_of(logger: Any) -> TrackingGuard:
+    """The logger's guard (a plain logger gets one of its own, so callbacks never raise on tracking)."""
+    guard = getattr(logger, "guard", None)
+    if guard is None:
+        guard = TrackingGuard()
+        try:
+            logger.guard = guard
+        except AttributeError:  # pragma: no cover
+            pass
+    return guard
+
+
+class GuardedMLFlowLogger(MLFlowLogger):
+    """Lightning's MLFlowLogger whose writes go through a TrackingGuard; a broken run ends FAILED, not FINISHED."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = TrackingGuard()
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any) -> None:
+        self.guard.call("logging parameters", super().log_hyperparams, params)
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Any, step: int | None = None) -> None:
+        self.guard.call("logging metrics", super().log_metrics, metrics, step)
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        self.guard.call("logging checkpoints", super().after_save_checkpoint, checkpoint_callback)
+
+    @rank_zero_only
+    def finalize(self, status: str = "success") -> None:
+        if self.guard.broken:
+            if self._initialized:
+                self.guard.mark_failed(self.experiment, self.run_id)
+            return
+        self.guard.call("ending the run", super().finalize, status)
+        if self.guard.broken and self._initialized:
+            self.guard.mark_failed(self.experiment, self.run_id)
+
+
+def run_exists(client: Any, run_id: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_run(run_id)
+        return True
+    except MlflowException:
+        return False
+
+
+def claim_run(client: Any, run_id: str) -> None:
+    """Tag the run with this process, so a later fit can tell a SIGKILLed run from a running one."""
+    client.set_tag(run_id, HOST_TAG, socket.gethostname())
+    client.set_tag(run_id, PID_TAG, str(os.getpid()))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_killed(client: Any, experiment_id: str) -> list[str]:
+    """Mark this host's RUNNING runs whose fitting process is gone (SIGKILL, OOM killer) as KILLED."""
+    host = socket.gethostname()
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'"
+    )
+    killed = []
+    for run in runs:
+        pid = run.data.tags.get(PID_TAG, "")
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            client.set_terminated(run.info.run_id, "KILLED")
+            killed.append(run.info.run_id)
+            log.warning(
+                "MLflow run %s was left RUNNING by process %s, which is gone: marked KILLED", run.info.run_id, pid
+            )
+    return killed

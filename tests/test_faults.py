@@ -157,7 +157,7 @@ def test_an_unwritable_artifact_store_is_one_warning_and_the_model_is_published(
     warnings = _tracking_warnings(caplog)
     assert len(warnings) == 1 and "NotADirectoryError" in warnings[0]
     [(_, status, tags, _)] = _runs(in_tmp)
-    assert status == "FAILED" and "NotADirectoryError" in tags["seqpipe.tracking_failure"]
+    assert status == "FAILED" and "NotADirectoryError" in tags["tracking_failure"]
 
 
 def test_a_failing_metric_store_warns_once_not_every_step(in_tmp: Path, caplog, monkeypatch) -> None:
@@ -178,7 +178,7 @@ def test_a_failing_metric_store_warns_once_not_every_step(in_tmp: Path, caplog, 
     assert len(_tracking_warnings(caplog)) == 1 and len(calls) == 2  # later writes skipped, not retried a step
     monkeypatch.setattr(MlflowClient, "log_batch", real)
     [(_, status, tags, _)] = _runs(in_tmp)
-    assert status == "FAILED" and "Input/output error" in tags["seqpipe.tracking_failure"]
+    assert status == "FAILED" and "Input/output error" in tags["tracking_failure"]
 
 
 def test_a_copied_project_writes_its_artifacts_under_itself(in_tmp: Path, monkeypatch) -> None:
@@ -229,7 +229,7 @@ def test_a_sigkilled_run_is_marked_killed_by_the_next_start(in_tmp: Path) -> Non
     gone = subprocess.Popen(["true"])
     gone.wait()
     claim_run(client, dead)
-    client.set_tag(dead, "seqpipe.pid", str(gone.pid))  # a process that no longer exists
+    client.set_tag(dead, "fit_pid", str(gone.pid))  # a process that no longer exists
     claim_run(client, alive)  # this one: still running
     assert reap_killed(client, exp) == [dead]
     assert client.get_run(dead).info.status == "KILLED" and client.get_run(alive).info.status == "RUNNING"

@@ -27,6 +27,8 @@ LAYERS: list[set[str]] = [
     # MLflow, run folders, callbacks and the training guards, configs, precision, predict, serving, verify
     {
         "tracking",
+        "tracking_guard",
+        "tracking_store",
         "runs",
         "callbacks",
         "guards",

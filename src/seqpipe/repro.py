@@ -189,16 +189,8 @@ def dvc_stage_runner(
         start = time.monotonic()
         ran = False
         cmd = [dvc, "--wait-for-lock", "repro", "--single-item", name]
-        with subprocess.Popen(
-            cmd,
-            cwd=root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,
-        ) as proc:
+        out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "errors": "replace", "bufsize": 1}
+        with subprocess.Popen(cmd, cwd=root, start_new_session=True, **out) as proc:
             if running is not None:
                 running.add(proc)
             assert proc.stdout is not None
@@ -281,23 +273,18 @@ def _interrupted(running: set[subprocess.Popen], grace: float = 10.0) -> int:
     seconds; one line instead of a traceback, and 130, the shell's status for SIGINT."""
     procs = list(running)
     for proc in procs:
-        _signal_group(proc, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGINT)
     deadline = time.monotonic() + grace
     for proc in procs:
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     sys.stderr.write(f"seqpipe repro: interrupted; stopped {len(procs)} running stage(s)\n")
     return 130
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _init_tracking_store(root: Path) -> None:

@@ -20,8 +20,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 log = logging.getLogger(__name__)
 
-FAILURE_TAG = "seqpipe.tracking_failure"
-PID_TAG, HOST_TAG = "seqpipe.pid", "seqpipe.host"
+FAILURE_TAG = "tracking_failure"
+PID_TAG, HOST_TAG = "fit_pid", "fit_host"
 
 
 class TrackingGuard:
@@ -144,3 +144,41 @@ def reap_killed(client: Any, experiment_id: str) -> list[str]:
                 "MLflow run %s was left RUNNING by process %s, which is gone: marked KILLED", run.info.run_id, pid
             )
     return killed
+
+
+def open_run(cfg: dict[str, Any], fingerprint: str, state: dict[str, Any], ckpt: Any) -> GuardedMLFlowLogger:
+    """The run's guarded MLflow logger: the recorded run when resuming and the store still has it, else a new run
+    tagged with the checkpoint and the lost run's id; this host's SIGKILLed runs are marked KILLED first."""
+    import mlflow
+
+    from seqpipe import runs, tracking
+
+    tags = tracking.run_tags(cfg, "train", fingerprint)
+    run_id = state.get("mlflow_run_id")
+    if runs.process_rank() == 0:
+        exp_id = tracking.ensure_experiment(cfg["domain"])
+        client = mlflow.MlflowClient(tracking.tracking_uri())
+        try:  # housekeeping: never a reason not to train
+            reap_killed(client, exp_id)
+        except Exception as e:  # noqa: BLE001
+            log.warning("could not check the store for runs left RUNNING by killed fits: %s", e)
+        if run_id and not run_exists(client, run_id):
+            log.warning(
+                "%s: the resumed run's MLflow run %s is not in the store %s: logging to a new run",
+                cfg["name"],
+                run_id,
+                tracking.tracking_uri(),
+            )
+            tags.update({"resumed_checkpoint": str(ckpt), "lost_run_id": run_id})
+            run_id = None
+    logger = GuardedMLFlowLogger(
+        experiment_name=tracking.experiment_name(cfg["domain"]),
+        run_name=cfg["name"],
+        tracking_uri=tracking.tracking_uri(),
+        tags=tags,
+        artifact_location=tracking.artifact_location(),
+        run_id=run_id,  # a resumed run continues its MLflow run
+    )
+    if runs.process_rank() == 0:
+        logger.guard.call("tagging the run", claim_run, logger.experiment, logger.run_id)
+    return logger

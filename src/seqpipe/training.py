@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from seqpipe import io, precision, runs, tracking
+from seqpipe import io, precision, runs, tracking, tracking_guard
 from seqpipe.config import instantiate
 from seqpipe.errors import SeqpipeError
 from seqpipe.models.loading import class_path_of, file_sha256, load_model
@@ -124,39 +124,6 @@ def _resumable(cfg: dict[str, Any], ckpt: Path, work_dir: Path, model: Any) -> b
     return runs.check_resume(cfg, ckpt, state, dict(model.hparams)) or inside
 
 
-def _open_run(cfg: dict[str, Any], dm: Any, state: dict[str, Any], ckpt: Path | None) -> Any:
-    """The run's guarded MLflow logger: the recorded run when resuming and the store still has it, else a new run
-    tagged with the checkpoint and the lost run's id; this host's SIGKILLed runs are marked KILLED first."""
-    from seqpipe.tracking_guard import GuardedMLFlowLogger, claim_run, reap_killed, run_exists
-
-    tags = tracking.run_tags(cfg, "train", dm.meta["fingerprint"])
-    run_id = state.get("mlflow_run_id")
-    if runs.process_rank() == 0:
-        exp_id = tracking.ensure_experiment(cfg["domain"])
-        client = __import__("mlflow").MlflowClient(tracking.tracking_uri())
-        reap_killed(client, exp_id)
-        if run_id and not run_exists(client, run_id):
-            log.warning(
-                "%s: the resumed run's MLflow run %s is not in the store %s: logging to a new run",
-                cfg["name"],
-                run_id,
-                tracking.tracking_uri(),
-            )
-            tags.update({"resumed_checkpoint": str(ckpt), "lost_run_id": run_id})
-            run_id = None
-    logger = GuardedMLFlowLogger(
-        experiment_name=tracking.experiment_name(cfg["domain"]),
-        run_name=cfg["name"],
-        tracking_uri=tracking.tracking_uri(),
-        tags=tags,
-        artifact_location=tracking.artifact_location(),
-        run_id=run_id,  # a resumed run continues its MLflow run
-    )
-    if runs.process_rank() == 0:
-        claim_run(logger.experiment, logger.run_id)
-    return logger
-
-
 def _train(
     cfg: dict[str, Any],
     dm: Any,
@@ -168,7 +135,7 @@ def _train(
     state: dict[str, Any],
 ) -> Path:
     name = cfg["name"]
-    logger = _open_run(cfg, dm, state, ckpt)
+    logger = tracking_guard.open_run(cfg, dm.meta["fingerprint"], state, ckpt)
     if runs.process_rank() == 0:
         run_state = {"mlflow_run_id": logger.run_id, "config": runs.resumed_sections(cfg)}
         io.write_text(work_dir / "run_state.json", json.dumps(run_state) + "\n")

@@ -106,6 +106,8 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
     final_dir, work_dir = MODELS / name, MODELS / f".{name}.tmp"
     if rank > 0:
         ckpt = runs.resume_checkpoint(resume, work_dir)
+        if ckpt is not None and not _resumable(cfg, ckpt, work_dir, model):  # rank 0 decides the same way
+            return final_dir
         return _train(cfg, dm, model, seed, work_dir, final_dir, ckpt, {})
     with runs.experiment_lock(MODELS, name):
         ckpt = runs.resume_checkpoint(resume, work_dir)

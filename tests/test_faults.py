@@ -221,7 +221,7 @@ def test_a_sigkilled_run_is_marked_killed_by_the_next_start(in_tmp: Path) -> Non
     from mlflow.tracking import MlflowClient
 
     from seqpipe import tracking
-    from seqpipe.tracking_guard import claim_run, reap_killed
+    from seqpipe.tracking_guard import claim_run, reap_killed, run_exists
 
     exp = tracking.ensure_experiment("text")
     client = MlflowClient(tracking.tracking_uri())
@@ -233,6 +233,8 @@ def test_a_sigkilled_run_is_marked_killed_by_the_next_start(in_tmp: Path) -> Non
     claim_run(client, alive)  # this one: still running
     assert reap_killed(client, exp) == [dead]
     assert client.get_run(dead).info.status == "KILLED" and client.get_run(alive).info.status == "RUNNING"
+    client.delete_run(dead)  # a deleted run is lost to a resume, like one the store never had
+    assert not run_exists(client, dead) and not run_exists(client, "0" * 32) and run_exists(client, alive)
 
 
 @pytest.mark.slow  # three fresh interpreters importing MLflow side by side: ~20 s on a loaded machine

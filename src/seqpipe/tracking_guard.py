@@ -106,8 +106,7 @@ def run_exists(client: Any, run_id: str) -> bool:
     from mlflow.exceptions import MlflowException
 
     try:
-        client.get_run(run_id)
-        return True
+        return client.get_run(run_id).info.lifecycle_stage != "deleted"  # a deleted run is as good as lost
     except MlflowException:
         return False
 

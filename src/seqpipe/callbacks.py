@@ -31,6 +31,7 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 from seqpipe.errors import SeqpipeError
 from seqpipe.io import write_text as atomic_write_text
 from seqpipe.models.core import logging_step
+from seqpipe.tracking_guard import guard_of
 
 
 def _cell_step(rnn: torch.nn.RNNBase, x: torch.Tensor, state: list) -> list:
@@ -157,7 +158,9 @@ class GradientThroughTime(L.Callback):
 
             now = int(time.time() * 1000)
             metrics = [Metric(grad_curve_name(step), float(v), now, t + 1) for t, v in enumerate(norms)]
-            logger.experiment.log_batch(logger.run_id, metrics=metrics)
+            guard_of(logger).call(
+                "logging gradient norms", lambda: logger.experiment.log_batch(logger.run_id, metrics=metrics)
+            )
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.rows or not trainer.is_global_zero:
@@ -172,9 +175,10 @@ class GradientThroughTime(L.Callback):
         png_path = self.out_dir / "grad_through_time.png"
         plot_gradient_curves({type(pl_module).__name__: self.rows}, png_path, title=self.title)
         logger = trainer.logger
-        if logger is not None and hasattr(logger, "run_id"):
-            logger.experiment.log_artifact(logger.run_id, str(csv_path))
-            logger.experiment.log_artifact(logger.run_id, str(png_path))
+        if logger is not None and hasattr(logger, "run_id"):  # guarded: the model is published after this
+            guard = guard_of(logger)
+            guard.call("logging artifacts", lambda: logger.experiment.log_artifact(logger.run_id, str(csv_path)))
+            guard.call("logging artifacts", lambda: logger.experiment.log_artifact(logger.run_id, str(png_path)))
 
 
 def read_curves(csv_path: str | Path) -> list[tuple[int, int, float]]:

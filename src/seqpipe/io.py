@@ -9,6 +9,7 @@ deleted, so a crash leaves one of them whole.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from seqpipe.errors import SeqpipeError
 
 
 def umask() -> int:
@@ -28,8 +31,12 @@ def umask() -> int:
 def write_with(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Call ``write`` on a binary temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as e:
+        _raise_if_full(e, path)
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -37,9 +44,27 @@ def write_with(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; a published file gets the user's umask
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)  # never a partial file left on a full disk
+        if isinstance(e, OSError):
+            _raise_if_full(e, path)
         raise
+
+
+class DiskFull(SeqpipeError, OSError):
+    """ENOSPC/EDQUOT as a one-line seqpipe error that is still an OSError for callers that tolerate write failures."""
+
+
+def _raise_if_full(error: OSError, path: Path) -> None:
+    """A full disk (or quota) is the user's to fix: one line naming the file, not an OSError traceback."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        full = DiskFull(
+            f"no space left on the device writing {path.name} ({os.strerror(error.errno)}); nothing partial was kept",
+            where=path,
+            fix="free disk space there and rerun (`seqpipe fit --resume` continues an interrupted fit)",
+        )
+        full.errno = error.errno
+        raise full from None
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -178,18 +179,26 @@ class _Printer:
             sys.stdout.flush()
 
 
-def dvc_stage_runner(root: Path, dvc: str, printer: _Printer) -> Callable[[str], StageRun]:
+def dvc_stage_runner(
+    root: Path, dvc: str, printer: _Printer, running: set[subprocess.Popen] | None = None
+) -> Callable[[str], StageRun]:
+    """Runs one stage with `dvc repro --single-item`, in a process group of its own (recorded in ``running``), so
+    an interrupted repro stops it and its stage's command together."""
+
     def run_stage(name: str) -> StageRun:
         start = time.monotonic()
         ran = False
         cmd = [dvc, "--wait-for-lock", "repro", "--single-item", name]
-        with subprocess.Popen(
-            cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1
-        ) as proc:
+        out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "errors": "replace", "bufsize": 1}
+        with subprocess.Popen(cmd, cwd=root, start_new_session=True, **out) as proc:
+            if running is not None:
+                running.add(proc)
             assert proc.stdout is not None
             for text in proc.stdout:
                 ran = ran or text.startswith("Running stage")
                 printer.line(name, text)
+        if running is not None:
+            running.discard(proc)
         seconds = time.monotonic() - start
         if proc.returncode == 0:
             printer.line(name, f"{'done' if ran else 'up to date'} ({seconds:.0f} s)")
@@ -234,7 +243,13 @@ def repro(root: Path = Path("."), jobs: int | None = None, targets: Sequence[str
         upstream = {n: ups for n, ups in upstream.items() if n in keep}
     log.info("%d stages, %d at a time", len(order), jobs)
     start = time.monotonic()
-    results = schedule(order, upstream, jobs, dvc_stage_runner(root, dvc, _Printer()), load_stage_seconds(root))
+    running: set[subprocess.Popen] = set()
+    try:
+        results = schedule(
+            order, upstream, jobs, dvc_stage_runner(root, dvc, _Printer(), running), load_stage_seconds(root)
+        )
+    except KeyboardInterrupt:
+        return _interrupted(running)
     save_stage_seconds(root, results)
     bad = [r.name for r in results if r.returncode != 0]
     if bad:
@@ -247,7 +262,29 @@ def repro(root: Path = Path("."), jobs: int | None = None, targets: Sequence[str
         sum(not r.ran for r in results),
         (time.monotonic() - start) / 60,
     )
-    return subprocess.run([dvc, "repro", *(targets or [])], cwd=root).returncode
+    try:
+        return subprocess.run([dvc, "repro", *(targets or [])], cwd=root).returncode
+    except KeyboardInterrupt:  # the child shares the terminal's process group: Ctrl-C reached it too
+        return _interrupted(set())
+
+
+def _interrupted(running: set[subprocess.Popen], grace: float = 10.0) -> int:
+    """Ctrl-C: SIGINT to every running stage's process group (dvc releases its lock), SIGKILL after ``grace``
+    seconds; one line instead of a traceback, and 130, the shell's status for SIGINT."""
+    procs = list(running)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    sys.stderr.write(f"seqpipe repro: interrupted; stopped {len(procs)} running stage(s)\n")
+    return 130
 
 
 def _init_tracking_store(root: Path) -> None:

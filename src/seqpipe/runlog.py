@@ -67,21 +67,6 @@ def registered_name(cfg: dict[str, Any]) -> str | None:
     return cfg["name"] if choice is True else str(choice)
 
 
-def make_logger(**kwargs: Any) -> Any:
-    """Lightning's MLFlowLogger that sends metrics under the names above (``metric_name``); everything Lightning
-    sees (callback_metrics, the checkpoint monitor) keeps its own keys."""
-    from lightning.pytorch.loggers import MLFlowLogger
-
-    class NamedMLFlowLogger(MLFlowLogger):
-        def log_metrics(self, metrics: Any, step: int | None = None) -> None:
-            super().log_metrics({metric_name(k): v for k, v in metrics.items()}, step)
-
-        def log_hyperparams(self, params: Any) -> None:
-            """Lightning's undotted copy of the model's and datamodule's arguments: log_fit_config logs them."""
-
-    return NamedMLFlowLogger(**kwargs)
-
-
 def _no_tip(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("💡 Tip")
 

@@ -147,3 +147,46 @@ class RngState(L.Callback):
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
+
+
+BUDGET_KEYS = {"max_steps", "max_epochs", "max_time", "enable_progress_bar"}  # a resume may extend the budget
+
+
+def _flat(section: Any, prefix: str) -> dict[str, str]:
+    if not isinstance(section, dict):
+        return {prefix: json.dumps(section, sort_keys=True, default=str)}
+    out: dict[str, str] = {}
+    for k, v in section.items():
+        out.update(_flat(v, f"{prefix}.{k}"))
+    return out
+
+
+def resumed_sections(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config sections a resume must not change (recorded in run_state.json)."""
+    trainer = {k: v for k, v in (cfg.get("trainer") or {}).items() if k not in BUDGET_KEYS}
+    return json.loads(json.dumps({"model": cfg.get("model"), "trainer": trainer, "fit": cfg.get("fit")}, default=str))
+
+
+def check_resume(cfg: dict[str, Any], ckpt: Path, state: dict[str, Any], hparams: dict[str, Any]) -> bool:
+    """Refuse a resume whose hyperparameters differ from the checkpoint's run (naming the keys); False when the
+    checkpoint already holds the whole budget (nothing to resume)."""
+    try:
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as e:  # noqa: BLE001 -- any unreadable checkpoint is the same user problem
+        raise SeqpipeError(f"cannot read the checkpoint to resume from: {e}", where=ckpt, fix="pass another one") from e
+    a, b = _flat(saved.get("hyper_parameters") or {}, "model"), _flat(dict(hparams), "model")
+    changed = {k for k in a.keys() & b.keys() if a[k] != b[k]}
+    if state.get("config"):
+        a, b = _flat(state["config"], "cfg"), _flat(resumed_sections(cfg), "cfg")
+        in_cfg = {k[4:] for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+        changed = in_cfg | {k for k in changed if k.replace("model.", "model.init_args.", 1) not in in_cfg}
+    if changed:
+        raise SeqpipeError(
+            f"--resume with changed hyperparameters: {', '.join(sorted(changed))} differ from the checkpoint's run",
+            where=ckpt,
+            fix="resume with the run's settings, or start a new run without --resume",
+        )
+    budget = (cfg.get("trainer") or {}).get("max_steps")
+    if budget is not None and int(budget) > 0 and int(saved.get("global_step", 0)) >= int(budget):
+        return False
+    return True

@@ -75,9 +75,21 @@ def ui_links(base: str = UI_BASE) -> str:
 def init_store(project: Path | None = None) -> None:
     """Open the project's tracking store once, which creates a new sqlite store's tables (`seqpipe repro` does it
     before starting stages side by side: two processes creating them at once collide)."""
-    import mlflow
+    from seqpipe import tracking_store
 
-    mlflow.MlflowClient(tracking_uri(project)).search_experiments(max_results=1)
+    tracking_store.init_locked(tracking_uri(project), mlruns_dir(project))
+
+
+def prepare_store() -> None:
+    """The default store before a fit logs to it: its tables created under a lock (fits started at once), and
+    its artifact locations re-pointed here if the project was copied or moved (seqpipe.tracking_store)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return
+    from seqpipe import tracking_store
+
+    init_store()
+    with tracking_store.store_lock(mlruns_dir()):
+        tracking_store.relocate(mlruns_dir() / "mlflow.db", mlruns_dir())
 
 
 def ensure_experiment(domain: str) -> str:
@@ -85,6 +97,7 @@ def ensure_experiment(domain: str) -> str:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    prepare_store()
     mlflow.set_tracking_uri(tracking_uri())
     name = experiment_name(domain)
     exp = mlflow.get_experiment_by_name(name)

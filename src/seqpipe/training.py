@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from seqpipe import io, precision, runlog, runs, tracking
+from seqpipe import io, precision, runlog, runs, tracking, tracking_guard
 from seqpipe.config import instantiate
 from seqpipe.errors import SeqpipeError
 from seqpipe.models.loading import CHECKSUMS, class_path_of, file_sha256, load_model
@@ -106,11 +106,24 @@ def fit(cfg: dict[str, Any], resume: str | None = None) -> Path:
     final_dir, work_dir = MODELS / name, MODELS / f".{name}.tmp"
     if rank > 0:
         ckpt = runs.resume_checkpoint(resume, work_dir)
+        if ckpt is not None and not _resumable(cfg, ckpt, work_dir, model):  # rank 0 decides the same way
+            return final_dir
         return _train(cfg, dm, model, seed, work_dir, final_dir, ckpt, {})
     with runs.experiment_lock(MODELS, name):
         ckpt = runs.resume_checkpoint(resume, work_dir)
+        if ckpt is not None and not _resumable(cfg, ckpt, work_dir, model):
+            log.info("%s: nothing to resume, already trained (%s holds the whole budget)", name, ckpt)
+            return final_dir
         state = runs.prepare_work_dir(work_dir, ckpt)
         return _train(cfg, dm, model, seed, work_dir, final_dir, ckpt, state)
+
+
+def _resumable(cfg: dict[str, Any], ckpt: Path, work_dir: Path, model: Any) -> bool:
+    """Refuses changed hyperparameters; False for a finished checkpoint outside the work dir (nothing to do)."""
+    state_file = work_dir / "run_state.json"
+    inside = ckpt.resolve().parent == work_dir.resolve()
+    state = json.loads(state_file.read_text()) if inside and state_file.exists() else {}
+    return runs.check_resume(cfg, ckpt, state, dict(model.hparams)) or inside
 
 
 def _train(
@@ -124,19 +137,11 @@ def _train(
     state: dict[str, Any],
 ) -> Path:
     name = cfg["name"]
-    if runs.process_rank() == 0:
-        tracking.ensure_experiment(cfg["domain"])
     runlog.quiet_known_noise()
-    logger = runlog.make_logger(  # Lightning's MLFlowLogger, sending metrics under runlog's names
-        experiment_name=tracking.experiment_name(cfg["domain"]),
-        run_name=name,
-        tracking_uri=tracking.tracking_uri(),
-        tags={**tracking.run_tags(cfg, "train", dm.meta["fingerprint"]), runlog.RUN_KIND_TAG: "training"},
-        artifact_location=tracking.artifact_location(),
-        run_id=state.get("mlflow_run_id"),  # a resumed run continues its MLflow run
-    )
+    logger = tracking_guard.open_run(cfg, dm.meta["fingerprint"], state, ckpt)
     if runs.process_rank() == 0:
-        io.write_text(work_dir / "run_state.json", json.dumps({"mlflow_run_id": logger.run_id}) + "\n")
+        run_state = {"mlflow_run_id": logger.run_id, "config": runs.resumed_sections(cfg)}
+        io.write_text(work_dir / "run_state.json", json.dumps(run_state) + "\n")
     trainer = build_trainer(cfg, work_dir, logger, model)
     best_checkpoint = trainer.checkpoint_callback
     monitor = None
@@ -195,6 +200,8 @@ def _train(
         "precision": trainer.precision,
         "hardware": tracking.hardware(),
     }
+    if (cfg.get("trainer") or {}).get("precision") == "auto" and precision.last_choice:  # the choice and its ratio
+        training["precision_auto"] = precision.last_choice
     io.write_text(work_dir / "run.json", json.dumps(run, indent=2) + "\n")
     io.write_json(work_dir / CHECKSUMS, {"best.ckpt": file_sha256(best)}, indent=2)  # checked wherever it is loaded
     (work_dir / "run_state.json").unlink(missing_ok=True)
@@ -209,6 +216,8 @@ def _train(
         run["best_score"],
         final_dir,
     )
+    if logger.guard.broken:  # already warned, and the run marked FAILED where the store answered
+        return final_dir
     try:
         client = logger.experiment
         client.log_metric(logger.run_id, "train/seconds", train_seconds)
@@ -222,6 +231,8 @@ def _train(
         log.info("%s: MLflow run %s (`make ui`)", name, tracking.runs_url(logger.experiment_id, logger.run_id))
     except Exception as e:  # noqa: BLE001 -- tracking is a copy; the published model is the result
         log.warning("%s is published in %s, but logging it to MLflow failed: %r", name, final_dir, e)
+        logger.guard.reason = f"logging the published model: {e!r}"
+        logger.guard.mark_failed(logger.experiment, logger.run_id)
     return final_dir
 
 

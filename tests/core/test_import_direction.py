@@ -29,6 +29,8 @@ LAYERS: list[set[str]] = [
         "tracking",
         "runlog",
         "runlog_eval",
+        "tracking_guard",
+        "tracking_store",
         "runs",
         "callbacks",
         "guards",

@@ -146,8 +146,12 @@ def _train(
     best_checkpoint = trainer.checkpoint_callback
     monitor = None
     if runs.process_rank() == 0:
-        runlog.log_fit_config(logger.experiment, logger.run_id, cfg, trainer, model, dm)
-        monitor = runlog.start_system_metrics(logger.run_id, resume=bool(state.get("mlflow_run_id")))
+        guard = logger.guard  # tracking is a copy: a failure here is one warning, the fit goes on
+        guard.call(
+            "logging the config", runlog.log_fit_config, logger.experiment, logger.run_id, cfg, trainer, model, dm
+        )
+        resumed = bool(state.get("mlflow_run_id"))
+        monitor = guard.call("starting system metrics", runlog.start_system_metrics, logger.run_id, resume=resumed)
     if ckpt is not None:
         log.info("%s: resuming from %s (MLflow run %s)", name, ckpt, logger.run_id)
     t0 = time.time()

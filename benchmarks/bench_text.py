@@ -3,7 +3,7 @@
     python benchmarks/run.py text [--full]
     python benchmarks/bench_text.py --config pipelines/text/gru.yaml --set trainer.precision=32-true   # another recipe
 
-1. Framework overhead at the real recipe: the fit stage's own Trainer (seqpipe.training.build_trainer:
+1. Framework overhead at the real recipe: the fit stage's own Trainer (seqpipe.trainer.build_trainer:
    the config's trainer settings, precision rule, clipping, and the default callbacks -- checkpointing,
    LR monitor, gradient-through-time sampling, learning curve, RNG state -- logging to a real MLflow store)
    against a plain PyTorch loop over the same model, the same batches (the datamodule's truncated-BPTT
@@ -34,7 +34,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from seqpipe.config import instantiate, load_config
 from seqpipe.models.core import detach_state
-from seqpipe.training import _trainer_kwargs, build_trainer, log_every_n_steps
+from seqpipe.trainer import _trainer_kwargs, build_trainer, log_every_n_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -65,7 +65,7 @@ def pipeline_timings(source: Path, profile: str = "default") -> list[tuple[str, 
 
     from seqpipe.config import instantiate, load_config
     from seqpipe.domains.audio import task as A
-    from seqpipe.training import _trainer_kwargs
+    from seqpipe.trainer import _trainer_kwargs
 
     rows = []
     params = yaml_params()

@@ -2,7 +2,7 @@
 
     python benchmarks/probes/profile_text_step.py [--config pipelines/text/lstm.yaml] [--steps 500]
 
-Profiles the fit stage's own Trainer (seqpipe.training.build_trainer: the recipe's precision, clipping, default
+Profiles the fit stage's own Trainer (seqpipe.trainer.build_trainer: the recipe's precision, clipping, default
 callbacks, MLflow logging to a scratch sqlite store) on the text recipe, as benchmarks/bench_text.py times it, and
 prints, per training step, the cumulative time of the main Lightning, seqpipe and model entry points. cProfile
 inflates Python-heavy code (hooks, logging) more than C++ kernels: read the rows as a ranking of overhead
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from seqpipe.config import instantiate, load_config
-from seqpipe.training import build_trainer, log_every_n_steps
+from seqpipe.trainer import build_trainer, log_every_n_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 

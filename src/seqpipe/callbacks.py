@@ -16,7 +16,6 @@ Beside it: the learning-rate and learning-curve loggers, and WeightEMA (``fit.em
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from pathlib import Path
@@ -179,11 +178,6 @@ class GradientThroughTime(L.Callback):
             guard = guard_of(logger)
             guard.call("logging artifacts", lambda: logger.experiment.log_artifact(logger.run_id, str(csv_path)))
             guard.call("logging artifacts", lambda: logger.experiment.log_artifact(logger.run_id, str(png_path)))
-
-
-def read_curves(csv_path: str | Path) -> list[tuple[int, int, float]]:
-    with open(csv_path) as f:
-        return [(int(r["step"]), int(r["t"]), float(r["grad_norm"])) for r in csv.DictReader(f)]
 
 
 def plot_gradient_curves(curves: dict[str, list[tuple[int, int, float]]], path: str | Path, title: str = "") -> None:

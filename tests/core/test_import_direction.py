@@ -44,7 +44,7 @@ LAYERS: list[set[str]] = [
     },
     {"project"},  # the project's folders and the setup every stage shares
     # the stages, dvc.yaml and its plots, running them
-    {"stages", "training", "summary", "dvcgen", "dvcplots", "codedeps", "repro", "demo", "compare"},
+    {"stages", "training", "trainer", "summary", "dvcgen", "dvcplots", "codedeps", "repro", "demo", "compare"},
     {"cli", "__main__"},
 ]
 DOMAIN_MAY_IMPORT = set().union(*LAYERS[:4]) - {"__init__", "registry"}  # the library layers, not the pipeline

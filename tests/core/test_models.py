@@ -195,7 +195,7 @@ def test_cosine_schedule_is_a_function_of_the_step_alone():
 
 
 def test_precision_auto_is_measured_on_this_machine_and_cached(monkeypatch, tmp_path):
-    from seqpipe import precision, training
+    from seqpipe import precision, trainer, training
 
     monkeypatch.setenv("SEQPIPE_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
@@ -210,7 +210,7 @@ def test_precision_auto_is_measured_on_this_machine_and_cached(monkeypatch, tmp_
 
     monkeypatch.setattr(precision, "measure", fake_measure)
     models = {c: RecurrentModel(spec, cell=c, hidden_size=8, num_layers=1) for c in ("rnn", "lstm", "gru")}
-    pick = {c: training._trainer_kwargs(cfg, m)["precision"] for c, m in models.items()}
+    pick = {c: trainer._trainer_kwargs(cfg, m)["precision"] for c, m in models.items()}
     # bf16 only where clearly faster (< 0.9x, and a fresh measurement outside the noise band around it): near a
     # tie the exact 32-bit wins
     assert pick == {"rnn": "32-true", "lstm": "bf16-mixed", "gru": "32-true"}
@@ -219,22 +219,22 @@ def test_precision_auto_is_measured_on_this_machine_and_cached(monkeypatch, tmp_
     assert sorted(v for k, v in cache.items() if not k.startswith("choice|")) == [0.6, 0.8999, 0.95]
     assert sorted(v for k, v in cache.items() if k.startswith("choice|")) == ["32-true", "32-true", "bf16-mixed"]
     # a rerun on this machine reads the cache: no new measurement, the same choice
-    assert training._trainer_kwargs(cfg, models["gru"])["precision"] == "32-true" and len(measured) == 3
+    assert trainer._trainer_kwargs(cfg, models["gru"])["precision"] == "32-true" and len(measured) == 3
     # another window is another measurement
-    training._trainer_kwargs({**cfg, "data": {"init_args": {"batch_size": 4, "seq_len": 16}}}, models["gru"])
+    trainer._trainer_kwargs({**cfg, "data": {"init_args": {"batch_size": 4, "seq_len": 16}}}, models["gru"])
     assert len(measured) == 4
     # another width is another model: measured anew
     wider = RecurrentModel(spec, cell="gru", hidden_size=16, num_layers=1)
-    training._trainer_kwargs(cfg, wider)
+    trainer._trainer_kwargs(cfg, wider)
     assert len(measured) == 5
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)  # no oneDNN bf16: emulated, slower
-    assert training._trainer_kwargs(cfg, models["lstm"])["precision"] == "32-true" and len(measured) == 5
+    assert trainer._trainer_kwargs(cfg, models["lstm"])["precision"] == "32-true" and len(measured) == 5
     monkeypatch.setattr(training.torch.cuda, "is_available", lambda: True)  # a GPU: bf16
-    assert training._trainer_kwargs(cfg, models["rnn"])["precision"] == "bf16-mixed"
+    assert trainer._trainer_kwargs(cfg, models["rnn"])["precision"] == "bf16-mixed"
     monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
-    assert training._trainer_kwargs({"trainer": {}})["precision"] == "32-true"
+    assert trainer._trainer_kwargs({"trainer": {}})["precision"] == "32-true"
     with pytest.raises(SeqpipeError, match="needs the model"):
-        training._trainer_kwargs(cfg)
+        trainer._trainer_kwargs(cfg)
 
 
 def test_precision_probe_trains_a_copy_and_leaves_the_model_and_rng_alone():

@@ -23,7 +23,8 @@ from torch import nn
 
 from seqpipe.data.spec import DataSpec
 from seqpipe.errors import SeqpipeError
-from seqpipe.models.recurrent import RecurrentModel, configure_optimizer
+from seqpipe.models.optim import configure_optimizer
+from seqpipe.models.recurrent import RecurrentModel
 
 
 class SeedGroup(L.LightningModule):

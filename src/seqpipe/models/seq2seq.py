@@ -28,17 +28,15 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from seqpipe.data.spec import BOS, EOS, PAD, DataSpec
 from seqpipe.errors import SeqpipeError
-from seqpipe.models import decoding
+from seqpipe.models import decoding, teacher_forcing
 from seqpipe.models.attention import Attention
 from seqpipe.models.core import Cell, FrontEnd, RecurrentCore, State, check_bidirectional
 from seqpipe.models.crnn import ConvFrontEnd
-from seqpipe.models.decoding import edit_distance, strip
-from seqpipe.models.recurrent import configure_optimizer
+from seqpipe.models.optim import configure_optimizer
 from seqpipe.models.scheduled_sampling import DECAYS, step_generator, teacher_forcing_ratio
 
 ATTENTION = ("none", "luong", "bahdanau")
@@ -246,44 +244,10 @@ class Seq2Seq(L.LightningModule):
             step, hp.teacher_forcing, hp.min_teacher_forcing, hp.sampling_decay, hp.decay_steps
         )
 
-    def teacher_forced(
-        self,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
-        lengths: torch.Tensor | None = None,
-        ratio: float = 1.0,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Outputs (B, T, out_dim) for targets (B, T): step t reads the true y_{t-1} with prob ``ratio``
-        (coin flips from ``generator``, a CPU generator)."""
-        enc = self.encode(inputs, lengths)
-        b, t = targets.shape[:2]
-        state, feed, prev = enc["state"], self.init_feed(enc), None
-        outs = []
-        for i in range(t):
-            y, state, feed, _ = self.step(self.embed_prev(prev, b, targets.device), state, feed, enc)
-            outs.append(y)
-            true = targets[:, i]
-            if ratio >= 1.0:
-                prev = true
-            else:
-                own = y.argmax(-1) if self.tokens_out else y[:, 0].detach()
-                use_true = (torch.rand(b, generator=generator) < ratio).to(y.device)
-                prev = torch.where(use_true, true, own.to(true.dtype))
-        return torch.stack(outs, dim=1)
-
-    def loss_and_metrics(
-        self, outputs: torch.Tensor, targets: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if self.tokens_out:
-            loss = F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1), ignore_index=PAD)
-            valid = targets != PAD
-            acc = ((outputs.argmax(-1) == targets) & valid).sum() / valid.sum().clamp_min(1)
-            return loss, {"token_acc": acc}
-        pred = outputs[..., 0]
-        targets = targets.to(pred.dtype)
-        loss = F.l1_loss(pred, targets) if self.hparams.loss == "l1" else F.mse_loss(pred, targets)
-        return loss, {"mae": (pred - targets).abs().mean()}
+    # -- teacher forcing: functions of the model in seqpipe.models.teacher_forcing, bound here as its methods --
+    teacher_forced = teacher_forcing.teacher_forced  # outputs under teacher forcing with scheduled sampling
+    loss_and_metrics = teacher_forcing.loss_and_metrics  # the loss and the metric a step logs
+    _eval_step = teacher_forcing.eval_step  # validation/test: teacher-forced loss and free-running error
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         ratio = self.tf_ratio()
@@ -297,40 +261,6 @@ class Seq2Seq(L.LightningModule):
         for k, v in metrics.items():
             self.log(f"train_{k}", v, batch_size=bs)
         return loss
-
-    def _eval_step(self, batch: dict[str, torch.Tensor], prefix: str) -> None:
-        bs = batch["inputs"].shape[0]
-        outputs = self.teacher_forced(batch["inputs"], batch["targets"], batch.get("lengths"), 1.0)
-        loss, metrics = self.loss_and_metrics(outputs, batch["targets"])
-        self.log(f"{prefix}_loss", loss, prog_bar=True, sync_dist=True, batch_size=bs)
-        for k, v in metrics.items():
-            self.log(f"{prefix}_{k}", v, sync_dist=True, batch_size=bs)
-        if self.tokens_out:  # what decoding really gives: greedy, no teacher
-            hyps = self.greedy(batch["inputs"], batch.get("lengths"))
-            refs = strip(batch["targets"])
-            errors = sum(edit_distance(h, r) for h, r in zip(hyps, refs, strict=True))
-            self.log(
-                f"{prefix}_cer",
-                errors / max(1, sum(len(r) for r in refs)),
-                prog_bar=True,
-                sync_dist=True,
-                batch_size=bs,
-            )
-            self.log(
-                f"{prefix}_seq_acc",
-                sum(h == r for h, r in zip(hyps, refs, strict=True)) / bs,
-                sync_dist=True,
-                batch_size=bs,
-            )
-        else:
-            pred = self.forecast(batch["inputs"])
-            self.log(
-                f"{prefix}_free_mae",
-                (pred - batch["targets"]).abs().mean(),
-                prog_bar=True,
-                sync_dist=True,
-                batch_size=bs,
-            )
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")

@@ -12,17 +12,17 @@ from typing import Any
 
 from seqpipe.errors import SeqpipeError
 
-COLUMNS = ("experiment", "primary_metric", "model", "best_baseline", "baseline", "margin", "ci95", "verdict")
+COLUMNS = ("experiment", "metric", "model", "best", "baseline", "margin", "ci95", "verdict")
 
 
 def from_metrics(metrics_dir: Path) -> list[dict[str, Any]]:
     rows = []
     for f in sorted(metrics_dir.glob("*.json")):
         d = json.loads(f.read_text())
-        if "primary_metric" not in d or "details" not in d:  # not a headline (e.g. an older full document)
+        if not {"metric", "margin"} <= set(d):  # not a headline (e.g. an older full document)
             continue
-        low, high = d.get("margin_ci95_low"), d.get("margin_ci95_high")
-        rows.append({**d, "ci95": f"[{low:+.4f}, {high:+.4f}]" if low is not None else "-"})
+        low, high = d.get("ci_low"), d.get("ci_high")
+        rows.append({**d, "experiment": f.stem, "ci95": f"[{low:+.4f}, {high:+.4f}]" if low is not None else "-"})
     if not rows:
         raise SeqpipeError("no headline metrics found", where=metrics_dir, fix="run `make repro` or `seqpipe evaluate`")
     return rows
@@ -47,9 +47,9 @@ def from_mlflow(tracking_uri: str) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "experiment": name,
-                    "primary_metric": pm,
+                    "metric": pm,
                     "model": model,
-                    "best_baseline": r.data.params.get("evaluate.best_baseline", "-"),
+                    "best": r.data.params.get("evaluate.best_baseline", "-"),
                     "baseline": None,
                     "margin": r.data.metrics["test/margin_vs_best_baseline"],
                     "ci95": "-",

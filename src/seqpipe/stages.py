@@ -168,7 +168,7 @@ def evaluate(cfg: dict[str, Any]) -> Path:
             **result.extra_section(),
         },
     )
-    io.write_json(METRICS / f"{name}.json", tracking.headline(doc, out_dir / EVALUATION), indent=2, sort_keys=False)
+    io.write_json(METRICS / f"{name}.json", tracking.headline(doc), indent=2, sort_keys=False)
     run_id = tracking.evaluation_run(run, MODELS / name / "best.ckpt", cfg)
     report = {
         "experiment": name,

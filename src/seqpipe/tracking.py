@@ -255,9 +255,10 @@ def write_metrics(
     return doc
 
 
-def headline(doc: dict[str, Any], details: str | Path) -> dict[str, Any]:
-    """What metrics/<experiment>.json keeps: the primary metric of model and best baseline and the margin, in keys
-    every experiment shares (so `dvc metrics show` is a narrow table); ``details`` names the full document."""
+def headline(doc: dict[str, Any]) -> dict[str, Any]:
+    """What metrics/<experiment>.json keeps: the primary metric of model and best baseline, the margin (> 0: the
+    model is better) with its 95% interval and the verdict, in short keys every experiment shares, so `dvc metrics
+    show` is one narrow table (the whole document: reports/<experiment>/evaluation.json)."""
     from seqpipe.evaluation.reported import verdict
 
     pm, best, lower = doc["primary_metric"], doc.get("best_baseline"), doc["direction"] == "lower"
@@ -267,16 +268,12 @@ def headline(doc: dict[str, Any], details: str | Path) -> dict[str, Any]:
     block = doc.get("margin") if isinstance(doc.get("margin"), dict) and doc["margin"].get("vs") == best else None
     low, high = (-block["ci95"][1], -block["ci95"][0]) if block and lower else (block or {}).get("ci95", (None, None))
     return {
-        "experiment": doc["experiment"],
-        "domain": doc["domain"],
-        "primary_metric": pm,
-        "direction": doc["direction"],
+        "metric": pm,
         "model": model,
-        "best_baseline": best,
         "baseline": baseline,
-        "margin": margin,  # > 0: the model is better, in the primary metric's units
-        "margin_ci95_low": low,
-        "margin_ci95_high": high,
+        "best": best,
+        "margin": margin,
+        "ci_low": low,
+        "ci_high": high,
         "verdict": verdict(block, doc["direction"]) if block else None,
-        "details": str(details),
     }

@@ -105,9 +105,9 @@ def test_compare_prints_one_narrow_row_an_experiment(tmp_path):
         "best_baseline": "kn8",
         "margin": {"vs": "kn8", "ci95": [-0.25, -0.15]},
     }
-    head = tracking.headline(doc, "reports/text-lstm/evaluation.json")
+    head = tracking.headline(doc)
     assert head["margin"] == pytest.approx(0.2) and head["verdict"] == "better"
-    assert (head["margin_ci95_low"], head["margin_ci95_high"]) == (0.15, 0.25)  # oriented: > 0 the model is better
+    assert (head["ci_low"], head["ci_high"]) == (0.15, 0.25)  # oriented: > 0 the model is better
     (tmp_path / "text-lstm.json").write_text(json.dumps(head))
     (tmp_path / "summary.json").write_text("{}")  # not a headline: skipped
     out = compare.table(compare.from_metrics(tmp_path)).splitlines()

@@ -130,7 +130,7 @@ def test_summary_says_better_worse_or_tie_from_the_interval(tmp_path):
 
     for d in (doc("x-better", 0.8, [-0.3, -0.1]), doc("y-tie", 0.95, [-0.1, 0.02]), doc("z-worse", 1.2, [0.1, 0.3])):
         (tmp_path / f"{d['experiment']}.json").write_text(json.dumps(d))
-    rows = summary(tmp_path, tmp_path / "s.md").splitlines()
+    rows = summary(tmp_path, tmp_path / "s.md", files=sorted(tmp_path.glob("*.json"))).splitlines()
     assert rows[0].endswith("| margin | margin 95% CI | model is |")
     assert rows[2].endswith("| b | 1.0000 | +0.2000 | [+0.1000, +0.3000] | better |")
     assert rows[3].endswith("| +0.0500 | [-0.0200, +0.1000] | tie |")

@@ -236,7 +236,7 @@ def test_summary_adds_a_shifted_row_against_its_own_best_baseline(tmp_path: Path
         "shifted_metrics": ["test_channel_accuracy"],
     }
     (tmp_path / "audio-x.json").write_text(json.dumps(doc))
-    rows = summary(tmp_path, tmp_path / "summary.md").splitlines()
+    rows = summary(tmp_path, tmp_path / "summary.md", files=[tmp_path / "audio-x.json"]).splitlines()
     assert (
         rows[2].startswith("| audio-x | audio | test_accuracy")
         and "| a | 0.9000 | +0.0700 | - | better (point) |" in rows[2]

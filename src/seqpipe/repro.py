@@ -10,9 +10,8 @@ its stages took in the last run (``STAGE_SECONDS``, pipelines/stage_seconds.json
 committed with dvc.lock; a stage it does not know counts ``DEFAULT_SECONDS``). So the two long LSTM fits start first
 and everything else fills the other core around them. A final plain `dvc repro` checks that nothing is left.
 
-Each stage runs the same command with the same seed and thread count as under `dvc repro`, so the results are
-the same bits; only the order and the wall time change. DVC still decides whether a stage is stale, records it
-in dvc.lock and caches its outputs.
+Each stage runs the same command and seed as under `dvc repro`: the same bits, in another order. DVC still decides
+what is stale, records dvc.lock and caches the outputs.
 """
 
 from __future__ import annotations
@@ -179,6 +178,11 @@ class _Printer:
             sys.stdout.flush()
 
 
+def stage_env() -> dict[str, str]:
+    """Stage commands (`seqpipe`, `python -m`) find this interpreter's environment first: no venv to activate."""
+    return {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+
 def dvc_stage_runner(
     root: Path, dvc: str, printer: _Printer, running: set[subprocess.Popen] | None = None
 ) -> Callable[[str], StageRun]:
@@ -190,7 +194,7 @@ def dvc_stage_runner(
         ran = False
         cmd = [dvc, "--wait-for-lock", "repro", "--single-item", name]
         out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "errors": "replace", "bufsize": 1}
-        with subprocess.Popen(cmd, cwd=root, start_new_session=True, **out) as proc:
+        with subprocess.Popen(cmd, cwd=root, start_new_session=True, env=stage_env(), **out) as proc:
             if running is not None:
                 running.add(proc)
             assert proc.stdout is not None
@@ -263,7 +267,7 @@ def repro(root: Path = Path("."), jobs: int | None = None, targets: Sequence[str
         (time.monotonic() - start) / 60,
     )
     try:
-        return subprocess.run([dvc, "repro", *(targets or [])], cwd=root).returncode
+        return subprocess.run([dvc, "repro", *(targets or [])], cwd=root, env=stage_env()).returncode
     except KeyboardInterrupt:  # the child shares the terminal's process group: Ctrl-C reached it too
         return _interrupted(set())
 
@@ -288,11 +292,8 @@ def _interrupted(running: set[subprocess.Popen], grace: float = 10.0) -> int:
 
 
 def _init_tracking_store(root: Path) -> None:
-    """Create the MLflow store's tables before stages that log start side by side (two processes creating a
-    fresh sqlite store at once race on its schema)."""
+    """Create the MLflow store's tables before stages that log start side by side (mlflow comes with dvc)."""
     from seqpipe import tracking
 
-    try:
+    with contextlib.suppress(ImportError):
         tracking.init_store(root)
-    except ImportError:  # pragma: no cover -- mlflow comes with seqpipe[pipeline], like dvc
-        pass

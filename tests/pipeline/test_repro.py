@@ -214,3 +214,11 @@ def test_stage_times_are_recorded_for_the_next_run(tmp_path):
     (tmp_path / STAGE_SECONDS).write_text('{"kept": 12.0, "a": 1.0}')
     save_stage_seconds(tmp_path, [StageRun("a", 0, 42.04, True), StageRun("b", 0, 3.0, False)])
     assert load_stage_seconds(tmp_path) == {"a": 42.0, "kept": 12.0}  # up-to-date stages keep their old time
+
+
+def test_stages_find_this_interpreters_commands_first(monkeypatch):
+    """`.venv/bin/seqpipe repro` (or demo) without an activated venv: the stages' `seqpipe` is the venv's."""
+    from seqpipe.repro import stage_env
+
+    monkeypatch.setenv("PATH", "/usr/bin")
+    assert stage_env()["PATH"].split(":")[:2] == [str(Path(sys.executable).parent), "/usr/bin"]

@@ -59,6 +59,13 @@ def make_project(source: Path, out: Path) -> None:
     subprocess.run([dvc, "init", "-q", "--no-scm"], cwd=out, check=True)
 
 
+def evaluations(project: Path) -> list[Path]:
+    """The whole evaluation documents the summary reads (metrics/ holds only their headlines)."""
+    from seqpipe.summary import EVALUATION
+
+    return sorted((project / "reports").glob(f"*/{EVALUATION}"))
+
+
 def demo(out: Path, source: Path = Path("."), jobs: int | None = None) -> int:
     """Build the scratch project under ``out`` and run one experiment of every dataset there."""
     from seqpipe.repro import repro
@@ -72,8 +79,7 @@ def demo(out: Path, source: Path = Path("."), jobs: int | None = None) -> int:
     code = repro(out, jobs=jobs, targets=targets)
     if code != 0:
         return code
-    files = sorted((out / "metrics").glob("*.json"))
-    print(summary(out / "metrics", files=files), end="")
+    print(summary(out / "metrics", files=evaluations(out)), end="")
     print(f"\nDemo done in {(time.monotonic() - start) / 60:.1f} min. Its runs in the MLflow UI:")
     print(
         f"  mlflow ui --backend-store-uri sqlite:///{out}/mlruns/mlflow.db --default-artifact-root "

@@ -222,3 +222,27 @@ def test_stages_find_this_interpreters_commands_first(monkeypatch):
 
     monkeypatch.setenv("PATH", "/usr/bin")
     assert stage_env()["PATH"].split(":")[:2] == [str(Path(sys.executable).parent), "/usr/bin"]
+
+
+def test_the_demo_summarizes_the_whole_evaluations(tmp_path):
+    """The demo's table reads reports/<exp>/evaluation.json (a headline-only metrics/ once left it empty)."""
+    import json
+
+    from seqpipe.demo import evaluations
+    from seqpipe.summary import summary
+
+    doc = {
+        "experiment": "x",
+        "domain": "d",
+        "primary_metric": "test_mae",
+        "direction": "lower",
+        "model": {"test_mae": 0.5},
+        "baselines": {"b": {"test_mae": 1.0}},
+        "best_baseline": "b",
+    }
+    (tmp_path / "reports" / "x").mkdir(parents=True)
+    (tmp_path / "reports" / "x" / "evaluation.json").write_text(json.dumps(doc))
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "x.json").write_text(json.dumps({"metric": "test_mae", "margin": 0.5}))
+    table = summary(tmp_path / "metrics", files=evaluations(tmp_path))
+    assert "| x | d | test_mae" in table

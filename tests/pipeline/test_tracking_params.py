@@ -92,7 +92,7 @@ def test_two_fits_differ_in_exactly_the_changed_param(in_tmp, recwarn, capsys):
     # baselines: a run of their own; evaluate: test/* metrics linked to the logged model, the best alias
     assert main(["baselines", "--config", "params.yaml"]) == 0
     assert main(["evaluate", "--config", "params.yaml"]) == 0
-    m = json.loads((in_tmp / "metrics/params.json").read_text())
+    m = json.loads((in_tmp / "reports/params/evaluation.json").read_text())
     (base,) = client.search_runs([second.info.experiment_id], "tags.run_kind = 'baselines'")
     assert base.info.run_name == "baselines-text"
     assert base.data.metrics[f"{m['best_baseline']}/test/bpc"] == m["baselines"][m["best_baseline"]]["test_bpc"]

@@ -498,7 +498,7 @@ def test_stock_pipeline_end_to_end(in_tmp, experiment):
     stages.fit(cfg)
     stages.evaluate(cfg)
 
-    doc = json.loads((in_tmp / "metrics" / f"stocks-{experiment}.json").read_text())
+    doc = json.loads((in_tmp / "reports" / f"stocks-{experiment}" / "evaluation.json").read_text())
     assert doc["primary_metric"] == "test_mae" and doc["direction"] == "lower"
     classic = {"persistence", "train_mean", "trailing_rv", "garch11"}
     assert set(doc["baselines"]) == classic | {"har_levels", "har_log", "har_log_range"}
